@@ -1,0 +1,45 @@
+# Nezuko: `make run` starts everything on the embedded default; `make test` runs the suite.
+# Both create the virtual environment from the lock file on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test test-postgres lock lint clean
+
+$(INSTALLED): requirements/dev.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.lock
+	touch $@
+
+# A first start writes .env with fresh secrets; later starts keep it.
+.env: | $(INSTALLED)
+	$(BIN)/python -m nezuko.dotenv > .env
+	@echo "Wrote .env with a new SECRET_KEY and encryption key."
+
+run: $(INSTALLED) .env
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py runserver $${HOST:-127.0.0.1}:$${PORT:-8000}
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The same suite against the PostgreSQL and Redis on this machine.
+test-postgres: $(INSTALLED)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Re-pin every dependency after editing pyproject.toml.
+lock:
+	$(PYTHON) -m pip install --quiet uv
+	$(PYTHON) -m uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -q -o requirements/base.lock
+	$(PYTHON) -m uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -q -o requirements/dev.lock
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache

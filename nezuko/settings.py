@@ -1,0 +1,238 @@
+"""Nezuko's settings: environment only (django-environ).
+
+Every variable is listed in `.env.example` and in the README's configuration
+table. A `.env` file beside `manage.py` is read when present (`make run`
+writes one with fresh keys on first start).
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env(
+    DEBUG=(bool, False),
+    ALLOWED_HOSTS=(list, ["localhost", "127.0.0.1", "[::1]"]),
+    CSRF_TRUSTED_ORIGINS=(list, []),
+    SECURE_SSL_REDIRECT=(bool, True),
+    LOG_FORMAT=(str, ""),
+    LOG_LEVEL=(str, "INFO"),
+    TELEGRAM_API_URL=(str, "https://api.telegram.org"),
+    BOT_TOKEN=(str, ""),
+    WEBHOOK_URL=(str, ""),
+    WEBHOOK_SECRET=(str, ""),
+    SENTRY_DSN=(str, ""),
+    SENTRY_ENVIRONMENT=(str, "production"),
+    NEZUKO_ENCRYPTION_KEYS=(list, []),
+    NEZUKO_READ_DOTENV=(bool, True),
+    TELEGRAM_LOGIN_MAX_AGE=(int, 86400),
+    EVENT_RETENTION_DAYS=(int, 30),
+    ROLLUP_RETENTION_DAYS=(int, 400),
+)
+
+# Real environment variables always win over the file.
+if env("NEZUKO_READ_DOTENV"):
+    environ.Env.read_env(BASE_DIR / ".env")
+
+DEBUG = env("DEBUG")
+
+
+def _development_default(name: str, value):
+    """A secret may default in development only; production must set it."""
+    if DEBUG:
+        return value
+    raise ImproperlyConfigured(f"{name} must be set when DEBUG is off.")
+
+
+# --- Core ---------------------------------------------------------------------
+
+SECRET_KEY = env("SECRET_KEY", default="") or _development_default(
+    "SECRET_KEY", "dev-only-insecure-secret-key-change-me"
+)
+ALLOWED_HOSTS = env("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS = env("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    # daphne first: its runserver serves ASGI (websockets) in development.
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_prometheus",
+    "django_htmx",
+    "template_partials",
+    "ninja",
+    "bots",
+    "groups",
+    "verification",
+    "analytics",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "nezuko.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "nezuko.urls"
+WSGI_APPLICATION = None
+ASGI_APPLICATION = "nezuko.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve straight from the app and static/ folders, so `collectstatic` is optional.
+WHITENOISE_USE_FINDERS = True
+try:
+    STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every start when it is missing.
+except OSError:
+    pass
+
+LOGIN_URL = "dashboard:login"
+LOGIN_REDIRECT_URL = "dashboard:overview"
+LOGOUT_REDIRECT_URL = "dashboard:login"
+
+# --- Database -------------------------------------------------------------------
+
+# SQLite is the embedded default; a PostgreSQL URL uses psycopg 3.
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'nezuko.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server read while runbot writes; IMMEDIATE avoids
+    # "database is locked" on lock upgrades inside transactions.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    )
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+else:
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+
+# --- Cache and channel layer ----------------------------------------------------
+
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                # Short timeouts: a Redis that blinks must not stall the engine.
+                "SOCKET_CONNECT_TIMEOUT": 1,
+                "SOCKET_TIMEOUT": 1,
+            },
+            "KEY_PREFIX": "nezuko",
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "nezuko"},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Telegram -------------------------------------------------------------------
+
+TELEGRAM_API_URL = env("TELEGRAM_API_URL").rstrip("/")
+BOT_TOKEN = env("BOT_TOKEN")
+WEBHOOK_URL = env("WEBHOOK_URL").rstrip("/")
+WEBHOOK_SECRET = env("WEBHOOK_SECRET")
+if WEBHOOK_URL and not WEBHOOK_SECRET:
+    raise ImproperlyConfigured("WEBHOOK_SECRET must be set when WEBHOOK_URL is set.")
+TELEGRAM_LOGIN_MAX_AGE = env("TELEGRAM_LOGIN_MAX_AGE")
+
+# --- Security -------------------------------------------------------------------
+
+# Fernet keys, comma separated: the first encrypts, all decrypt (rotation).
+NEZUKO_ENCRYPTION_KEYS = env("NEZUKO_ENCRYPTION_KEYS") or _development_default(
+    "NEZUKO_ENCRYPTION_KEYS",
+    # A fixed development key, so a dev database stays readable across restarts.
+    ["ZGV2LW9ubHktbmV6dWtvLWtleS1kby1ub3QtdXNlLSE="],
+)
+
+if not DEBUG:
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env("SECURE_SSL_REDIRECT")
+    # Probes and scrapers talk plain HTTP inside the cluster.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
+# --- Observability --------------------------------------------------------------
+
+LOG_FORMAT = env("LOG_FORMAT") or ("console" if DEBUG else "json")
+LOG_LEVEL = env("LOG_LEVEL").upper()
+SENTRY_DSN = env("SENTRY_DSN")
+SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT")
+
+from nezuko.logging import build_logging_config  # noqa: E402
+
+LOGGING = build_logging_config(LOG_FORMAT, LOG_LEVEL)
+
+from nezuko.observability import configure  # noqa: E402
+
+configure(
+    log_format=LOG_FORMAT,
+    sentry_dsn=SENTRY_DSN,
+    sentry_environment=SENTRY_ENVIRONMENT,
+)
+
+# --- Retention ------------------------------------------------------------------
+
+EVENT_RETENTION_DAYS = env("EVENT_RETENTION_DAYS")
+ROLLUP_RETENTION_DAYS = env("ROLLUP_RETENTION_DAYS")

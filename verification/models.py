@@ -1,0 +1,57 @@
+"""What the engine records: one row per enforcement event."""
+
+from django.db import models
+from django.utils import timezone
+
+from bots.models import BotInstance
+from groups.models import ProtectedGroup
+
+
+class Outcome(models.TextChoices):
+    RESTRICTED = "restricted"
+    UNMUTED = "unmuted"
+    VERIFIED = "verified", "Verified (already subscribed)"
+    KICKED = "kicked"
+    DELETED = "deleted", "Message deleted"
+    JOIN_APPROVED = "join_approved", "Join request approved"
+    JOIN_DECLINED = "join_declined", "Join request declined"
+    ERROR = "error"
+
+
+class VerificationEventQuerySet(models.QuerySet):
+    def for_groups(self, group_ids):
+        return self.filter(group_id__in=group_ids)
+
+    def latest(self, limit: int = 50):
+        return self.order_by("-created_at", "-pk")[:limit]
+
+
+class VerificationEvent(models.Model):
+    created_at = models.DateTimeField(default=timezone.now)
+    bot = models.ForeignKey(BotInstance, null=True, on_delete=models.SET_NULL, related_name="+")
+    group = models.ForeignKey(
+        ProtectedGroup, null=True, on_delete=models.CASCADE, related_name="events"
+    )
+    chat_id = models.BigIntegerField()
+    user_id = models.BigIntegerField()
+    user_name = models.CharField(max_length=255, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    # Channel chat ids the user was missing when the decision was made.
+    missing_channel_ids = models.JSONField(default=list, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    cache_hit = models.BooleanField(null=True)
+    detail = models.CharField(max_length=255, blank=True)
+
+    objects = VerificationEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            # Latest events of these groups; counts per group over a time range.
+            models.Index(fields=["group", "-created_at"], name="event_group_time"),
+            # Global time range scans and batched pruning.
+            models.Index(fields=["created_at"], name="event_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} user {self.user_id} in {self.chat_id}"
