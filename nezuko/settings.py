@@ -110,6 +110,7 @@ TEMPLATES = [
 ]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6's default, opted into now.
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -136,7 +137,8 @@ LOGOUT_REDIRECT_URL = "dashboard:login"
 # --- Database -------------------------------------------------------------------
 
 # SQLite is the embedded default; a PostgreSQL URL uses psycopg 3.
-DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'nezuko.sqlite3'}")}
+SQLITE_DEFAULT = f"sqlite:///{BASE_DIR / 'var' / 'nezuko.sqlite3'}"
+DATABASES = {"default": env.db_url("DATABASE_URL", default=SQLITE_DEFAULT)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server read while runbot writes; IMMEDIATE avoids
     # "database is locked" on lock upgrades inside transactions.
