@@ -1,0 +1,212 @@
+"""A protected group's configuration as the engine reads it: frozen and cached.
+
+Every message in every group the bot sits in asks "is this chat protected, and
+how?", so the answer comes from process memory. It is loaded once per chat
+(unprotected chats are cached too, as None) and dropped when:
+
+* a ProtectedGroup, EnforcedChannel, link or admin row changes in this process
+  (signals, see groups/signals.py), or
+* another process (the dashboard, admin, a second runbot) changed one: every
+  change bumps a version number in Django's cache, and readers compare their
+  version with it at most every `VERSION_CHECK_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import structlog
+from asgiref.sync import sync_to_async
+from django.core.cache import cache
+
+from groups.models import GroupAdmin, GroupChannel, ProtectedGroup
+
+logger = structlog.get_logger(__name__)
+
+VERSION_KEY = "groups:config:version"
+VERSION_CHECK_SECONDS = 2.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChannelConfig:
+    pk: int
+    chat_id: int
+    title: str
+    username: str
+    join_url: str
+
+    @property
+    def label(self) -> str:
+        return self.title or (f"@{self.username}" if self.username else str(self.chat_id))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GroupConfig:
+    pk: int
+    bot_id: int
+    chat_id: int
+    title: str
+    enabled: bool
+    is_forum: bool
+    action: str
+    fail_mode: str
+    warning_delete_after: int
+    join_request_timeout: int
+    warning_text: str
+    channels: tuple[ChannelConfig, ...]
+    admin_ids: frozenset[int]
+    allowed_user_ids: frozenset[int]
+    admins_refreshed_at: float | None = None  # epoch seconds
+
+    @property
+    def protecting(self) -> bool:
+        """Enforce only when switched on and at least one channel is linked."""
+        return self.enabled and bool(self.channels)
+
+    @property
+    def fail_open(self) -> bool:
+        return self.fail_mode == ProtectedGroup.FailMode.OPEN
+
+    def channel(self, chat_id: int) -> ChannelConfig | None:
+        return next((c for c in self.channels if c.chat_id == chat_id), None)
+
+
+def load_group_config(bot_id: int, chat_id: int) -> GroupConfig | None:
+    """Read one group's configuration from the database (three queries)."""
+    group = ProtectedGroup.objects.filter(bot_id=bot_id, chat_id=chat_id).first()
+    if group is None:
+        return None
+    return _build(group)
+
+
+def _build(group: ProtectedGroup) -> GroupConfig:
+    links = GroupChannel.objects.filter(group=group).select_related("channel").order_by("pk")
+    channels = tuple(
+        ChannelConfig(
+            pk=link.channel.pk,
+            chat_id=link.channel.chat_id,
+            title=link.channel.title,
+            username=link.channel.username,
+            join_url=link.channel.join_url,
+        )
+        for link in links
+    )
+    admin_ids = frozenset(GroupAdmin.objects.filter(group=group).values_list("user_id", flat=True))
+    raw_allowed = group.allowed_user_ids or []
+    allowed = frozenset(int(u) for u in raw_allowed if str(u).lstrip("-").isdigit())
+    return GroupConfig(
+        pk=group.pk,
+        bot_id=group.bot_id,
+        chat_id=group.chat_id,
+        title=group.title,
+        enabled=group.enabled,
+        is_forum=group.is_forum,
+        action=group.action,
+        fail_mode=group.fail_mode,
+        warning_delete_after=group.warning_delete_after,
+        join_request_timeout=group.join_request_timeout,
+        warning_text=group.warning_text,
+        channels=channels,
+        admin_ids=admin_ids,
+        allowed_user_ids=allowed,
+        admins_refreshed_at=group.admins_refreshed_at.timestamp()
+        if group.admins_refreshed_at
+        else None,
+    )
+
+
+def load_groups_for_channel(bot_id: int, channel_chat_id: int) -> tuple[int, ...]:
+    """Chat ids of the groups (of this bot) that require this channel."""
+    return tuple(
+        GroupChannel.objects.filter(
+            group__bot_id=bot_id, channel__chat_id=channel_chat_id
+        ).values_list("group__chat_id", flat=True)
+    )
+
+
+class ConfigCache:
+    """Process-local cache of GroupConfig, kept coherent by a shared version."""
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[int, int], GroupConfig | None] = {}
+        self._channels: dict[tuple[int, int], tuple[int, ...]] = {}
+        self._version: int | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+
+    def peek(self, bot_id: int, chat_id: int) -> tuple[bool, GroupConfig | None]:
+        """`(known, config)` from memory only: never touches the database."""
+        self._check_version()
+        key = (bot_id, chat_id)
+        if key in self._groups:
+            return True, self._groups[key]
+        return False, None
+
+    def get(self, bot_id: int, chat_id: int) -> GroupConfig | None:
+        known, config = self.peek(bot_id, chat_id)
+        if known:
+            return config
+        config = load_group_config(bot_id, chat_id)
+        self._groups[(bot_id, chat_id)] = config
+        return config
+
+    def groups_for_channel(self, bot_id: int, channel_chat_id: int) -> tuple[int, ...]:
+        self._check_version()
+        key = (bot_id, channel_chat_id)
+        if key not in self._channels:
+            self._channels[key] = load_groups_for_channel(bot_id, channel_chat_id)
+        return self._channels[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._groups.clear()
+            self._channels.clear()
+
+    def _check_version(self) -> None:
+        now = time.monotonic()
+        if now - self._checked_at < VERSION_CHECK_SECONDS:
+            return
+        self._checked_at = now
+        version = _shared_version()
+        if version is not None and version != self._version:
+            # Someone changed a group (maybe in another process): reload lazily.
+            self._version = version
+            self.clear()
+
+    def force_check(self) -> None:
+        """Compare with the shared version now (tests, and after a local change)."""
+        self._checked_at = 0.0
+        self._check_version()
+
+
+def _shared_version() -> int | None:
+    try:
+        version = cache.get(VERSION_KEY)
+        if version is None:
+            # Start at a random-ish value so a flushed cache still reads as a change.
+            cache.add(VERSION_KEY, int(time.time() * 1000), timeout=None)
+            version = cache.get(VERSION_KEY)
+        return version
+    except Exception:
+        # A cache outage must not stop enforcement; keep what we have.
+        logger.warning("config.version_unavailable", exc_info=True)
+        return None
+
+
+def bump_version() -> None:
+    """Tell every process that group configuration changed."""
+    configs.clear()
+    try:
+        try:
+            cache.incr(VERSION_KEY)
+        except ValueError:
+            cache.set(VERSION_KEY, int(time.time() * 1000), timeout=None)
+    except Exception:
+        logger.warning("config.version_bump_failed", exc_info=True)
+
+
+configs = ConfigCache()
+aget_group_config = sync_to_async(configs.get)
+agroups_for_channel = sync_to_async(configs.groups_for_channel)

@@ -1,0 +1,163 @@
+"""The rules as values: no Telegram, no database."""
+
+import dataclasses
+
+from groups.config import ChannelConfig, GroupConfig
+from verification.decisions import (
+    Allow,
+    ApproveJoin,
+    AskToJoin,
+    Check,
+    NotOurs,
+    RejectSenderChat,
+    Restrict,
+    StillMissing,
+    Unmute,
+    decide_join_request,
+    decide_membership,
+    decide_unmute,
+    screen_message,
+)
+from verification.updates import GROUP_ANONYMOUS_BOT_ID, IncomingMessage, Person
+
+NEWS = ChannelConfig(1, -1001, "Cat News", "catnews", "https://t.me/catnews")
+PICS = ChannelConfig(2, -1002, "Cat Pics", "", "https://t.me/+invite")
+CAROL = Person(42, "Carol", "carol")
+ADMIN = Person(7, "Alice", "alice")
+
+
+def make_config(**fields) -> GroupConfig:
+    fields.setdefault("pk", 1)
+    fields.setdefault("bot_id", 1)
+    fields.setdefault("chat_id", -100500)
+    fields.setdefault("title", "Cats")
+    fields.setdefault("enabled", True)
+    fields.setdefault("is_forum", False)
+    fields.setdefault("action", "mute")
+    fields.setdefault("fail_mode", "closed")
+    fields.setdefault("warning_delete_after", 120)
+    fields.setdefault("join_request_timeout", 3600)
+    fields.setdefault("warning_text", "")
+    fields.setdefault("channels", (NEWS, PICS))
+    fields.setdefault("admin_ids", frozenset({ADMIN.id}))
+    fields.setdefault("allowed_user_ids", frozenset())
+    return GroupConfig(**fields)
+
+
+def message(sender: Person | None = CAROL, **fields) -> IncomingMessage:
+    fields.setdefault("chat_id", -100500)
+    fields.setdefault("message_id", 10)
+    return IncomingMessage(sender=sender, **fields)
+
+
+class TestScreening:
+    def test_it_checks_an_ordinary_member_against_every_channel(self):
+        assert screen_message(message(), make_config()) == Check(CAROL, (NEWS, PICS))
+
+    def test_it_never_checks_in_unprotected_or_disabled_chats(self):
+        assert screen_message(message(), None) == Allow("unprotected")
+        assert screen_message(message(), make_config(enabled=False)) == Allow("unprotected")
+        # A group without channels protects nothing yet.
+        assert screen_message(message(), make_config(channels=())) == Allow("unprotected")
+
+    def test_it_never_restricts_admins_bots_or_the_allow_list(self):
+        config = make_config(allowed_user_ids=frozenset({99}))
+        assert screen_message(message(ADMIN), config) == Allow("admin")
+        assert screen_message(message(Person(5, "Bot", is_bot=True)), config) == Allow("bot")
+        assert screen_message(message(Person(99, "Friend")), config) == Allow("allow_list")
+
+    def test_it_lets_anonymous_admins_and_automatic_forwards_pass(self):
+        config = make_config()
+        anon = Person(GROUP_ANONYMOUS_BOT_ID, "Group", is_bot=True)
+        assert screen_message(message(anon, sender_chat_id=-100500), config) == Allow(
+            "anonymous_admin"
+        )
+        forward = message(Person(136817688, "Telegram", is_bot=True), sender_chat_id=-1001,
+                          is_automatic_forward=True)
+        assert screen_message(forward, config) == Allow("automatic_forward")
+
+    def test_it_holds_a_member_posting_as_their_own_channel_to_the_rules(self):
+        decision = screen_message(
+            message(Person(136817688, "Channel", is_bot=True), sender_chat_id=-100777,
+                    thread_id=5),
+            make_config(),
+        )
+        assert decision == RejectSenderChat(-100500, 10, -100777, thread_id=5)
+
+
+class TestMembership:
+    def test_it_allows_a_subscriber_of_every_channel(self):
+        check = Check(CAROL, (NEWS, PICS))
+        answers = {NEWS.chat_id: True, PICS.chat_id: True}
+        assert decide_membership(check, make_config(), answers, reason="message") == Allow(
+            "subscribed"
+        )
+
+    def test_it_restricts_and_names_only_the_missing_channels(self):
+        check = Check(CAROL, (NEWS, PICS))
+        decision = decide_membership(
+            check, make_config(), {NEWS.chat_id: True, PICS.chat_id: False},
+            reason="message", message=message(thread_id=3),
+        )
+        assert decision == Restrict(
+            chat_id=-100500, person=CAROL, missing=(PICS,), action="mute", reason="message",
+            delete_message_id=10, thread_id=3,
+        )
+
+    def test_unknown_answers_follow_the_fail_mode(self):
+        check = Check(CAROL, (NEWS,))
+        answers = {NEWS.chat_id: None}
+        # Fail open lets them speak.
+        assert decide_membership(
+            check, make_config(fail_mode="open"), answers, reason="message"
+        ) == Allow("fail_open")
+        # Fail closed restricts, saying the answer was unknown.
+        closed = decide_membership(check, make_config(), answers, reason="message")
+        assert isinstance(closed, Restrict)
+        assert closed.reason == "unknown" and closed.missing == (NEWS,)
+
+    def test_a_definite_miss_restricts_even_when_failing_open(self):
+        check = Check(CAROL, (NEWS, PICS))
+        decision = decide_membership(
+            check, make_config(fail_mode="open"), {NEWS.chat_id: False, PICS.chat_id: None},
+            reason="join",
+        )
+        assert isinstance(decision, Restrict) and decision.reason == "join"
+
+
+class TestUnmute:
+    def test_it_unmutes_only_what_nezuko_restricted(self):
+        answers = {NEWS.chat_id: True, PICS.chat_id: True}
+        config = make_config()
+        assert decide_unmute(config, CAROL, answers, restricted_by_nezuko=True,
+                             reason="button") == Unmute(-100500, CAROL, "button")
+        # A member muted by a human admin stays muted.
+        assert decide_unmute(config, CAROL, answers, restricted_by_nezuko=False,
+                             reason="button") == NotOurs(-100500, CAROL)
+
+    def test_it_names_what_is_still_missing(self):
+        decision = decide_unmute(make_config(), CAROL, {NEWS.chat_id: True, PICS.chat_id: False},
+                                 restricted_by_nezuko=True, reason="button")
+        assert decision == StillMissing(-100500, CAROL, (PICS,))
+
+
+class TestJoinRequests:
+    def test_it_approves_subscribers_and_asks_the_others(self):
+        config = make_config()
+        yes = {NEWS.chat_id: True, PICS.chat_id: True}
+        assert decide_join_request(config, CAROL, 42, yes) == ApproveJoin(-100500, CAROL)
+        no = {NEWS.chat_id: False, PICS.chat_id: True}
+        assert decide_join_request(config, CAROL, 42, no) == AskToJoin(-100500, CAROL, 42, (NEWS,))
+
+    def test_it_leaves_requests_of_unprotected_groups_to_humans(self):
+        assert decide_join_request(None, CAROL, 42, {}) == Allow("unprotected")
+
+
+def test_decisions_are_frozen():
+    decision = Allow("admin")
+    try:
+        decision.reason = "x"  # type: ignore[misc]
+    except dataclasses.FrozenInstanceError:
+        pass
+    else:
+        raise AssertionError("decisions must be immutable")

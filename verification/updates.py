@@ -1,0 +1,197 @@
+"""Translate at the edge: what a Telegram update means, as frozen values.
+
+Handlers turn PTB objects into these dataclasses before deciding anything, so
+`decisions.py` never sees python-telegram-bot and is tested with plain values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from telegram import Chat, ChatMember, ChatMemberUpdated, Message, User
+
+MEMBER_STATUSES = frozenset({ChatMember.OWNER, ChatMember.ADMINISTRATOR, ChatMember.MEMBER})
+ADMIN_STATUSES = frozenset({ChatMember.OWNER, ChatMember.ADMINISTRATOR})
+
+# Telegram's service account that posts as the group itself (anonymous admins).
+GROUP_ANONYMOUS_BOT_ID = 1087968824
+# Service account that relays the linked channel's posts into its discussion group.
+CHANNEL_BOT_ID = 136817688
+
+
+def is_member(member: ChatMember) -> bool:
+    """RESTRICTED users are still members while Telegram sets `is_member`."""
+    if member.status in MEMBER_STATUSES:
+        return True
+    return member.status == ChatMember.RESTRICTED and bool(getattr(member, "is_member", False))
+
+
+def display_name(user: User | None) -> str:
+    if user is None:
+        return ""
+    return user.full_name or (f"@{user.username}" if user.username else str(user.id))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Person:
+    id: int
+    name: str
+    username: str = ""
+    is_bot: bool = False
+
+    @classmethod
+    def from_user(cls, user: User) -> Person:
+        return cls(user.id, display_name(user), user.username or "", bool(user.is_bot))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MemberChange:
+    """A person's membership of a chat changed (a chat_member update).
+
+    `was_member`/`is_member` follow Telegram's notion of membership, so a
+    restricted member who is still in the chat counts as a member.
+    """
+
+    chat_id: int
+    chat_type: str
+    person: Person
+    was_member: bool
+    is_member: bool
+    old_status: str
+    new_status: str
+    actor_id: int | None = None
+
+    @property
+    def joined(self) -> bool:
+        return not self.was_member and self.is_member
+
+    @property
+    def left(self) -> bool:
+        return self.was_member and not self.is_member
+
+    @property
+    def admin_changed(self) -> bool:
+        return (self.old_status in ADMIN_STATUSES) != (self.new_status in ADMIN_STATUSES)
+
+    @classmethod
+    def from_update(cls, cmu: ChatMemberUpdated | None) -> MemberChange | None:
+        """None when nothing a Nezuko rule cares about changed."""
+        if cmu is None:
+            return None
+        change = member_change(cmu)
+        admin_flip = (cmu.old_chat_member.status in ADMIN_STATUSES) != (
+            cmu.new_chat_member.status in ADMIN_STATUSES
+        )
+        if change is None and not admin_flip:
+            return None
+        was, now = change or (is_member(cmu.old_chat_member), is_member(cmu.new_chat_member))
+        return cls(
+            chat_id=cmu.chat.id,
+            chat_type=cmu.chat.type,
+            person=Person.from_user(cmu.new_chat_member.user),
+            was_member=was,
+            is_member=now,
+            old_status=cmu.old_chat_member.status,
+            new_status=cmu.new_chat_member.status,
+            actor_id=cmu.from_user.id if cmu.from_user else None,
+        )
+
+
+def member_change(cmu: ChatMemberUpdated) -> tuple[bool, bool] | None:
+    """`(was_member, is_member)`, or None when membership did not change.
+
+    PTB's example reads `cmu.difference()`, which misses a RESTRICTED member
+    whose `is_member` flips without a status change (a restricted user who
+    leaves stays RESTRICTED). Comparing both sides directly catches that.
+    """
+    was, now = is_member(cmu.old_chat_member), is_member(cmu.new_chat_member)
+    if was == now:
+        return None
+    return was, now
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """A message (or edit) in a group, reduced to what the rules need."""
+
+    chat_id: int
+    message_id: int
+    sender: Person | None
+    sender_chat_id: int | None = None
+    sender_chat_type: str = ""
+    is_automatic_forward: bool = False
+    thread_id: int | None = None
+    is_edit: bool = False
+
+    @classmethod
+    def from_message(cls, message: Message, *, is_edit: bool = False) -> IncomingMessage:
+        sender_chat = message.sender_chat
+        return cls(
+            chat_id=message.chat_id,
+            message_id=message.message_id,
+            sender=Person.from_user(message.from_user) if message.from_user else None,
+            sender_chat_id=sender_chat.id if sender_chat else None,
+            sender_chat_type=sender_chat.type if sender_chat else "",
+            is_automatic_forward=bool(message.is_automatic_forward),
+            # Only forum topics need the thread; replies in ordinary groups carry one too.
+            thread_id=message.message_thread_id if message.is_topic_message else None,
+            is_edit=is_edit,
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JoinRequest:
+    chat_id: int
+    person: Person
+    user_chat_id: int
+
+    @classmethod
+    def from_request(cls, chat: Chat, user: User, user_chat_id: int | None) -> JoinRequest:
+        return cls(chat.id, Person.from_user(user), user_chat_id or user.id)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ButtonPress:
+    """A press of one of Nezuko's inline buttons (callback_query)."""
+
+    query_id: str
+    chat_id: int | None
+    message_id: int | None
+    presser: Person
+    kind: str  # "joined" (group warning) or "request" (private join-request message)
+    target: int  # warned user id, or the group chat id of a join request
+
+    @classmethod
+    def parse(cls, query_id: str, data: str | None, presser: User,
+              message: Message | None) -> ButtonPress | None:
+        """None for callback data that is not ours or is malformed."""
+        kind, target = parse_callback_data(data)
+        if kind is None or target is None:
+            return None
+        return cls(
+            query_id=query_id,
+            chat_id=message.chat_id if message else None,
+            message_id=message.message_id if message else None,
+            presser=Person.from_user(presser),
+            kind=kind,
+            target=target,
+        )
+
+
+CALLBACK_PREFIX = "nz"
+_KINDS = {"j": "joined", "r": "request"}
+
+
+def callback_data(kind: str, target: int) -> str:
+    code = {v: k for k, v in _KINDS.items()}[kind]
+    return f"{CALLBACK_PREFIX}:{code}:{target}"
+
+
+def parse_callback_data(data: str | None) -> tuple[str | None, int | None]:
+    parts = (data or "").split(":")
+    if len(parts) != 3 or parts[0] != CALLBACK_PREFIX or parts[1] not in _KINDS:
+        return None, None
+    try:
+        return _KINDS[parts[1]], int(parts[2])
+    except ValueError:
+        return None, None
