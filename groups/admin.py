@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from bots.admin import AuditedAdmin
 from groups.models import EnforcedChannel, GroupAdmin, GroupChannel, GroupMember, ProtectedGroup
@@ -51,6 +52,8 @@ class EnforcedChannelAdmin(AuditedAdmin):
     list_filter = ["bot_is_admin", "bot"]
     search_fields = ["title", "username", "=chat_id"]
     list_select_related = ["bot"]
+    # Invite links are https; say so rather than rely on Django 5's http default.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(GroupMember)

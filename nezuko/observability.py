@@ -38,7 +38,6 @@ def configure(*, log_format: str, sentry_dsn: str, sentry_environment: str) -> N
         dsn=sentry_dsn,
         environment=sentry_environment,
         integrations=[DjangoIntegration()],
-        send_default_pii=False,
         before_send=before_send,
         before_send_transaction=before_send,
         traces_sample_rate=0.0,

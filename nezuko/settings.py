@@ -110,7 +110,6 @@ TEMPLATES = [
 ]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6's default, opted into now.
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = True

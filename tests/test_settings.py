@@ -1,0 +1,98 @@
+"""Settings come from the environment only; each case runs in a fresh interpreter."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "x" * 60 + "-a-long-random-production-secret",
+    "NEZUKO_ENCRYPTION_KEYS": "dGVzdC1rZXktb25lLXRlc3Qta2V5LW9uZS10ZXN0LTE=",
+    "ALLOWED_HOSTS": "nezuko.example.com",
+}
+PROBE = """
+import json, django
+django.setup()
+from django.conf import settings as s
+print(json.dumps({
+    "debug": s.DEBUG,
+    "db_engine": s.DATABASES["default"]["ENGINE"],
+    "db_name": str(s.DATABASES["default"]["NAME"]),
+    "cache": s.CACHES["default"]["BACKEND"],
+    "channel_layer": s.CHANNEL_LAYERS["default"]["BACKEND"],
+    "api_url": s.TELEGRAM_API_URL,
+    "keys": len(s.NEZUKO_ENCRYPTION_KEYS),
+    "ssl_redirect": getattr(s, "SECURE_SSL_REDIRECT", False),
+}))
+"""
+
+
+def run(code_or_args, **env):
+    """Run Python with only the given variables (plus PATH) set."""
+    environ = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "nezuko.settings",
+               "NEZUKO_READ_DOTENV": "false", **env}
+    args = code_or_args if isinstance(code_or_args, list) else ["-c", code_or_args]
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=environ,
+                          capture_output=True, text=True, timeout=60)
+
+
+def probe(**env) -> dict:
+    result = run(PROBE, **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_embedded_default_needs_no_services():
+    config = probe(DEBUG="true")
+    assert config["db_engine"] == "django.db.backends.sqlite3"
+    assert config["db_name"].endswith("var/nezuko.sqlite3")
+    assert config["cache"].endswith("LocMemCache")
+    assert config["channel_layer"] == "channels.layers.InMemoryChannelLayer"
+    assert config["api_url"] == "https://api.telegram.org"
+
+
+def test_a_postgresql_url_uses_postgresql_and_redis_switches_cache_and_layer():
+    config = probe(
+        DEBUG="true",
+        DATABASE_URL="postgres://nezuko:pw@db.internal:5432/nezuko",
+        REDIS_URL="redis://cache.internal:6379/2",
+        TELEGRAM_API_URL="http://127.0.0.1:8081/",
+    )
+    assert config["db_engine"] == "django.db.backends.postgresql"
+    assert config["db_name"] == "nezuko"
+    assert config["cache"] == "django_redis.cache.RedisCache"
+    assert config["channel_layer"] == "channels_redis.core.RedisChannelLayer"
+    # A trailing slash is tolerated; calls go to {TELEGRAM_API_URL}/bot<token>/<method>.
+    assert config["api_url"] == "http://127.0.0.1:8081"
+
+
+def test_production_reads_several_encryption_keys():
+    keys = PRODUCTION["NEZUKO_ENCRYPTION_KEYS"] + ",dGVzdC1rZXktdHdvLXRlc3Qta2V5LXR3by10ZXN0LTI="
+    config = probe(**{**PRODUCTION, "NEZUKO_ENCRYPTION_KEYS": keys})
+    assert config["debug"] is False
+    assert config["keys"] == 2
+    assert config["ssl_redirect"] is True
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "NEZUKO_ENCRYPTION_KEYS"])
+def test_production_without_a_secret_is_a_clear_start_up_error(missing):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    result = run(PROBE, **env)
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {missing} must be set when DEBUG is off." in result.stderr
+
+
+def test_webhook_url_without_a_secret_is_refused():
+    result = run(PROBE, **PRODUCTION, WEBHOOK_URL="https://nezuko.example.com/telegram")
+    assert "WEBHOOK_SECRET must be set" in result.stderr
+
+
+def test_production_settings_pass_check_deploy():
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
