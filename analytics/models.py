@@ -1,13 +1,24 @@
-"""Per-minute rollups. Charts read these, never the raw events, so they stay
-fast at tens of millions of events."""
+"""Rollups. Charts read these, never the raw events, so they stay fast at tens
+of millions of events.
+
+Two levels are kept. `DecisionRollup` has one row per minute, group and
+outcome (the fine-grained record and the overview's last hour). `Rollup`
+holds the same figures per hour and per day, once per group and once more for
+every group together (`group_id = 0`), so a staff-wide chart over a month sums
+a few thousand rows instead of millions.
+"""
 
 from django.db import models
 
+from analytics.histogram import LATENCY_BUCKETS_MS  # noqa: F401  (re-exported)
+from analytics.querysets import (  # noqa: F401  (ALL_GROUPS re-exported)
+    ALL_GROUPS,
+    ApiCallRollupQuerySet,
+    DecisionRollupQuerySet,
+    RollupQuerySet,
+)
 from bots.models import BotInstance
 from groups.models import ProtectedGroup
-
-# Upper bounds (ms) of the latency histogram buckets; the last is +inf.
-LATENCY_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, float("inf"))
 
 
 class DecisionRollup(models.Model):
@@ -24,6 +35,8 @@ class DecisionRollup(models.Model):
     # Counts per LATENCY_BUCKETS_MS bucket, same order.
     latency_buckets = models.JSONField(default=list)
 
+    objects = DecisionRollupQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(
@@ -39,6 +52,41 @@ class DecisionRollup(models.Model):
         return f"{self.minute:%Y-%m-%d %H:%M} {self.outcome} x{self.count}"
 
 
+class Rollup(models.Model):
+    """Decisions per hour or day, per group (or all groups), per outcome."""
+
+    class Span(models.TextChoices):
+        HOUR = "h", "hour"
+        DAY = "d", "day"
+
+    span = models.CharField(max_length=1, choices=Span.choices)
+    bucket = models.DateTimeField(help_text="Start of the hour or day (UTC).")
+    # A plain id, not a foreign key: 0 means every group, and rows of a deleted
+    # group age out with retention like the rest.
+    group_id = models.BigIntegerField()
+    outcome = models.CharField(max_length=16)
+    count = models.PositiveIntegerField(default=0)
+    cache_hits = models.PositiveIntegerField(default=0)
+    cache_misses = models.PositiveIntegerField(default=0)
+    latency_sum_ms = models.FloatField(default=0)
+    latency_buckets = models.JSONField(default=list)
+
+    objects = RollupQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # Also the index every chart query walks: span, group, time range.
+            models.UniqueConstraint(
+                fields=["span", "group_id", "bucket", "outcome"], name="unique_rollup"
+            )
+        ]
+        indexes = [models.Index(fields=["span", "bucket"], name="rollup_span_bucket")]
+
+    def __str__(self) -> str:
+        when = f"{self.bucket:%Y-%m-%d %H:%M}"
+        return f"{self.span} {when} g{self.group_id} {self.outcome} x{self.count}"
+
+
 class ApiCallRollup(models.Model):
     """Telegram Bot API calls per minute, bot, method and outcome."""
 
@@ -49,13 +97,18 @@ class ApiCallRollup(models.Model):
     count = models.PositiveIntegerField(default=0)
     latency_sum_ms = models.FloatField(default=0)
 
+    objects = ApiCallRollupQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["minute", "bot", "method", "outcome"], name="unique_api_rollup"
             )
         ]
-        indexes = [models.Index(fields=["minute"], name="apirollup_minute")]
+        indexes = [
+            models.Index(fields=["minute"], name="apirollup_minute"),
+            models.Index(fields=["bot", "minute"], name="apirollup_bot_minute"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.minute:%Y-%m-%d %H:%M} {self.method} {self.outcome} x{self.count}"

@@ -1,0 +1,310 @@
+"""Folding events into rollups, in batches.
+
+The engine publishes each `VerificationEventData` on its event loop; `fold`
+only adds it to an in-memory buffer (microseconds, never the database). A
+flush, scheduled about a second later on the same loop and run in a worker
+thread, turns everything buffered into a handful of upserts. Telegram API
+calls are folded the same way through `record_api_call`.
+
+A flush that fails (database away) keeps its rows for the next flush up to
+`MAX_PENDING` keys; beyond that new keys are dropped and counted, and the
+drop is logged with the number, so nothing is lost silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import structlog
+from asgiref.sync import sync_to_async
+from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
+from django.db.models import Model
+
+from analytics import histogram
+from analytics.models import ALL_GROUPS, ApiCallRollup, DecisionRollup, Rollup
+from verification.events import VerificationEventData
+
+logger = structlog.get_logger(__name__)
+
+FLUSH_DELAY_SECONDS = 1.0
+MAX_PENDING = 50_000
+
+
+def floor_minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def floor_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def floor_day(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclasses.dataclass(slots=True)
+class Figures:
+    """What one rollup row accumulates."""
+
+    count: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    latency_sum_ms: float = 0.0
+    latency_buckets: list[int] = dataclasses.field(default_factory=histogram.empty)
+    bot_id: int | None = None
+
+    def add_event(self, event: VerificationEventData) -> None:
+        self.count += 1
+        self.bot_id = event.bot_id if event.bot_id is not None else self.bot_id
+        if event.cache_hit is True:
+            self.cache_hits += 1
+        elif event.cache_hit is False:
+            self.cache_misses += 1
+        if event.latency_ms is not None:
+            self.latency_sum_ms += event.latency_ms
+            self.latency_buckets[histogram.bucket_index(event.latency_ms)] += 1
+
+    def merge(self, other: Figures) -> None:
+        self.count += other.count
+        self.cache_hits += other.cache_hits
+        self.cache_misses += other.cache_misses
+        self.latency_sum_ms += other.latency_sum_ms
+        histogram.add_into(self.latency_buckets, other.latency_buckets)
+        self.bot_id = other.bot_id if other.bot_id is not None else self.bot_id
+
+    def apply_to(self, row: Model) -> None:
+        row.count += self.count
+        row.cache_hits += self.cache_hits
+        row.cache_misses += self.cache_misses
+        row.latency_sum_ms += self.latency_sum_ms
+        row.latency_buckets = histogram.add_into(
+            histogram.add_into(histogram.empty(), row.latency_buckets), self.latency_buckets
+        )
+
+
+@dataclasses.dataclass(slots=True)
+class CallFigures:
+    count: int = 0
+    latency_sum_ms: float = 0.0
+
+    def merge(self, other: CallFigures) -> None:
+        self.count += other.count
+        self.latency_sum_ms += other.latency_sum_ms
+
+    def apply_to(self, row: ApiCallRollup) -> None:
+        row.count += self.count
+        row.latency_sum_ms += self.latency_sum_ms
+
+
+# Keys: ("m", minute, group_id, outcome) for DecisionRollup,
+# ("h"|"d", bucket, group_id or ALL_GROUPS, outcome) for Rollup,
+# ("api", minute, bot_id, method, outcome) for ApiCallRollup.
+Key = tuple
+
+
+class RollupBuffer:
+    """Thread-safe accumulator with a `flush()` step that returns rows written."""
+
+    def __init__(self, max_pending: int = MAX_PENDING) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[Key, Any] = {}
+        self._max_pending = max_pending
+        self._flush_scheduled = False
+        self.flush_task: asyncio.Task | None = None
+        self.dropped = 0
+
+    # --- adding (cheap, on the engine's loop) ---------------------------------
+
+    def fold(self, event: VerificationEventData) -> None:
+        """Subscriber for `verification.events`: buffer now, write soon."""
+        moment = event.created_at
+        group_id = event.group_id
+        keys: list[Key] = [
+            ("m", floor_minute(moment), group_id, event.outcome),
+            ("h", floor_hour(moment), ALL_GROUPS, event.outcome),
+            ("d", floor_day(moment), ALL_GROUPS, event.outcome),
+        ]
+        if group_id is not None:
+            keys += [
+                ("h", floor_hour(moment), group_id, event.outcome),
+                ("d", floor_day(moment), group_id, event.outcome),
+            ]
+        with self._lock:
+            for key in keys:
+                figures = self._slot(key, Figures)
+                if figures is not None:
+                    figures.add_event(event)
+        self._schedule_flush()
+
+    def record_api_call(
+        self, bot_id: int | None, method: str, outcome: str, latency_ms: float,
+        at: datetime | None = None,
+    ) -> None:
+        """Hook for the runtime's Telegram call observer: one call made."""
+        from django.utils import timezone
+
+        key = ("api", floor_minute(at or timezone.now()), bot_id, method[:64], outcome[:32])
+        with self._lock:
+            figures = self._slot(key, CallFigures)
+            if figures is not None:
+                figures.count += 1
+                figures.latency_sum_ms += latency_ms
+        self._schedule_flush()
+
+    def _slot(self, key: Key, factory: Callable[[], Any]) -> Any | None:
+        figures = self._pending.get(key)
+        if figures is None:
+            if len(self._pending) >= self._max_pending:
+                self.dropped += 1
+                return None
+            figures = self._pending[key] = factory()
+        return figures
+
+    def _schedule_flush(self) -> None:
+        """Flush about a second later on the running loop, if there is one.
+
+        Without a loop (scripts, sync tests) the caller flushes explicitly.
+        """
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._flush_scheduled = True
+        self.flush_task = loop.create_task(self._flush_later())
+
+    async def _flush_later(self) -> int:
+        # Waiting lets a burst pile up so it costs one write, not one per event.
+        await asyncio.sleep(FLUSH_DELAY_SECONDS)
+        return await self.aflush()
+
+    # --- writing ----------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def aflush(self) -> int:
+        self._flush_scheduled = False
+        return await sync_to_async(self.flush)()
+
+    def flush(self) -> int:
+        """Writes everything buffered; returns the number of rows written."""
+        with self._lock:
+            batch, self._pending = self._pending, {}
+            dropped, self.dropped = self.dropped, 0
+        if dropped:
+            logger.warning("analytics.rollups_dropped", keys=dropped)
+        if not batch:
+            return 0
+        if not connection.in_atomic_block:
+            close_old_connections()
+        try:
+            try:
+                return _write(batch)
+            except IntegrityError:
+                # Another process created one of our rows between read and insert.
+                return _write(batch)
+        except DatabaseError:
+            logger.exception("analytics.flush_failed", keys=len(batch))
+            self._requeue(batch)
+            return 0
+
+    def _requeue(self, batch: dict[Key, Any]) -> None:
+        with self._lock:
+            for key, figures in batch.items():
+                slot = self._slot(key, type(figures))
+                if slot is not None:
+                    slot.merge(figures)
+
+
+def _write(batch: dict[Key, Any]) -> int:
+    written = 0
+    with transaction.atomic():
+        written += _upsert_decisions({k: v for k, v in batch.items() if k[0] == "m"})
+        written += _upsert_rollups({k: v for k, v in batch.items() if k[0] in ("h", "d")})
+        written += _upsert_calls({k: v for k, v in batch.items() if k[0] == "api"})
+    return written
+
+
+def _upsert(model: type[Model], batch: dict[Key, Any], existing: dict[Key, Model],
+            new_row: Callable[[Key, Any], Model], fields: list[str]) -> int:
+    to_update, to_create = [], []
+    for key, figures in batch.items():
+        row = existing.get(key)
+        if row is None:
+            row = new_row(key, figures)
+            to_create.append(row)
+        else:
+            to_update.append(row)
+        figures.apply_to(row)
+    if to_update:
+        model.objects.bulk_update(to_update, fields)
+    if to_create:
+        model.objects.bulk_create(to_create)
+    return len(to_update) + len(to_create)
+
+
+FIGURE_FIELDS = ["count", "cache_hits", "cache_misses", "latency_sum_ms", "latency_buckets"]
+
+
+def _upsert_decisions(batch: dict[Key, Figures]) -> int:
+    if not batch:
+        return 0
+    minutes = {key[1] for key in batch}
+    rows = DecisionRollup.objects.select_for_update().filter(minute__in=minutes)
+    existing = {("m", r.minute, r.group_id, r.outcome): r for r in rows}
+
+    def new_row(key: Key, figures: Figures) -> DecisionRollup:
+        return DecisionRollup(
+            minute=key[1], group_id=key[2], outcome=key[3], bot_id=figures.bot_id,
+            latency_buckets=histogram.empty(),
+        )
+
+    return _upsert(DecisionRollup, batch, existing, new_row, FIGURE_FIELDS)
+
+
+def _upsert_rollups(batch: dict[Key, Figures]) -> int:
+    if not batch:
+        return 0
+    buckets = {key[1] for key in batch}
+    group_ids = {key[2] for key in batch}
+    rows = Rollup.objects.select_for_update().filter(bucket__in=buckets, group_id__in=group_ids)
+    existing = {(r.span, r.bucket, r.group_id, r.outcome): r for r in rows}
+
+    def new_row(key: Key, figures: Figures) -> Rollup:
+        return Rollup(span=key[0], bucket=key[1], group_id=key[2], outcome=key[3],
+                      latency_buckets=histogram.empty())
+
+    return _upsert(Rollup, batch, existing, new_row, FIGURE_FIELDS)
+
+
+def _upsert_calls(batch: dict[Key, CallFigures]) -> int:
+    if not batch:
+        return 0
+    minutes = {key[1] for key in batch}
+    rows = ApiCallRollup.objects.select_for_update().filter(minute__in=minutes)
+    existing = {("api", r.minute, r.bot_id, r.method, r.outcome): r for r in rows}
+
+    def new_row(key: Key, figures: CallFigures) -> ApiCallRollup:
+        return ApiCallRollup(minute=key[1], bot_id=key[2], method=key[3], outcome=key[4])
+
+    return _upsert(ApiCallRollup, batch, existing, new_row, ["count", "latency_sum_ms"])
+
+
+# The process-wide buffer the app subscribes at start-up.
+buffer = RollupBuffer()
+fold = buffer.fold
+record_api_call = buffer.record_api_call
+
+
+def flush() -> int:
+    """Flushes the process-wide buffer (runbot calls this on shutdown)."""
+    return buffer.flush()
+

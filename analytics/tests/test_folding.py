@@ -1,0 +1,101 @@
+"""Events fold into minute, hour and day rollups in batches."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from analytics.folding import RollupBuffer
+from analytics.models import ALL_GROUPS, ApiCallRollup, DecisionRollup, Rollup
+from analytics.tests.factory import event, make_group
+from verification import events
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 3, 14, 9, 26, 30, tzinfo=UTC)
+
+
+class TestFolding:
+    def test_it_folds_a_burst_into_one_row_per_minute_group_and_outcome(self):
+        group = make_group()
+        buffer = RollupBuffer()
+        for i in range(5):
+            buffer.fold(event(group, "restricted", created_at=T0 + timedelta(seconds=i),
+                              latency_ms=3.0, cache_hit=i % 2 == 0))
+        buffer.fold(event(group, "verified", created_at=T0, latency_ms=700.0))
+
+        written = buffer.flush()
+
+        # It should write the minute rows plus hour/day rows per group and for all groups.
+        assert written == 2 + 2 * 2 * 2
+        row = DecisionRollup.objects.get(group=group, outcome="restricted")
+        assert row.minute == T0.replace(second=0)
+        assert (row.count, row.cache_hits, row.cache_misses) == (5, 3, 2)
+        assert row.latency_sum_ms == pytest.approx(15.0)
+        # 3 ms falls in the "<= 5 ms" bucket (third).
+        assert row.latency_buckets[2] == 5
+        assert Rollup.objects.get(span="d", group_id=ALL_GROUPS, outcome="verified").count == 1
+
+    def test_it_adds_to_rows_written_by_an_earlier_flush(self):
+        group = make_group()
+        buffer = RollupBuffer()
+        buffer.fold(event(group, created_at=T0, latency_ms=1.0))
+        buffer.flush()
+        buffer.fold(event(group, created_at=T0 + timedelta(seconds=10), latency_ms=1.0))
+        buffer.flush()
+
+        # It should still be one row, now counting two.
+        row = DecisionRollup.objects.get(group=group)
+        assert row.count == 2
+        assert sum(row.latency_buckets) == 2
+        assert Rollup.objects.get(span="h", group_id=group.pk).count == 2
+
+    def test_it_writes_nothing_when_nothing_is_buffered(self):
+        assert RollupBuffer().flush() == 0
+
+    def test_it_drops_and_counts_keys_past_the_bound(self):
+        group = make_group()
+        buffer = RollupBuffer(max_pending=5)
+        buffer.fold(event(group, created_at=T0))
+        buffer.fold(event(group, created_at=T0 + timedelta(days=1)))
+
+        # The second event needed 5 new keys and none fit.
+        assert buffer.pending == 5
+        assert buffer.dropped == 5
+
+    def test_it_folds_api_calls_per_minute_bot_method_and_outcome(self):
+        group = make_group()
+        buffer = RollupBuffer()
+        for _ in range(3):
+            buffer.record_api_call(group.bot_id, "restrictChatMember", "ok", 20.0, at=T0)
+        buffer.record_api_call(group.bot_id, "restrictChatMember", "429", 5.0, at=T0)
+        buffer.flush()
+
+        ok = ApiCallRollup.objects.get(outcome="ok")
+        assert (ok.count, ok.latency_sum_ms, ok.bot_id) == (3, 60.0, group.bot_id)
+        assert ApiCallRollup.objects.get(outcome="429").count == 1
+
+    def test_the_app_subscribes_the_process_buffer_at_start_up(self):
+        from analytics import folding
+
+        group = make_group()
+        events.publish(event(group, created_at=T0))
+
+        # It should reach the process-wide buffer without any explicit call.
+        assert folding.flush() >= 1
+        assert DecisionRollup.objects.filter(group=group).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_it_flushes_by_itself_on_the_running_loop():
+    from asgiref.sync import sync_to_async
+
+    group = await sync_to_async(make_group)()
+    buffer = RollupBuffer()
+    buffer.fold(event(group, created_at=T0))
+    assert buffer.pending > 0
+
+    # It should have scheduled its own flush on this loop, which writes the rows.
+    assert buffer.flush_task is not None
+    assert await buffer.flush_task == 5
+    assert buffer.pending == 0
+    assert await DecisionRollup.objects.filter(group_id=group.pk).acount() == 1
