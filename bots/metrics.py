@@ -1,0 +1,95 @@
+"""Engine and runtime metrics, exported on `/metrics` with django-prometheus.
+
+Everything registers in prometheus_client's default registry, which the
+`/metrics` view of django-prometheus already serves, so the process that runs
+the bots (runbot with its web server) exposes them. A separate web worker has
+no bots and so shows these series empty: scrape the runbot processes.
+
+Callers use the small functions below, never the metric objects, so names and
+labels stay in one place. Labels are bounded: bot is the BotInstance pk, method
+is a Bot API method name, outcome and type come from short fixed lists.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# Decisions are taken in microseconds to a few milliseconds; API calls take longer.
+DECISION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+UPDATES = Counter(
+    "nezuko_updates_total", "Updates received from Telegram, by update type.", ["bot", "type"]
+)
+DECISIONS = Counter("nezuko_decisions_total", "Enforcement decisions, by outcome.", ["outcome"])
+DECISION_SECONDS = Histogram(
+    "nezuko_decision_seconds",
+    "Time from an update's arrival to its decision.",
+    buckets=DECISION_BUCKETS,
+)
+CACHE_LOOKUPS = Counter(
+    "nezuko_membership_cache_total", "Membership cache lookups, by result.", ["result"]
+)
+TELEGRAM_CALLS = Counter(
+    "nezuko_telegram_calls_total",
+    "Bot API calls (getUpdates excluded), by method and outcome.",
+    ["method", "outcome"],
+)
+TELEGRAM_CALL_SECONDS = Histogram(
+    "nezuko_telegram_call_seconds",
+    "Bot API call latency, from the request leaving the limiter to its answer.",
+    ["method"],
+    buckets=CALL_BUCKETS,
+)
+LIMITER_QUEUE_DEPTH = Gauge(
+    "nezuko_limiter_queue_depth",
+    "Calls waiting in a bot's rate limiter, by priority.",
+    ["bot", "priority"],
+)
+LIMITER_DROPPED = Counter(
+    "nezuko_limiter_dropped_total",
+    "Calls the rate limiter refused: queue full or waited too long.",
+    ["bot", "priority", "reason"],
+)
+BOT_UP = Gauge("nezuko_bot_up", "1 while a bot is running in this process.", ["bot"])
+EVENTS_DROPPED = Counter(
+    "nezuko_events_dropped_total", "Recorded events dropped because a buffer bound was hit."
+)
+
+
+def record_update(bot: int | str, update_type: str) -> None:
+    UPDATES.labels(str(bot), update_type).inc()
+
+
+def record_decision(outcome: str, seconds: float) -> None:
+    """One enforcement decision: its outcome and how long deciding took."""
+    DECISIONS.labels(outcome).inc()
+    DECISION_SECONDS.observe(seconds)
+
+
+def record_cache(hit: bool) -> None:
+    CACHE_LOOKUPS.labels("hit" if hit else "miss").inc()
+
+
+def record_telegram_call(method: str, outcome: str, seconds: float | None = None) -> None:
+    """outcome: "ok", "retry_after", "dropped", or the error class ("bad_request", ...)."""
+    TELEGRAM_CALLS.labels(method, outcome).inc()
+    if seconds is not None:
+        TELEGRAM_CALL_SECONDS.labels(method).observe(seconds)
+
+
+def set_queue_depth(bot: int | str, priority: str, depth: int) -> None:
+    LIMITER_QUEUE_DEPTH.labels(str(bot), priority).set(depth)
+
+
+def record_dropped(bot: int | str, priority: str, reason: str) -> None:
+    LIMITER_DROPPED.labels(str(bot), priority, reason).inc()
+
+
+def set_bot_up(bot: int | str, up: bool) -> None:
+    BOT_UP.labels(str(bot)).set(1 if up else 0)
+
+
+def record_events_dropped(count: int) -> None:
+    if count > 0:
+        EVENTS_DROPPED.inc(count)
