@@ -101,7 +101,7 @@ class Limits:
     """
 
     overall_per_second: float = 30.0
-    headroom: float = 0.96
+    headroom: float = 0.94
     chat_interval: float = 1.0
     group_messages: int = 20
     group_window: float = 60.0
