@@ -55,3 +55,32 @@ class VerificationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome} user {self.user_id} in {self.chat_id}"
+
+
+class PendingJoinRequest(models.Model):
+    """A join request Nezuko answered with "join these channels first".
+
+    Approved when the user complies (channel join or button), declined by
+    runbot's sweep at `expires_at`.
+    """
+
+    bot = models.ForeignKey(BotInstance, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(
+        ProtectedGroup, on_delete=models.CASCADE, related_name="pending_join_requests"
+    )
+    user_id = models.BigIntegerField()
+    user_chat_id = models.BigIntegerField()
+    user_name = models.CharField(max_length=255, blank=True)
+    # The private message with the buttons, so it can be updated once they are in.
+    message_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "user_id"], name="unique_join_request"),
+        ]
+        indexes = [models.Index(fields=["user_id"], name="joinrequest_user")]
+
+    def __str__(self) -> str:
+        return f"join request of {self.user_id} to {self.group}"

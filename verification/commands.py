@@ -1,0 +1,345 @@
+"""Telegram commands: /start, /protect, /unprotect, /status, /settings, /help, /doctor.
+
+Group admins set a group up from inside Telegram. Every command checks where
+it was sent and who sent it first; replies in groups remove themselves after
+`REPLY_TTL` seconds so setup chatter does not stay in the group.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import structlog
+from django.template.loader import render_to_string
+from telegram import (
+    ChatMember,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    MessageOriginChannel,
+    Update,
+)
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from groups import services
+from groups.config import GroupConfig, aget_group_config
+from groups.models import ProtectedGroup
+from verification import actions
+from verification.engine import Engine
+from verification.updates import ADMIN_STATUSES, GROUP_ANONYMOUS_BOT_ID, display_name
+
+logger = structlog.get_logger(__name__)
+
+REPLY_TTL = 60
+MAX_CHANNELS = 10
+CHANNEL_REF = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-100\d{5,15})$")
+INVITE_RIGHTS = "restrict_members+delete_messages+invite_users"
+
+SETTING_CHOICES: dict[str, list[tuple[str, str]]] = {
+    "action": [("mute", "Mute"), ("kick", "Kick"), ("delete", "Delete only")],
+    "warning_delete_after": [("30", "30 s"), ("120", "2 min"), ("600", "10 min"), ("0", "Keep")],
+    "fail_mode": [("closed", "Fail closed"), ("open", "Fail open")],
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Problem:
+    what: str
+    fix: str
+    ok: bool = False
+
+
+def install(application: Application, engine: Engine) -> None:
+    c = Commands(engine)
+    application.add_handlers([
+        CommandHandler("start", c.start),
+        CommandHandler("help", c.help),
+        CommandHandler("protect", c.protect),
+        CommandHandler("unprotect", c.unprotect),
+        CommandHandler("status", c.status),
+        CommandHandler("settings", c.settings),
+        CommandHandler("doctor", c.doctor),
+        CallbackQueryHandler(c.setting_pressed, pattern=r"^nz:s:"),
+    ])
+
+
+class Commands:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- anyone ----------------------------------------------------------------------
+
+    async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message.chat.type != "private":
+            await self._reply(message, "Send /help to see what I can do here.")
+            return
+        username = context.bot.username
+        markup = InlineKeyboardMarkup([[InlineKeyboardButton(
+            "Add me to a group",
+            url=f"https://t.me/{username}?startgroup=true&admin={INVITE_RIGHTS}",
+        )]])
+        await actions.reply(self.engine, message.chat_id,
+                            render_to_string("verification/telegram/start.html").strip(),
+                            markup=markup)
+
+    async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._reply(update.effective_message,
+                          render_to_string("verification/telegram/help.html").strip())
+
+    # --- group admins ------------------------------------------------------------------
+
+    async def protect(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if not await self._admin_in_group(message):
+            return
+        refs = [a for a in context.args or [] if a.strip()]
+        forwarded = _forwarded_channel(message.reply_to_message)
+        if forwarded is not None:
+            refs.append(str(forwarded))
+        if not refs:
+            await self._reply(message, "Usage: /protect @channel [@channel …] "
+                              "(or reply to a post forwarded from the channel).")
+            return
+        bad = [r for r in refs if not CHANNEL_REF.match(r)]
+        if bad or len(refs) > MAX_CHANNELS:
+            await self._reply(message, f"Not a channel: {_esc(', '.join(bad))}. Use @username "
+                              f"or the id (-100…), up to {MAX_CHANNELS} channels." if bad else
+                              f"At most {MAX_CHANNELS} channels per command.")
+            return
+        problems, channels = await self._check_setup(message.chat_id, refs)
+        if problems:
+            lines = "\n".join(f"❌ {_esc(p.what)} — {_esc(p.fix)}" for p in problems)
+            await self._reply(message, f"I can't protect this group yet:\n{lines}")
+            return
+        actor = _actor(message)
+        group = await services.aprotect(
+            self.engine.bot_pk, message.chat_id, title=message.chat.title or "",
+            username=message.chat.username or "", is_forum=bool(message.chat.is_forum),
+            channels=channels, actor=actor)
+        config = await aget_group_config(self.engine.bot_pk, message.chat_id)
+        await actions.fetch_admins(self.engine, config)
+        names = ", ".join(_esc(c.title or c.username) for c in channels)
+        await self._reply(message, f"✅ <b>{_esc(group.title)}</b> now requires: {names}.\n"
+                          "Members who are not subscribed will be muted until they join.")
+
+    async def unprotect(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        config = await self._protected_group(message)
+        if config is None:
+            return
+        channel_id = None
+        if context.args:
+            channel_id = _match_channel(config, context.args[0])
+            if channel_id is None:
+                await self._reply(message, f"{_esc(context.args[0])} is not linked to this group.")
+                return
+        off = await services.aunprotect(config.pk, channel_chat_id=channel_id,
+                                        actor=_actor(message))
+        if off:
+            config = await aget_group_config(self.engine.bot_pk, message.chat_id)
+            user_ids = await services.arestricted_user_ids(config.pk)
+            lifted = await actions.lift_all(self.engine, config, user_ids)
+            text = f"Protection is off. I lifted {lifted} restriction(s) I had placed."
+        else:
+            text = "Channel removed; the others are still required."
+        await self._reply(message, text)
+
+    async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        config = await self._protected_group(message)
+        if config is None:
+            return
+        context_data = await services.agroup_status(config.pk)
+        await self._reply(message, render_to_string("verification/telegram/status.html",
+                                                    context_data).strip())
+
+    async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        config = await self._protected_group(message)
+        if config is None:
+            return
+        group = await ProtectedGroup.objects.aget(pk=config.pk)
+        await actions.reply(self.engine, message.chat_id, _settings_text(group),
+                            markup=_settings_keyboard(group), thread_id=_thread(message),
+                            delete_after=REPLY_TTL * 5)
+
+    async def setting_pressed(self, update: Update,
+                              context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        parts = (query.data or "").split(":")
+        choices = dict(SETTING_CHOICES.get(parts[2], [])) if len(parts) == 4 else {}
+        if not choices or parts[3] not in choices or query.message is None:
+            await actions.answer(self.engine, query.id)
+            return
+        chat_id = query.message.chat_id
+        config = await self.engine.config(chat_id)
+        if config is None or not await self._is_admin(chat_id, query.from_user.id):
+            await actions.answer(self.engine, query.id, "Only group admins can change settings.",
+                                 alert=True)
+            return
+        field, value = parts[2], parts[3]
+        actor = services.Actor(query.from_user.id, display_name(query.from_user))
+        group = await services.aupdate_setting(
+            config.pk, field, int(value) if field == "warning_delete_after" else value,
+            actor=actor)
+        await actions.edit(self.engine, chat_id, query.message.message_id,
+                           _settings_text(group), _settings_keyboard(group))
+        await actions.answer(self.engine, query.id, "Saved.")
+
+    async def doctor(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        config = await self._protected_group(message)
+        if config is None:
+            return
+        lines = await self.diagnose(config)
+        await self._reply(message, render_to_string("verification/telegram/doctor.html", {
+            "group": config.title, "lines": lines}).strip())
+
+    # --- checks ------------------------------------------------------------------------
+
+    async def diagnose(self, config: GroupConfig) -> list[Problem]:
+        """/doctor: one line per thing that must hold, with a fix for each failure."""
+        lines = list(await self._group_rights(config.chat_id, ok_lines=True))
+        for channel in config.channels:
+            lines += await self._channel_rights(channel.chat_id, channel.label, ok_lines=True)
+            if not channel.username:
+                valid = bool(channel.join_url)
+                lines.append(Problem(f"{channel.label}: invite link", "run /protect again to "
+                                     "create one (I need the right to invite users there)",
+                                     ok=valid))
+        return lines
+
+    async def _check_setup(self, group_chat_id: int, refs: list[str]):
+        """The rights /protect needs: problems, and the channels when there are none."""
+        problems = list(await self._group_rights(group_chat_id))
+        channels = []
+        for ref in refs:
+            chat = await actions.get_chat(self.engine, int(ref) if ref.startswith("-") else ref)
+            if chat is None or chat.type != "channel":
+                problems.append(Problem(f"{ref}: not a channel I can see",
+                                        "add me to the channel as an admin, then try again"))
+                continue
+            label = chat.title or ref
+            channel_problems = await self._channel_rights(chat.id, label)
+            problems += channel_problems
+            if channel_problems:
+                continue
+            link = "" if chat.username else await actions.invite_link(
+                self.engine, chat.id, chat.invite_link)
+            if not chat.username and not link:
+                problems.append(Problem(f"{label}: no invite link",
+                                        "give me the right to invite users in the channel"))
+                continue
+            channels.append(services.ChannelInfo(chat.id, chat.title or "", chat.username or "",
+                                                 link))
+        return problems, channels
+
+    async def _group_rights(self, chat_id: int, *, ok_lines: bool = False) -> list[Problem]:
+        member = await actions.get_member(self.engine, chat_id, self.engine.bot_telegram_id)
+        if member is None or member.status not in ADMIN_STATUSES:
+            return [Problem("Group: I am not an admin", "promote me to admin in this group")]
+        lines = []
+        for right, fix in (("can_restrict_members", "Ban users"),
+                           ("can_delete_messages", "Delete messages")):
+            held = bool(getattr(member, right, False))
+            if not held or ok_lines:
+                lines.append(Problem(f"Group: {right.replace('_', ' ')}",
+                                     f"give me the “{fix}” right", ok=held))
+        return lines
+
+    async def _channel_rights(self, chat_id: int, label: str, *,
+                              ok_lines: bool = False) -> list[Problem]:
+        member = await actions.get_member(self.engine, chat_id, self.engine.bot_telegram_id)
+        if member is None:
+            return [Problem(f"{label}: I cannot see this channel (deleted, or I was removed)",
+                            "add me to the channel as an admin")]
+        if member.status != ChatMember.ADMINISTRATOR:
+            return [Problem(f"{label}: I am not an admin, so I cannot read its members",
+                            "promote me to admin in the channel")]
+        return [Problem(f"{label}: admin, can read members", "", ok=True)] if ok_lines else []
+
+    async def _is_admin(self, chat_id: int, user_id: int) -> bool:
+        if user_id == GROUP_ANONYMOUS_BOT_ID:
+            return True
+        member = await actions.get_member(self.engine, chat_id, user_id)
+        return member is not None and member.status in ADMIN_STATUSES
+
+    async def _admin_in_group(self, message: Message) -> bool:
+        """In a group, sent by one of its admins; otherwise say why not."""
+        if message.chat.type not in ("group", "supergroup"):
+            await self._reply(message, "Use this command in the group you want to protect.")
+            return False
+        if message.sender_chat is not None and message.sender_chat.id == message.chat_id:
+            return True  # an anonymous admin
+        if message.from_user is None or not await self._is_admin(message.chat_id,
+                                                                 message.from_user.id):
+            await self._reply(message, "Only group admins can do that.")
+            return False
+        return True
+
+    async def _protected_group(self, message: Message) -> GroupConfig | None:
+        if not await self._admin_in_group(message):
+            return None
+        config = await aget_group_config(self.engine.bot_pk, message.chat_id)
+        if config is None:
+            await self._reply(message, "This group is not set up yet: /protect @channel")
+        return config
+
+    async def _reply(self, message: Message, text: str) -> None:
+        in_group = message.chat.type in ("group", "supergroup")
+        await actions.reply(self.engine, message.chat_id, text, thread_id=_thread(message),
+                            delete_after=REPLY_TTL if in_group else 0)
+
+
+def _forwarded_channel(message: Message | None) -> int | None:
+    if message is None:
+        return None
+    origin = message.forward_origin
+    if isinstance(origin, MessageOriginChannel):
+        return origin.chat.id
+    return None
+
+
+def _match_channel(config: GroupConfig, ref: str) -> int | None:
+    ref = ref.strip()
+    for channel in config.channels:
+        if ref.lstrip("@").lower() == channel.username.lower() and channel.username:
+            return channel.chat_id
+        if ref == str(channel.chat_id):
+            return channel.chat_id
+    return None
+
+
+def _actor(message: Message) -> services.Actor:
+    user = message.from_user
+    if message.sender_chat is not None and message.sender_chat.id == message.chat_id:
+        return services.Actor(message.chat_id, "anonymous admin")
+    return services.Actor(user.id if user else 0, display_name(user))
+
+
+def _thread(message: Message) -> int | None:
+    return message.message_thread_id if message.is_topic_message else None
+
+
+def _settings_text(group: ProtectedGroup) -> str:
+    return render_to_string("verification/telegram/settings.html", {"group": group}).strip()
+
+
+def _settings_keyboard(group: ProtectedGroup) -> InlineKeyboardMarkup:
+    rows = []
+    for field, choices in SETTING_CHOICES.items():
+        current = str(getattr(group, field))
+        rows.append([
+            InlineKeyboardButton(("• " if value == current else "") + label,
+                                 callback_data=f"nz:s:{field}:{value}")
+            for value, label in choices
+        ])
+    return InlineKeyboardMarkup(rows)
+
+
+def _esc(text: str) -> str:
+    from django.utils.html import escape
+
+    return escape(text)

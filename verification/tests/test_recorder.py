@@ -1,0 +1,60 @@
+"""The event recorder: batched writes, publish at once, survives a database blink."""
+
+import pytest
+from django.db import connection
+
+from verification import events
+from verification.events import VerificationEventData
+from verification.models import VerificationEvent
+from verification.recorder import EventRecorder
+
+pytestmark = pytest.mark.django_db
+
+
+def event(user_id: int = 1) -> VerificationEventData:
+    return VerificationEventData(outcome="restricted", bot_id=None, group_id=None,
+                                 chat_id=-100, user_id=user_id, missing_channel_ids=(-1001,))
+
+
+def test_it_publishes_at_once_and_writes_in_one_batch(django_assert_num_queries):
+    seen = []
+    events.subscribe(seen.append)
+    try:
+        recorder = EventRecorder()
+        for i in range(50):
+            recorder.record(event(i))
+        # Subscribers hear of every event before anything is written.
+        assert len(seen) == 50
+        assert VerificationEvent.objects.count() == 0
+        with django_assert_num_queries(1):
+            assert recorder.flush() == 50
+    finally:
+        events.unsubscribe(seen.append)
+    assert VerificationEvent.objects.filter(missing_channel_ids=[-1001]).count() == 50
+
+
+def test_it_keeps_events_while_the_database_is_away_and_writes_them_later(monkeypatch):
+    recorder = EventRecorder()
+    recorder.record(event(1))
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("database blinked")
+
+    with monkeypatch.context() as m:
+        m.setattr(VerificationEvent.objects, "bulk_create", broken)
+        # Nothing written, nothing lost.
+        assert recorder.flush() == 0
+        assert len(recorder) == 1
+    recorder.record(event(2))
+    assert recorder.flush() == 2
+    assert sorted(VerificationEvent.objects.values_list("user_id", flat=True)) == [1, 2]
+    assert connection.is_usable()
+
+
+def test_a_full_buffer_drops_the_oldest_and_counts_them():
+    recorder = EventRecorder(max_buffered=3)
+    for i in range(5):
+        recorder.record(event(i))
+    assert recorder.dropped == 2
+    recorder.flush()
+    assert sorted(VerificationEvent.objects.values_list("user_id", flat=True)) == [2, 3, 4]
