@@ -1,0 +1,119 @@
+"""Forms validate on the server; their errors render inline beside the field."""
+
+from __future__ import annotations
+
+import re
+import string
+
+from django import forms
+
+from bots import crypto
+from groups.models import ProtectedGroup
+
+PLACEHOLDERS = frozenset({"mention", "group", "channels"})
+MAX_ALLOWED_USERS = 500
+
+
+def parse_user_ids(text: str) -> list[int]:
+    """Telegram user ids separated by commas, spaces or new lines."""
+    ids: list[int] = []
+    for part in re.split(r"[\s,;]+", text.strip()):
+        if not part:
+            continue
+        if not re.fullmatch(r"\d{1,15}", part):
+            raise forms.ValidationError(
+                "“%(part)s” is not a Telegram user id (digits only).", params={"part": part[:30]}
+            )
+        if int(part) not in ids:
+            ids.append(int(part))
+    if len(ids) > MAX_ALLOWED_USERS:
+        raise forms.ValidationError(f"At most {MAX_ALLOWED_USERS} user ids.")
+    return ids
+
+
+class UserIdListField(forms.CharField):
+    widget = forms.Textarea(attrs={"rows": 2})
+
+    def prepare_value(self, value: object) -> object:
+        if isinstance(value, list):
+            return ", ".join(str(v) for v in value)
+        return value
+
+    def to_python(self, value: object) -> list[int]:
+        return parse_user_ids(str(value or ""))
+
+
+class GroupSettingsForm(forms.ModelForm):
+    allowed_user_ids = UserIdListField(
+        required=False, label="Allow-list",
+        help_text="Telegram user ids never restricted here, separated by commas.",
+    )
+    warning_delete_after = forms.IntegerField(
+        min_value=0, max_value=86400, label="Warning delay (seconds)",
+        help_text="Seconds before a warning removes itself; 0 keeps it.",
+    )
+
+    class Meta:
+        model = ProtectedGroup
+        fields = ["action", "warning_delete_after", "fail_mode", "warning_text", "allowed_user_ids"]
+        widgets = {"warning_text": forms.Textarea(attrs={"rows": 3, "maxlength": 1000})}
+
+    def clean_warning_text(self) -> str:
+        text = self.cleaned_data.get("warning_text", "").strip()
+        if len(text) > 1000:
+            raise forms.ValidationError("Keep the warning under 1000 characters.")
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+        except ValueError:
+            raise forms.ValidationError(
+                "Unbalanced braces: write {{ and }} for literal braces."
+            ) from None
+        unknown = sorted(names - PLACEHOLDERS)
+        if unknown:
+            raise forms.ValidationError(
+                "Unknown placeholder %(names)s; use {mention}, {group} or {channels}.",
+                params={"names": ", ".join("{" + n + "}" for n in unknown)},
+            )
+        return text
+
+
+class AddBotForm(forms.Form):
+    token = forms.CharField(
+        label="Bot token", strip=True, max_length=100,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off", "placeholder": "123456:ABC-…"}),
+        help_text=(
+            "From @BotFather. Checked with Telegram, stored encrypted, never shown again."
+        ),
+    )
+
+    def clean_token(self) -> str:
+        token = self.cleaned_data["token"]
+        if not crypto.is_token_format(token):
+            raise forms.ValidationError("This does not look like a bot token (123456:ABC-…).")
+        return token
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=100, label="Token name")
+
+
+class GroupFilterForm(forms.Form):
+    SORTS = {
+        "title": "title", "-title": "-title", "created": "created_at", "-created": "-created_at",
+        "members": "restricted_count", "-members": "-restricted_count",
+    }
+    q = forms.CharField(required=False, max_length=100)
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "All"), ("enabled", "Enabled"), ("disabled", "Disabled"),
+                 ("attention", "Needs attention")],
+    )
+    sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORTS])
+    page = forms.IntegerField(required=False, min_value=1)
+
+
+class AnalyticsForm(forms.Form):
+    PERIODS = {"24h": 1, "7d": 7, "30d": 30}
+    period = forms.ChoiceField(required=False, choices=[(k, k) for k in PERIODS])
+    granularity = forms.ChoiceField(required=False, choices=[("hour", "hour"), ("day", "day")])
+    group = forms.IntegerField(required=False, min_value=1)

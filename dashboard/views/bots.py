@@ -1,0 +1,58 @@
+"""Bots: status from heartbeats, add by token (never shown again), enable/disable."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from bots.models import AuditLog
+from dashboard import access, services
+from dashboard.forms import AddBotForm
+from dashboard.views.common import base_context, page_or_partial
+
+SOURCE = AuditLog.Source.DASHBOARD
+
+
+def _context(request: HttpRequest, form: AddBotForm | None = None, added=None) -> dict:
+    bots = access.visible_bots(request.user).select_related("status")
+    return base_context(request, "bots") | {
+        "bots": bots, "form": form or AddBotForm(), "added": added,
+    }
+
+
+@require_GET
+@login_required
+def bot_list(request: HttpRequest) -> HttpResponse:
+    return page_or_partial(request, "dashboard/bots.html", "bot-table", _context(request))
+
+
+@require_POST
+@login_required
+def bot_add(request: HttpRequest) -> HttpResponse:
+    access.require_change(request.user)
+    form = AddBotForm(request.POST)
+    added = None
+    if form.is_valid():
+        try:
+            added = services.add_bot(form.cleaned_data["token"], actor=request.user, source=SOURCE)
+            form = AddBotForm()
+        except services.ServiceError as exc:
+            form.add_error("token", str(exc))
+    if request.htmx:
+        return render(request, "dashboard/bots.html#bot-section", _context(request, form, added))
+    if added:
+        return redirect("dashboard:bots")
+    return render(request, "dashboard/bots.html", _context(request, form))
+
+
+@require_POST
+@login_required
+def bot_toggle(request: HttpRequest, pk: int) -> HttpResponse:
+    bot = access.get_bot_for(request.user, pk)
+    access.require_change(request.user)
+    services.set_bot_active(bot, not bot.is_active, actor=request.user, source=SOURCE)
+    if request.htmx:
+        return render(request, "dashboard/bots.html#bot-section", _context(request))
+    return redirect("dashboard:bots")

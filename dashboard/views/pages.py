@@ -1,0 +1,82 @@
+"""Overview, channels, analytics and audit log."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+
+from dashboard import access, figures
+from dashboard.consumers import feed_row
+from dashboard.forms import AnalyticsForm
+from dashboard.views.common import base_context, page_or_partial, paginate
+
+FEED_ROWS = 30
+
+
+@require_GET
+@login_required
+def overview(request: HttpRequest) -> HttpResponse:
+    events = list(access.visible_events(request.user).select_related("group").latest(FEED_ROWS))
+    rows = [
+        feed_row_from_model(event) for event in events
+    ]
+    context = base_context(request, "overview") | {
+        "figures": figures.overview(request.user),
+        "rows": rows,
+        "last_hour": figures.last_hour(request.user),
+    }
+    return page_or_partial(request, "dashboard/overview.html", "figures", context)
+
+
+def feed_row_from_model(event) -> dict:
+    from verification.events import VerificationEventData
+
+    data = VerificationEventData(
+        outcome=event.outcome, bot_id=event.bot_id, group_id=event.group_id,
+        chat_id=event.chat_id, user_id=event.user_id, user_name=event.user_name,
+        missing_channel_ids=tuple(event.missing_channel_ids or ()),
+        latency_ms=event.latency_ms, cache_hit=event.cache_hit, detail=event.detail,
+        created_at=event.created_at,
+    )
+    titles = {event.group_id: event.group.title} if event.group_id else {}
+    return feed_row(data, titles)
+
+
+@require_GET
+@login_required
+def channels(request: HttpRequest) -> HttpResponse:
+    items = access.visible_channels(request.user).prefetch_related("groups").select_related("bot")
+    context = base_context(request, "channels") | {"page": paginate(request, items)}
+    return page_or_partial(request, "dashboard/channels.html", "channel-table", context)
+
+
+@require_GET
+@login_required
+def analytics(request: HttpRequest) -> HttpResponse:
+    form = AnalyticsForm(request.GET)
+    form.is_valid()
+    period = form.cleaned_data.get("period") or "7d"
+    granularity = form.cleaned_data.get("granularity") or ("day" if period == "30d" else "hour")
+    group_ids = access.visible_group_ids(request.user)
+    selected = None
+    if group_pk := form.cleaned_data.get("group"):
+        selected = access.get_group_for(request.user, group_pk)
+        group_ids = [selected.pk]
+    window = figures.Window.of(AnalyticsForm.PERIODS[period], granularity)
+    context = base_context(request, "analytics") | {
+        "form": form, "period": period, "granularity": granularity, "selected": selected,
+        "groups": access.visible_groups(request.user).only("pk", "title"),
+        "periods": list(AnalyticsForm.PERIODS), "window": window,
+        **figures.analytics(request.user, window, group_ids),
+    }
+    return page_or_partial(request, "dashboard/analytics.html", "charts", context)
+
+
+@require_GET
+@login_required
+def audit_log(request: HttpRequest) -> HttpResponse:
+    items = access.visible_audit(request.user).select_related("actor")
+    context = base_context(request, "audit") | {"page": paginate(request, items, 50)}
+    return page_or_partial(request, "dashboard/audit.html", "audit-table", context)
+
