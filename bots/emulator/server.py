@@ -1,0 +1,108 @@
+"""The HTTP face: `/bot<token>/<method>` answered in the Bot API's JSON shapes.
+
+The request path stays lean for the benchmark: a dict lookup for the token and
+the method, typed parameters, the handler, one recorded Call. No logging per
+request (and a token never reaches a log line).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+# Importing the method modules registers them in METHODS.
+from bots.emulator import api_bot, api_members, api_messages  # noqa: F401
+from bots.emulator.api import METHODS, coerce
+from bots.emulator.emulator import DropConnection
+from bots.emulator.errors import ApiError, EmulatorError
+from bots.emulator.recording import Call
+
+if TYPE_CHECKING:
+    from bots.emulator.emulator import TelegramEmulator
+
+logger = logging.getLogger(__name__)
+
+EMULATOR_KEY: web.AppKey[TelegramEmulator] = web.AppKey("emulator")
+NOT_FOUND = {"ok": False, "error_code": 404, "description": "Not Found"}
+UNAUTHORIZED = {"ok": False, "error_code": 401, "description": "Unauthorized"}
+
+
+def _answer(body: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(body, separators=(",", ":")),
+        status=status,
+        content_type="application/json",
+    )
+
+
+async def _raw_params(request: web.Request) -> tuple[dict[str, Any], bool]:
+    """Query string plus body; the flag says whether values came as form strings."""
+    raw: dict[str, Any] = dict(request.query)
+    if not request.can_read_body:
+        return raw, True
+    if request.content_type == "application/json":
+        try:
+            body = await request.json()
+        except ValueError:
+            raise ApiError(400, "Bad Request: can't parse JSON request body") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "Bad Request: request body must be a JSON object")
+        raw.update(body)
+        return raw, False
+    form = await request.post()
+    raw.update({k: v for k, v in form.items() if isinstance(v, str)})
+    return raw, True
+
+
+async def handle_bot_api(request: web.Request) -> web.StreamResponse:
+    emu = request.app[EMULATOR_KEY]
+    token = request.match_info["token"]
+    bot = emu.bots_by_token.get(token)
+    if bot is None:
+        # Telegram: 401 for a well-formed token it does not know, 404 for a malformed one.
+        well_formed = token.partition(":")[0].isdigit() and ":" in token
+        return _answer(UNAUTHORIZED, 401) if well_formed else _answer(NOT_FOUND, 404)
+    entry = METHODS.get(request.match_info["method"].lower())
+    if entry is None:
+        return _answer(NOT_FOUND, 404)
+    name, handler, is_async = entry
+    lname = name.lower()
+    params: dict[str, Any] = {}
+    try:
+        raw, from_form = await _raw_params(request)
+        params = coerce(raw, from_form=from_form)
+        await emu.before_call(bot, lname, params)
+        result = await handler(emu, bot, params) if is_async else handler(emu, bot, params)
+    except ApiError as error:
+        emu.record(
+            Call(
+                name, bot.id, params, False, None, error.error_code, error.description, time.time()
+            )
+        )
+        return _answer(error.to_json(), error.error_code)
+    except EmulatorError as error:
+        description = f"Bad Request: {error}"
+        emu.record(Call(name, bot.id, params, False, None, 400, description, time.time()))
+        return _answer({"ok": False, "error_code": 400, "description": description}, 400)
+    except DropConnection:
+        emu.record(Call(name, bot.id, params, False, None, None, "dropped", time.time()))
+        if request.transport is not None:
+            request.transport.abort()
+        # Nothing reaches the client: the transport is gone before this is written.
+        return web.Response(status=500)
+    emu.record(Call(name, bot.id, params, True, result, None, None, time.time()))
+    return _answer({"ok": True, "result": result})
+
+
+def build_app(emu: TelegramEmulator) -> web.Application:
+    app = web.Application(client_max_size=50 * 1024 * 1024)
+    app[EMULATOR_KEY] = emu
+    app.router.add_route("*", "/bot{token}/{method}", handle_bot_api)
+    from bots.emulator.control import add_control_routes
+
+    add_control_routes(app, emu)
+    return app
