@@ -1,0 +1,105 @@
+"""The live feed websocket: gate on subscribe, coalesced frames, rows and figures."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from analytics.tests.factory import event
+from dashboard import consumers
+from dashboard.routing import websocket_urlpatterns
+from verification import events
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+app = URLRouter(websocket_urlpatterns)
+
+
+async def connect(user, path: str = "/ws/feed/") -> tuple[WebsocketCommunicator, bool, int]:
+    communicator = WebsocketCommunicator(app, path)
+    communicator.scope["user"] = user
+    connected, code = await communicator.connect()
+    return communicator, connected, code
+
+
+@pytest.fixture
+async def people(world):
+    return world
+
+
+async def test_it_pushes_one_frame_for_a_burst_with_rows_and_figures(people):
+    world = people
+    communicator, connected, _ = await connect(world.alice)
+    assert connected
+    # A burst of five events in Alice's group and one in Charlie's.
+    for i in range(5):
+        events.publish(event(world.cats, "restricted", user_name=f"Raider {i}"))
+    events.publish(event(world.dogs, "restricted", user_name="Not for Alice"))
+
+    frame = await communicator.receive_from(timeout=5)
+
+    # It should be one frame with all five rows, Alice's figures, and nothing of Charlie's.
+    assert frame.count('class="feed-row') == 5
+    assert "Raider 4" in frame and "Not for Alice" not in frame
+    assert 'id="feed-rows" hx-swap-oob="afterbegin"' in frame
+    assert 'id="figures" class="figures" hx-swap-oob="true"' in frame
+    assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.disconnect()
+
+
+async def test_a_raid_is_capped_per_frame(people):
+    communicator, _, _ = await connect(people.staff)
+    for i in range(consumers.MAX_ROWS_PER_FRAME + 7):
+        events.publish(event(people.dogs, "restricted", user_id=i))
+    frame = await communicator.receive_from(timeout=5)
+    assert frame.count('class="feed-row') == consumers.MAX_ROWS_PER_FRAME
+    assert "+ 7 more in this burst" in frame
+    await communicator.disconnect()
+
+
+async def test_staff_see_every_group(people):
+    communicator, connected, _ = await connect(people.staff)
+    assert connected
+    events.publish(event(people.dogs, "verified", user_name="Rex"))
+    assert "Rex" in await communicator.receive_from(timeout=5)
+    await communicator.disconnect()
+
+
+async def test_it_returns_404_for_another_owner(people):
+    # Subscribing to Charlie's group closes with the not-found code.
+    communicator, connected, code = await connect(people.alice, f"/ws/feed/{people.dogs.pk}/")
+    assert not connected
+    assert code == consumers.CLOSE_NOT_FOUND
+
+
+async def test_one_group_feed_for_an_admin(people):
+    communicator, connected, _ = await connect(people.bob, f"/ws/feed/{people.cats.pk}/")
+    assert connected
+    events.publish(event(people.cats, "unmuted", user_name="Mallory"))
+    assert "Mallory" in await communicator.receive_from(timeout=5)
+    await communicator.disconnect()
+
+
+async def test_anonymous_users_are_refused(people):
+    from django.contrib.auth.models import AnonymousUser
+
+    communicator, connected, code = await connect(AnonymousUser())
+    assert not connected and code == consumers.CLOSE_UNAUTHENTICATED
+
+
+async def test_the_first_page_and_the_live_rows_use_the_same_partial(people):
+    from verification.models import VerificationEvent
+
+    await sync_to_async(VerificationEvent.objects.create)(
+        group=people.cats, chat_id=people.cats.chat_id, user_id=1, user_name="Stored",
+        outcome="restricted",
+    )
+    client = await sync_to_async(people.client)(people.alice)
+    page = (await sync_to_async(client.get)("/")).content.decode()
+    communicator, _, _ = await connect(people.alice)
+    events.publish(event(people.cats, "restricted", user_name="Live"))
+    frame = await communicator.receive_from(timeout=5)
+    # Both rows come from _feed_row.html: same classes and pill markup.
+    assert 'class="feed-row outcome-restricted"' in page
+    assert 'class="feed-row outcome-restricted"' in frame
+    await communicator.disconnect()

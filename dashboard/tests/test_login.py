@@ -1,0 +1,143 @@
+"""Logging in: the Telegram widget check, one-time links, staff, logout everywhere."""
+
+import time
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.contrib.sessions.models import Session
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from dashboard import auth
+from dashboard.models import LoginLink, TelegramAccount
+
+from .conftest import ALICE_TG
+
+
+def signed(world, **fields) -> dict:
+    data = {"id": str(ALICE_TG), "first_name": "Alice", "username": "alice",
+            "auth_date": str(int(time.time()))} | fields
+    data["hash"] = auth.widget_hash(data, world.cats.bot.token)
+    return data
+
+
+CALLBACK = reverse("dashboard:login-telegram")
+
+
+class TestTelegramWidget:
+    def test_a_valid_login_links_the_account_and_opens_the_overview(self, world):
+        client = Client()
+        response = client.get(CALLBACK, signed(world))
+        assert response.status_code == 302 and response["Location"] == "/"
+        # It should be Alice's existing account, and she sees Cats.
+        assert client.get("/").context["user"] == world.alice
+        assert "Cats" in client.get(reverse("dashboard:groups")).content.decode()
+
+    def test_a_first_login_creates_a_user(self, world):
+        client = Client()
+        client.get(CALLBACK, signed(world, id="5555", username="newbie"))
+        account = TelegramAccount.objects.get(telegram_id=5555)
+        assert account.username == "newbie" and account.user.has_usable_password() is False
+
+    def test_a_forged_hash_is_refused(self, world):
+        data = signed(world)
+        data["id"] = str(world.charlie.telegram.telegram_id)  # tampered after signing
+        response = Client().get(CALLBACK, data)
+        assert response.status_code == 403
+        assert "not signed by our bot" in response.content.decode()
+
+    def test_a_payload_signed_with_another_token_is_refused(self, world):
+        data = {"id": str(ALICE_TG), "auth_date": str(int(time.time()))}
+        data["hash"] = auth.widget_hash(data, "123456:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        assert Client().get(CALLBACK, data).status_code == 403
+
+    def test_a_stale_login_is_refused(self, world, settings):
+        settings.TELEGRAM_LOGIN_MAX_AGE = 3600
+        data = signed(world, auth_date=str(int(time.time()) - 3601))
+        response = Client().get(CALLBACK, data)
+        assert response.status_code == 403
+        assert "expired" in response.content.decode()
+
+    def test_a_replayed_login_is_refused(self, world):
+        data = signed(world)
+        assert Client().get(CALLBACK, data).status_code == 302
+        response = Client().get(CALLBACK, data)
+        assert response.status_code == 403
+        assert "already used" in response.content.decode()
+
+    def test_incomplete_or_junk_data_is_refused_without_a_500(self, world):
+        assert Client().get(CALLBACK, {"id": "x"}).status_code == 403
+        data = signed(world, auth_date="not-a-number")
+        assert Client().get(CALLBACK, data).status_code == 403
+
+
+class TestLoginLink:
+    def link(self) -> str:
+        token = auth.create_login_link(auth.TelegramIdentity(ALICE_TG, username="alice"))
+        return reverse("dashboard:login-link", args=[token])
+
+    def test_get_only_shows_a_button_so_link_previews_do_not_use_it(self, world):
+        path = self.link()
+        assert Client().get(path).status_code == 200
+        assert LoginLink.objects.get().used_at is None
+
+    def test_it_logs_in_once(self, world):
+        path = self.link()
+        client = Client()
+        assert client.post(path).status_code == 302
+        assert client.get("/").context["user"] == world.alice
+        # A second use is refused.
+        response = Client().post(path)
+        assert response.status_code == 403
+        assert "already used" in response.content.decode()
+
+    def test_it_expires_after_five_minutes(self, world):
+        path = self.link()
+        with time_machine.travel(timezone.now() + timedelta(minutes=5, seconds=1)):
+            assert Client().post(path).status_code == 403
+
+    def test_a_made_up_token_is_refused(self, world):
+        assert Client().post(reverse("dashboard:login-link", args=["nope"])).status_code == 403
+
+
+class TestStaffAndLogout:
+    def test_staff_log_in_with_a_password(self, world):
+        client = Client()
+        response = client.post(reverse("dashboard:login"),
+                               {"username": "root", "password": "correct horse battery"})
+        assert response.status_code == 302
+        assert "Dogs" in client.get(reverse("dashboard:groups")).content.decode()
+
+    def test_a_wrong_password_shows_the_form_again(self, world):
+        response = Client().post(reverse("dashboard:login"),
+                                 {"username": "root", "password": "nope"})
+        assert response.status_code == 200
+        assert "enter a correct username and password" in response.content.decode()
+
+    def test_logout_everywhere_ends_every_session(self, world):
+        phone, laptop = Client(), Client()
+        for client in (phone, laptop):
+            client.post(reverse("dashboard:login"),
+                        {"username": "root", "password": "correct horse battery"})
+        assert Session.objects.count() == 2
+
+        phone.post(reverse("dashboard:logout-everywhere"))
+
+        # The laptop is logged out too.
+        assert laptop.get("/").status_code == 302
+        assert Session.objects.count() == 0
+
+    def test_a_next_url_to_another_site_is_ignored(self, world):
+        response = Client().post(reverse("dashboard:login"), {
+            "username": "root", "password": "correct horse battery", "next": "https://evil.example/",
+        })
+        assert response["Location"] == "/"
+
+
+@pytest.mark.parametrize("max_age", [60])
+def test_verify_widget_uses_the_configured_window(world, max_age):
+    data = signed(world, auth_date=str(int(time.time()) - 120))
+    with pytest.raises(auth.LoginRefused):
+        auth.verify_widget(data, [world.cats.bot.token], max_age=max_age)
