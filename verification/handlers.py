@@ -270,7 +270,8 @@ class Handlers:
             if warning else config.channels
         answers, _ = await self.engine.check(press.presser.id, config.channels,
                                              fresh=tuple(c.chat_id for c in missing))
-        restricted = (entry is not None and entry.restricted_by_nezuko) or (
+        # The ledger decides; memory only covers a row not written yet.
+        restricted = entry.restricted_by_nezuko if entry is not None else (
             config.chat_id, press.presser.id) in self.engine.restricted
         # In delete-only groups nobody is restricted; the button just clears the warning.
         ours = restricted or (config.action == "delete" and warning is not None)

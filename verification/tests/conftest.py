@@ -1,0 +1,103 @@
+"""End-to-end harness: the real engine, polling the Bot API emulator over HTTP.
+
+`world` runs Nezuko's bot exactly as runbot does (`runner.running`: the
+production Application factory, `install`, long polling with ALLOWED_UPDATES)
+against the emulator's usual scene (bots.testing.make_scene): alice owns the
+group "Cats" and the channel "Cat News", bob is a member, carol a stranger,
+and the bot is admin in both chats.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.cache import cache
+
+from bots.emulator import Chat, TelegramEmulator, User
+from bots.models import BotInstance
+from bots.testing import Scene
+from groups.config import configs
+from groups.models import EnforcedChannel, GroupAdmin, ProtectedGroup
+from tests.factories import make_bot, make_channel, make_group
+from verification import runner
+from verification.engine import Engine
+from verification.membership import memberships
+from verification.recorder import recorder
+
+
+@dataclasses.dataclass
+class World:
+    emu: TelegramEmulator
+    scene: Scene
+    engine: Engine
+    bot_row: BotInstance
+    probe: User
+
+    async def settle(self) -> None:
+        """Wait until every update sent so far has been handled.
+
+        Updates are handled in order, so once the bot has answered a /help sent
+        after them, they are done; then background work (edits) must finish.
+        """
+        since = len(self.emu.calls)
+        self.emu.send_message(self.scene.bot, self.probe, "/help")
+        await self.emu.wait_for_call("sendMessage", since=since, chat_id=self.probe.id)
+        await self.engine.idle()
+
+    async def protect(self, group: Chat | None = None, channels: list[Chat] | None = None,
+                      admins: list[User] | None = None, **fields: Any) -> ProtectedGroup:
+        """Record a protected group directly (the /protect command has its own tests)."""
+        group = group or self.scene.group
+        channels = channels if channels is not None else [self.scene.channel]
+        admins = admins if admins is not None else [self.scene.alice, self.scene.bot]
+        return await sync_to_async(_protect)(self.bot_row, group, channels, admins, fields)
+
+    def calls(self, method: str, **filters: Any) -> list:
+        return self.emu.calls_named(method, **filters)
+
+
+def _protect(bot_row, group, channels, admins, fields) -> ProtectedGroup:
+    rows = [
+        EnforcedChannel.objects.filter(bot=bot_row, chat_id=c.id).first()
+        or make_channel(bot_row, chat_id=c.id, title=c.title or "", username=c.username or "",
+                        invite_link="" if c.username else f"https://t.me/+invite{abs(c.id)}")
+        for c in channels
+    ]
+    fields.setdefault("title", group.title or "")
+    protected = make_group(bot_row, channels=rows, chat_id=group.id, **fields)
+    for admin in admins:
+        GroupAdmin.objects.create(group=protected, user_id=admin.id,
+                                  is_creator=admin is admins[0])
+    ProtectedGroup.objects.filter(pk=protected.pk).update(admins_refreshed_at=_now())
+    configs.clear()
+    return protected
+
+
+def _now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    """Process-wide caches must not leak answers from one test into the next."""
+    cache.clear()
+    configs.clear()
+    memberships.clear_local()
+    recorder._buffer.clear()
+    yield
+    configs.clear()
+    memberships.clear_local()
+
+
+@pytest.fixture
+async def world(scene: Scene, settings) -> World:
+    bot_row = await sync_to_async(make_bot)(token=scene.bot.token,
+                                           username=scene.bot.username)
+    probe = scene.emulator.create_user("Probe", username="probe")
+    async with runner.running(bot_row, api_url=scene.emulator.api_url) as (_app, engine):
+        yield World(scene.emulator, scene, engine, bot_row, probe)
