@@ -25,6 +25,7 @@ GROUP_RIGHTS_OPTIONAL = ("can_invite_users",)
 CHANNEL_RIGHTS = ("can_invite_users",)
 
 SETTING_FIELDS = ("action", "warning_delete_after", "fail_mode", "join_request_timeout")
+AUDITED_FIELDS = ["title", "enabled", *SETTING_FIELDS]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -154,7 +155,7 @@ def protect(bot_id: int, chat_id: int, *, title: str, username: str, is_forum: b
             defaults={"title": title[:255], "username": username or "", "is_forum": is_forum,
                       "setup_by_user_id": actor.telegram_id, "setup_by_name": actor.name[:255]},
         )
-        before = audit.snapshot(group) if not created else None
+        before = audit.snapshot(group, fields=AUDITED_FIELDS) if not created else None
         group.title, group.username, group.is_forum = title[:255], username or "", is_forum
         group.enabled = True
         if not group.setup_by_user_id:
@@ -170,7 +171,7 @@ def protect(bot_id: int, chat_id: int, *, title: str, username: str, is_forum: b
         audit.record(
             "protect", group, source=AuditLog.Source.TELEGRAM,
             actor_telegram_id=actor.telegram_id, actor_name=actor.name, group_id=group.pk,
-            before=before, after={**audit.snapshot(group),
+            before=before, after={**audit.snapshot(group, fields=AUDITED_FIELDS),
                                   "channels": [c.chat_id for c in channels]},
         )
     bump_version()
