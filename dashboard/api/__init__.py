@@ -1,0 +1,1 @@
+"""REST API routers; `nezuko/api.py` assembles them under /api/v1/."""

@@ -1,0 +1,65 @@
+"""/bots: list, add by token (validated with getMe, never returned), enable/disable."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import Router, Status
+
+from bots.models import AuditLog, BotInstance
+from dashboard import access, services
+from dashboard.api.schemas import BotIn, BotOut
+
+router = Router(tags=["bots"])
+SOURCE = AuditLog.Source.API
+
+
+def _out(bot: BotInstance) -> dict:
+    status = _status_of(bot)
+    return {
+        "id": bot.pk, "telegram_id": bot.telegram_id, "username": bot.username,
+        "display_name": bot.display_name, "is_active": bot.is_active,
+        "status": None if status is None else {
+            "state": status.state, "heartbeat_at": status.heartbeat_at,
+            "updates_handled": status.updates_handled, "last_error": status.last_error,
+            "fresh": status.is_fresh(),
+        },
+    }
+
+
+def _status_of(bot: BotInstance):
+    try:
+        return bot.status
+    except BotInstance.status.RelatedObjectDoesNotExist:
+        return None
+
+
+@router.get("/bots", response=list[BotOut])
+def list_bots(request: HttpRequest):
+    bots = access.visible_bots(request.auth).select_related("status").order_by("pk")
+    return [_out(bot) for bot in bots]
+
+
+@router.get("/bots/{bot_id}", response=BotOut)
+def get_bot(request: HttpRequest, bot_id: int):
+    return _out(access.get_bot_for(request.auth, bot_id))
+
+
+@router.post("/bots", response={201: BotOut})
+def add_bot(request: HttpRequest, payload: BotIn):
+    access.require_change(request.auth)
+    bot = services.add_bot(payload.token, actor=request.auth, source=SOURCE)
+    return Status(201, _out(bot))
+
+
+@router.post("/bots/{bot_id}/disable", response=BotOut)
+def disable_bot(request: HttpRequest, bot_id: int):
+    bot = access.get_bot_for(request.auth, bot_id)
+    access.require_change(request.auth)
+    return _out(services.set_bot_active(bot, False, actor=request.auth, source=SOURCE))
+
+
+@router.post("/bots/{bot_id}/enable", response=BotOut)
+def enable_bot(request: HttpRequest, bot_id: int):
+    bot = access.get_bot_for(request.auth, bot_id)
+    access.require_change(request.auth)
+    return _out(services.set_bot_active(bot, True, actor=request.auth, source=SOURCE))
