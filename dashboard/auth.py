@@ -128,7 +128,7 @@ def redeem_login_link(token: str) -> TelegramIdentity:
 
 
 def login_url(token: str) -> str:
-    base = getattr(settings, "DASHBOARD_URL", "") or "http://127.0.0.1:8000"
+    base = settings.DASHBOARD_URL or "http://127.0.0.1:8000"
     return f"{base.rstrip('/')}/login/link/{token}/"
 
 

@@ -28,6 +28,7 @@ env = environ.Env(
     NEZUKO_ENCRYPTION_KEYS=(list, []),
     NEZUKO_READ_DOTENV=(bool, True),
     TELEGRAM_LOGIN_MAX_AGE=(int, 86400),
+    DASHBOARD_URL=(str, "http://127.0.0.1:8000"),
     EVENT_RETENTION_DAYS=(int, 30),
     ROLLUP_RETENTION_DAYS=(int, 400),
 )
@@ -188,6 +189,8 @@ WEBHOOK_SECRET = env("WEBHOOK_SECRET")
 if WEBHOOK_URL and not WEBHOOK_SECRET:
     raise ImproperlyConfigured("WEBHOOK_SECRET must be set when WEBHOOK_URL is set.")
 TELEGRAM_LOGIN_MAX_AGE = env("TELEGRAM_LOGIN_MAX_AGE")
+# Public base URL of the dashboard, for the one-time login links the bot sends.
+DASHBOARD_URL = env("DASHBOARD_URL").rstrip("/")
 
 # --- Security -------------------------------------------------------------------
 

@@ -1,0 +1,41 @@
+"""/login in a private chat, over the real PTB stack and the emulator."""
+
+import re
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import Client
+
+from bots.application import build_application
+from dashboard import telegram
+from dashboard.models import TelegramAccount
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_login_in_a_private_chat_answers_with_a_one_time_link(emulator, settings):
+    settings.DASHBOARD_URL = "http://dashboard.test"
+    bot = emulator.create_bot(username="nezuko_bot")
+    erin = emulator.create_user("Erin", username="erin")
+    application = build_application(bot.token, api_url=emulator.api_url)
+    telegram.install(application)
+    async with application:
+        await application.updater.start_polling()
+        await application.start()
+        try:
+            emulator.send_message(bot, erin, "/login")
+            call = await emulator.wait_for_call("sendMessage", chat_id=erin.id)
+        finally:
+            await application.updater.stop()
+            await application.stop()
+
+    # It should answer Erin privately with a link to this dashboard.
+    match = re.search(r"http://dashboard\.test(/login/link/[\w-]+/)", call.params["text"])
+    assert match, call.params["text"]
+    client = Client()
+    response = await sync_to_async(client.post)(match.group(1))
+    assert response.status_code == 302
+    account = await TelegramAccount.objects.aget(telegram_id=erin.id)
+    assert account.username == "erin"
+    # The link is spent.
+    assert (await sync_to_async(Client().post)(match.group(1))).status_code == 403
