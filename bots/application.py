@@ -4,8 +4,15 @@ Production, tests, the demo and benchmarks all build bots here, so the bot
 under test is the bot that runs: only `TELEGRAM_API_URL` differs.
 """
 
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
 from django.conf import settings
-from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter
+from telegram import Update
+from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter, BaseUpdateProcessor
 
 
 def api_base_url(api_url: str | None = None) -> str:
@@ -19,7 +26,10 @@ def build_application(
     api_url: str | None = None,
     rate_limiter: BaseRateLimiter | None = None,
     with_updater: bool = True,
+    update_processor: BaseUpdateProcessor | None = None,
 ) -> Application:
+    """A bot's Application. `update_processor` replaces strict one-at-a-time
+    processing (the default) with, for instance, a `PerUserUpdateProcessor`."""
     builder = (
         ApplicationBuilder()
         .token(token)
@@ -38,6 +48,69 @@ def build_application(
     )
     if rate_limiter is not None:
         builder = builder.rate_limiter(rate_limiter)
+    if update_processor is not None:
+        builder = builder.concurrent_updates(update_processor)
     if not with_updater:
         builder = builder.updater(None)
     return builder.build()
+
+
+def ordering_key(update: object) -> object:
+    """Updates about one person keep their order; everything else may overlap.
+
+    A join must be handled before the message that follows it, and a channel
+    leave before the rejoin; those are the same person. Updates without a
+    person (channel posts) are ordered per chat.
+    """
+    if isinstance(update, Update):
+        if update.effective_user is not None:
+            return ("user", update.effective_user.id)
+        if update.effective_chat is not None:
+            return ("chat", update.effective_chat.id)
+    return ("other", None)
+
+
+class PerUserUpdateProcessor(BaseUpdateProcessor):
+    """Concurrent across people, in order for each person.
+
+    With strict sequential processing a raid of joins queues every other
+    update (an "I've joined" press included) behind it, whatever the rate
+    limiter's priorities say. Here each update waits only for the previous
+    update with the same `ordering_key`, then for one of
+    `max_concurrent_updates` slots: a chain of waiting updates holds no slot.
+    """
+
+    def __init__(self, max_concurrent_updates: int = 512) -> None:
+        super().__init__(max_concurrent_updates)
+        self._tails: dict[object, asyncio.Future[None]] = {}
+        self.pending = 0
+
+    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = ordering_key(update)
+        previous = self._tails.get(key)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._tails[key] = mine
+        self.pending += 1
+        started = False
+        try:
+            if previous is not None:
+                await previous
+            async with self._semaphore:
+                started = True
+                await self.do_process_update(update, coroutine)
+        finally:
+            if not started and hasattr(coroutine, "close"):
+                coroutine.close()  # cancelled while waiting: never awaited, say so quietly
+            self.pending -= 1
+            mine.set_result(None)
+            if self._tails.get(key) is mine:
+                del self._tails[key]
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        await coroutine
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None

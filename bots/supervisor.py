@@ -1,0 +1,555 @@
+"""Runs every active bot of this process, and keeps running them.
+
+`Supervisor.reconcile()` compares the database with what runs here and fixes
+the difference: a bot added or re-activated in admin starts, a disabled or
+deleted one stops, a re-tokened one restarts with its new token, a crashed one
+restarts with exponential backoff, and a token Telegram refuses marks only
+that bot FAILED (with the reason in its BotStatus) until the token changes.
+A bot runs only while this process holds its lock (`bots.locks`), so several
+runbot processes share the bots, one poller per token, and take over from a
+process that dies. `run(stop)` repeats reconcile every few seconds until `stop`
+is set, then drains every bot, stops the process-wide services and flushes.
+
+Each bot (`BotRunner`) gets its own Application from the project factory,
+with its own rate limiter and a per-user update processor, and receives
+updates from our own long-polling loop or from the webhook route:
+
+* Polling is ours rather than PTB's Updater so raw update dicts can go
+  through the engine's fast path before any PTB object is built (building one
+  costs ~100 µs), so a revoked token surfaces as an error we can act on, and
+  so the offset we confirm at shutdown never skips an update still in flight.
+* In webhook mode the runner calls setWebhook with a per-bot URL and secret
+  and registers itself with `bots.webhook`; stopping unregisters, so
+  Telegram's retries land after the restart.
+
+`bots` knows nothing of the engine: runbot passes the engine's `install`
+function, its fast path, its per-bot loops, its command executors and its
+flushers (see `RuntimeOptions`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import structlog
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections, connection
+from telegram import Update
+from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError, TimedOut
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from bots import metrics, webhook
+from bots.application import PerUserUpdateProcessor, build_application
+from bots.command_queue import CommandQueue, Executor
+from bots.heartbeat import BEAT_INTERVAL_SECONDS, Heartbeat, describe_error
+from bots.locks import BotLocks, get_locks
+from bots.models import BotInstance
+from bots.ratelimit import Limits, TelegramRateLimiter, retry_after_seconds
+
+logger = structlog.get_logger(__name__)
+
+InstallFn = Callable[[Application, BotInstance], Any]
+FastPath = Callable[[Any, dict[str, Any]], bool]
+BotTask = Callable[[Any, asyncio.Event], Awaitable[None]]
+Service = Callable[[asyncio.Event], Awaitable[None]]
+Flusher = Callable[[], Awaitable[Any]]
+
+# Runs before every engine handler: counts updates for the heartbeat and metrics.
+COUNT_GROUP = -1_000
+POLL_TIMEOUT_SECONDS = 25
+MAX_BACKOFF_SECONDS = 300.0
+RECENT_UPDATE_IDS = 10_000
+
+
+@dataclasses.dataclass
+class RuntimeOptions:
+    """What runbot composes: the engine's parts and the runtime's knobs.
+
+    install: `install(application, bot_instance) -> engine`; an engine with an
+        async `close()` is closed after its bot drains.
+    fast_path: `fast_path(engine, raw_update) -> bool`; True means the update
+        was fully decided from raw JSON and needs no PTB objects.
+    bot_tasks: per-bot loops, `task(engine, stop)`, stopped with their bot.
+    services: process-wide loops, `service(stop)`, stopped after every bot drained.
+    flushers: awaited last, after the services stopped (buffered events).
+    """
+
+    install: InstallFn
+    allowed_updates: Sequence[str]
+    executors: Mapping[str, Executor] = dataclasses.field(default_factory=dict)
+    bot_filter: Callable[[BotInstance], bool] | None = None
+    api_url: str | None = None
+    webhook_url: str | None = None  # None: settings.WEBHOOK_URL; "": polling
+    fast_path: FastPath | None = None
+    bot_tasks: Sequence[BotTask] = ()
+    services: Sequence[Service] = ()
+    flushers: Sequence[Flusher] = ()
+    locks: BotLocks | None = None
+    limits: Limits | None = None
+    reconcile_interval: float = 5.0
+    drain_timeout: float = 30.0
+    heartbeat_interval: float = BEAT_INTERVAL_SECONDS
+    command_interval: float = 2.0
+    max_concurrent_updates: int = 512
+    max_pending_updates: int = 5_000
+    once: bool = False
+
+    @property
+    def uses_webhooks(self) -> bool:
+        url = settings.WEBHOOK_URL if self.webhook_url is None else self.webhook_url
+        return bool(url)
+
+
+def load_bots(bot_filter: Callable[[BotInstance], bool] | None) -> list[BotInstance]:
+    if not connection.in_atomic_block:
+        close_old_connections()
+    bots = list(BotInstance.objects.filter(is_active=True).order_by("pk"))
+    return [bot for bot in bots if bot_filter is None or bot_filter(bot)]
+
+
+aload_bots = sync_to_async(load_bots)
+
+
+def update_type(raw: dict[str, Any]) -> str:
+    for key in raw:
+        if key != "update_id":
+            return key
+    return "unknown"
+
+
+class BotRunner:
+    """One bot's Application, update source, heartbeat and command queue."""
+
+    def __init__(self, bot: BotInstance, options: RuntimeOptions) -> None:
+        self.bot = bot
+        self.pk = bot.pk
+        self.telegram_id = bot.telegram_id
+        self.fingerprint = bot.token_fingerprint
+        self.options = options
+        self.heartbeat = Heartbeat(bot.pk)
+        self.limiter = TelegramRateLimiter(options.limits, name=str(bot.pk))
+        self.processor = PerUserUpdateProcessor(options.max_concurrent_updates)
+        self.stop_event = asyncio.Event()
+        self.ready = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.application: Application | None = None
+        self.engine: Any = None
+        self.offset: int | None = None
+        self._inflight: set[int] = set()
+        self._recent: deque[int] = deque()
+        self._recent_set: set[int] = set()
+        self.log = logger.bind(bot=bot.pk, username=bot.username)
+
+    # --- lifecycle --------------------------------------------------------------
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name=f"nezuko-bot-{self.pk}")
+
+    async def stop(self) -> None:
+        """Ask the bot to stop and wait until it drained (bounded by drain_timeout)."""
+        self.stop_event.set()
+        if self.task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self.task
+
+    async def _run(self) -> None:
+        await self.heartbeat.starting()
+        application = build_application(
+            self.bot.token,
+            api_url=self.options.api_url,
+            rate_limiter=self.limiter,
+            with_updater=False,
+            update_processor=self.processor,
+        )
+        application.add_handler(TypeHandler(Update, self._count), group=COUNT_GROUP)
+        self.engine = self.options.install(application, self.bot)
+        self.application = application
+        try:
+            # initialize() calls getMe: a revoked token raises InvalidToken here.
+            await application.initialize()
+            await application.start()
+            source = asyncio.create_task(self._receive(), name=f"nezuko-source-{self.pk}")
+            loops = [
+                asyncio.create_task(self._beat_loop()),
+                asyncio.create_task(self._command_loop()),
+                *(
+                    asyncio.create_task(task(self.engine, self.stop_event))
+                    for task in self.options.bot_tasks
+                ),
+            ]
+            self.ready.set()
+            await self.heartbeat.running()
+            metrics.set_bot_up(self.pk, True)
+            self.log.info(
+                "bot.running", mode="webhook" if self.options.uses_webhooks else "polling"
+            )
+            stopping = asyncio.create_task(self.stop_event.wait())
+            await asyncio.wait({source, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            failure = source.exception() if source.done() and not source.cancelled() else None
+            if self.options.once and failure is None:
+                await CommandQueue(self.pk, application, self.options.executors).run_pending()
+            self.stop_event.set()
+            await self._drain(source, loops)
+            if failure is not None:
+                raise failure
+        finally:
+            metrics.set_bot_up(self.pk, False)
+            webhook.unregister(self.telegram_id)
+            with contextlib.suppress(Exception):
+                await application.shutdown()
+
+    async def _drain(self, source: asyncio.Task[None], loops: list[asyncio.Task[Any]]) -> None:
+        """Stop taking updates, finish those in flight (bounded), then the per-bot loops."""
+        webhook.unregister(self.telegram_id)
+        if not source.done():
+            source.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await source
+        assert self.application is not None
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(self.application.stop()), self.options.drain_timeout
+            )
+        except TimeoutError:
+            self.log.warning(
+                "bot.drain_deadline",
+                unfinished=len(self._inflight),
+                update_ids=sorted(self._inflight)[:50],
+            )
+        await self._confirm_offset()
+        close = getattr(self.engine, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()
+        for task in loops:
+            task.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.heartbeat.beat()
+
+    # --- receiving updates ------------------------------------------------------------
+
+    async def _receive(self) -> None:
+        if self.options.uses_webhooks:
+            await self._open_webhook()
+            await self._watch_token()
+        else:
+            await self._poll()
+
+    async def _open_webhook(self) -> None:
+        assert self.application is not None
+        webhook.register(self.telegram_id, self.feed)
+        await self.application.bot.set_webhook(
+            url=webhook.webhook_url(self.telegram_id)
+            if self.options.webhook_url is None
+            else f"{self.options.webhook_url.rstrip('/')}{webhook.webhook_path(self.telegram_id)}",
+            secret_token=webhook.webhook_secret(self.telegram_id),
+            allowed_updates=list(self.options.allowed_updates),
+        )
+
+    async def _watch_token(self) -> None:
+        """Webhook mode: no polling notices a revoked token, so ask now and then."""
+        assert self.application is not None
+        while not self.stop_event.is_set():
+            await self._sleep(self.options.heartbeat_interval)
+            try:
+                await self.application.bot.get_me()
+            except InvalidToken:
+                raise
+            except TelegramError as exc:
+                self.log.warning("bot.get_me_failed", error=describe_error(exc))
+
+    async def _poll(self) -> None:
+        """getUpdates until stopped; raises InvalidToken when Telegram refuses the token."""
+        assert self.application is not None
+        bot = self.application.bot
+        await bot.delete_webhook(drop_pending_updates=False)
+        failures = 0
+        while not self.stop_event.is_set():
+            await self._wait_for_room()
+            timeout = 0 if self.options.once else POLL_TIMEOUT_SECONDS
+            try:
+                batch = await self._get_updates(timeout)
+            except InvalidToken:
+                raise
+            except RetryAfter as exc:
+                await self._sleep(retry_after_seconds(exc))
+                continue
+            except TimedOut:
+                continue
+            except Conflict:
+                # Another poller (or a webhook) uses this token: say so, keep trying.
+                self.log.warning("bot.poll_conflict")
+                failures += 1
+                await self._sleep(min(30.0, 2.0**failures))
+                continue
+            except TelegramError as exc:
+                failures += 1
+                self.log.warning("bot.poll_failed", error=describe_error(exc))
+                await self._sleep(min(30.0, 2.0**failures))
+                continue
+            failures = 0
+            for raw in batch:
+                self.offset = raw["update_id"] + 1
+                await self.feed(raw)
+            if self.options.once and not batch:
+                return
+
+    async def _get_updates(self, poll_seconds: int) -> list[dict[str, Any]]:
+        assert self.application is not None
+        params: dict[str, Any] = {
+            "timeout": poll_seconds,
+            "limit": 100,
+            "allowed_updates": list(self.options.allowed_updates),
+        }
+        if self.offset is not None:
+            params["offset"] = self.offset
+        # Bot._post is the one call that returns raw JSON: get_updates builds
+        # every Update (~100 µs each) before the fast path could skip it.
+        result = await self.application.bot._post(
+            "getUpdates", params, read_timeout=poll_seconds + 10
+        )
+        return [item for item in result if isinstance(item, dict) and "update_id" in item]
+
+    async def _wait_for_room(self) -> None:
+        """Back-pressure: fetch no more while too many updates wait to be handled."""
+        # Polling: the count changes inside PTB's tasks, which signal nothing.
+        while self._pending() >= self.options.max_pending_updates:  # noqa: ASYNC110
+            if self.stop_event.is_set():
+                return
+            await asyncio.sleep(0.05)
+
+    def _pending(self) -> int:
+        assert self.application is not None
+        return self.processor.pending + self.application.update_queue.qsize()
+
+    async def _confirm_offset(self) -> None:
+        """Tell Telegram which updates are done, never past one still unfinished.
+
+        getUpdates with `offset` confirms every earlier update. After a drain
+        that hit its deadline, updates still in flight stay unconfirmed, so the
+        next start receives them again instead of losing them.
+        """
+        if self.options.uses_webhooks or self.offset is None or self.application is None:
+            return
+        offset = min(self._inflight) if self._inflight else self.offset
+        with contextlib.suppress(Exception):
+            await self.application.bot._post(
+                "getUpdates", {"offset": offset, "limit": 1, "timeout": 0}
+            )
+
+    async def feed(self, raw: dict[str, Any]) -> None:
+        """Hand one raw update to the engine: the fast path, else PTB's queue.
+
+        Raises ValueError when PTB cannot build an Update from it.
+        """
+        update_id = raw["update_id"]
+        if self._seen(update_id):
+            # Telegram re-sent it (a webhook retry, an unconfirmed offset).
+            return
+        if self.options.fast_path is not None and self.options.fast_path(self.engine, raw):
+            self.heartbeat.count_update()
+            metrics.record_update(self.pk, update_type(raw))
+            return
+        assert self.application is not None
+        try:
+            update = Update.de_json(raw, self.application.bot)
+        except Exception as exc:
+            raise ValueError(f"not an update: {type(exc).__name__}") from exc
+        self._inflight.add(update_id)
+        await self.application.update_queue.put(update)
+
+    def _seen(self, update_id: int) -> bool:
+        if update_id in self._recent_set:
+            return True
+        self._recent.append(update_id)
+        self._recent_set.add(update_id)
+        if len(self._recent) > RECENT_UPDATE_IDS:
+            self._recent_set.discard(self._recent.popleft())
+        return False
+
+    async def _count(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        self.heartbeat.count_update()
+        metrics.record_update(self.pk, _ptb_update_type(update))
+        # Handled from here on as far as confirming the offset goes: the
+        # processor finishes it before Application.stop() returns.
+        self._inflight.discard(update.update_id)
+
+    # --- background loops -----------------------------------------------------------
+
+    async def _beat_loop(self) -> None:
+        while not self.stop_event.is_set():
+            await self._sleep(self.options.heartbeat_interval)
+            try:
+                await self.heartbeat.beat()
+            except Exception:
+                self.log.warning("bot.heartbeat_failed", exc_info=True)
+
+    async def _command_loop(self) -> None:
+        assert self.application is not None
+        queue = CommandQueue(self.pk, self.application, self.options.executors)
+        while not self.stop_event.is_set():
+            try:
+                await queue.run_pending()
+            except Exception:
+                # The database blinked: the commands wait for the next pass.
+                self.log.warning("bot.commands_failed", exc_info=True)
+            await self._sleep(self.options.command_interval)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake up at once when the bot is asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop_event.wait(), timeout=seconds)
+
+
+def _ptb_update_type(update: Update) -> str:
+    for name in (
+        "message",
+        "edited_message",
+        "callback_query",
+        "chat_member",
+        "my_chat_member",
+        "chat_join_request",
+        "channel_post",
+    ):
+        if getattr(update, name, None) is not None:
+            return name
+    return "other"
+
+
+@dataclasses.dataclass
+class _Backoff:
+    failures: int
+    retry_at: float
+
+
+class Supervisor:
+    """Reconciles the bots this process runs with the database. See the module docstring."""
+
+    def __init__(self, options: RuntimeOptions) -> None:
+        self.options = options
+        self.locks = options.locks or get_locks()
+        self.runners: dict[int, BotRunner] = {}
+        self._backoff: dict[int, _Backoff] = {}
+        # pk -> fingerprint of a token Telegram refused: not retried until it changes.
+        self._refused: dict[int, str] = {}
+
+    async def reconcile(self) -> bool:
+        """One pass. True when it started, stopped or restarted a bot."""
+        changed = await self._reap()
+        bots = {bot.pk: bot for bot in await aload_bots(self.options.bot_filter)}
+        if self.runners and not await self.locks.still_held():
+            logger.warning("supervisor.locks_lost", bots=sorted(self.runners))
+            for runner in list(self.runners.values()):
+                await self._retire(runner, release=False)
+            changed = True
+        for pk, runner in list(self.runners.items()):
+            bot = bots.get(pk)
+            if bot is None or bot.token_fingerprint != runner.fingerprint:
+                await self._retire(runner)
+                changed = True
+        for pk, bot in bots.items():
+            if pk in self.runners or self._refused.get(pk) == bot.token_fingerprint:
+                continue
+            backoff = self._backoff.get(pk)
+            if backoff is not None and time.monotonic() < backoff.retry_at:
+                continue
+            if not await self.locks.acquire(bot.telegram_id):
+                continue  # another runbot process runs it; we take over if it dies
+            self._start(bot)
+            changed = True
+        return changed
+
+    def _start(self, bot: BotInstance) -> None:
+        self._refused.pop(bot.pk, None)
+        runner = BotRunner(bot, self.options)
+        self.runners[bot.pk] = runner
+        runner.start()
+
+    async def _reap(self) -> bool:
+        """Collect bots whose task ended by itself: refused token, or crash (backoff)."""
+        changed = False
+        for pk, runner in list(self.runners.items()):
+            if runner.task is None or not runner.task.done():
+                continue
+            changed = True
+            del self.runners[pk]
+            error = None if runner.task.cancelled() else runner.task.exception()
+            if isinstance(error, InvalidToken):
+                self._refused[pk] = runner.fingerprint
+                self._backoff.pop(pk, None)
+                await self.locks.release(runner.telegram_id)
+                reason = f"Telegram refused the token (revoked or wrong): {error}"
+                runner.log.error("bot.token_refused", error=describe_error(error))
+                await runner.heartbeat.failed(reason)
+            elif error is not None:
+                backoff = self._backoff.get(pk) or _Backoff(0, 0.0)
+                backoff.failures += 1
+                delay = min(MAX_BACKOFF_SECONDS, 2.0**backoff.failures)
+                backoff.retry_at = time.monotonic() + delay
+                self._backoff[pk] = backoff
+                runner.log.error("bot.crashed", retry_in=delay, exc_info=error)
+                await runner.heartbeat.failed(error)
+            else:
+                await runner.heartbeat.stopped()
+        return changed
+
+    async def _retire(self, runner: BotRunner, *, release: bool = True) -> None:
+        """Stop one bot (disabled, deleted, re-tokened, or its lock was lost)."""
+        self.runners.pop(runner.pk, None)
+        await runner.stop()
+        if release:
+            await self.locks.release(runner.telegram_id)
+        with contextlib.suppress(Exception):
+            await runner.heartbeat.stopped()
+        runner.log.info("bot.stopped")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Reconcile until `stop` is set (or, with `once`, until one pass is done), then drain."""
+        services_stop = asyncio.Event()
+        services = [
+            asyncio.create_task(service(services_stop)) for service in self.options.services
+        ]
+        try:
+            while not stop.is_set():
+                try:
+                    await self.reconcile()
+                except Exception:
+                    # The database blinked: bots keep running, the next pass retries.
+                    logger.warning("supervisor.reconcile_failed", exc_info=True)
+                if self.options.once:
+                    await self._finish_once()
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.options.reconcile_interval)
+        finally:
+            await self.shutdown()
+            services_stop.set()
+            await asyncio.gather(*services, return_exceptions=True)
+            for flush in self.options.flushers:
+                try:
+                    await flush()
+                except Exception:
+                    logger.warning("supervisor.flush_failed", exc_info=True)
+            await self.locks.close()
+
+    async def _finish_once(self) -> None:
+        """--once: let each bot take what is pending, then one command pass."""
+        runners = list(self.runners.values())
+        await asyncio.gather(*(r.task for r in runners if r.task), return_exceptions=True)
+
+    async def shutdown(self) -> None:
+        """Drain every bot at once; each write its final heartbeat."""
+        runners = list(self.runners.values())
+        await asyncio.gather(*(runner.stop() for runner in runners), return_exceptions=True)
+        await self._reap()
+        for runner in runners:
+            self.runners.pop(runner.pk, None)
+            await self.locks.release(runner.telegram_id)
