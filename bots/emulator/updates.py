@@ -116,16 +116,16 @@ class Inbox:
             self.pending.popleft()
 
     def take(self, limit: int) -> list[dict[str, Any]]:
-        """Up to `limit` unconfirmed updates of allowed types; unwanted ones are dropped."""
+        """Up to `limit` unconfirmed updates of the types the bot asks for.
+
+        Unwanted ones are skipped, not removed: the next offset confirms them.
+        """
         batch: list[dict[str, Any]] = []
-        kept: deque[Update] = deque()
         for update in self.pending:
-            if update.kind not in self.allowed:
-                continue
-            kept.append(update)
-            if len(batch) < limit:
+            if update.kind in self.allowed:
                 batch.append(update.to_json())
-        self.pending = kept
+                if len(batch) >= limit:
+                    break
         return batch
 
     async def get_updates(

@@ -283,9 +283,14 @@ class World:
         return True
 
     def push(self, bot: User, kind: str, payload: dict[str, Any]) -> None:
-        """Queue an update for one bot, if that bot currently asks for this type."""
+        """Queue an update for one bot, if that bot asks for this type.
+
+        Telegram filters by the allowed_updates in force when an update is created.
+        Until a bot first names its types, everything is queued and the first
+        getUpdates/setWebhook filters, so a test need not race the first poll.
+        """
         inbox = self.inboxes[bot.id]
-        if inbox.wants(kind):
+        if inbox.allowed_list is None or inbox.wants(kind):
             inbox.push(kind, payload)
 
     # --- messages ----------------------------------------------------------------
