@@ -10,7 +10,8 @@ runbot processes never both run one command:
   of 0 means another runbot got there first, so the next row is tried.
 
 What each kind does belongs to the engine: runbot passes a registry of
-executors, `{BotCommand.Kind.UNMUTE: unmute, ...}`. An executor is
+executors, `{BotCommand.Kind.UNMUTE: unmute, ...}`; kinds without one stay
+PENDING (a newer runbot may know them). An executor is
 `async def (command, application) -> dict | None`; its return value is stored
 as the result, an exception marks the command FAILED with its message.
 
@@ -21,7 +22,7 @@ twice for a ban); `requeue_stale()` is there for an operator to retry them.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 import structlog
@@ -38,11 +39,16 @@ logger = structlog.get_logger(__name__)
 Executor = Callable[[BotCommand, Application], Awaitable[dict[str, Any] | None]]
 
 
-def claim_next(bot_id: int) -> BotCommand | None:
-    """Claim the oldest pending command of `bot_id` for this process, or None."""
+def claim_next(bot_id: int, kinds: Collection[str] | None = None) -> BotCommand | None:
+    """Claim the oldest pending command of `bot_id` (of `kinds`, if given), or None.
+
+    Kinds this process has no executor for stay PENDING for one that has.
+    """
     if not connection.in_atomic_block:
         close_old_connections()
     pending = BotCommand.objects.filter(bot_id=bot_id, status=BotCommand.Status.PENDING)
+    if kinds is not None:
+        pending = pending.filter(kind__in=list(kinds))
     if connection.vendor == "postgresql":
         with transaction.atomic():
             command = (
@@ -100,15 +106,13 @@ class CommandQueue:
 
     async def run_one(self) -> bool:
         """Claim and run one command. True: a command ran (go again); False: none pending."""
-        command = await aclaim_next(self.bot_id)
+        if not self.executors:
+            return False
+        command = await aclaim_next(self.bot_id, list(self.executors))
         if command is None:
             return False
         log = logger.bind(command_id=command.pk, kind=command.kind, bot_id=self.bot_id)
-        executor = self.executors.get(command.kind)
-        if executor is None:
-            await afinish(command, result=None, error=f"No executor for {command.kind!r}.")
-            log.warning("command.no_executor")
-            return True
+        executor = self.executors[command.kind]
         try:
             result = await executor(command, self.application)
         except Exception as exc:

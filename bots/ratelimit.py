@@ -205,17 +205,21 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
                 result = await callback(*args, **kwargs)
             except RetryAfter as exc:
                 extra_wait = retry_after_seconds(exc)
-                metrics.record_telegram_call(endpoint, "retry_after", time.perf_counter() - started)
+                metrics.record_telegram_call(
+                    endpoint, "retry_after", time.perf_counter() - started, bot=self.name
+                )
                 self._pause(chat, extra_wait)
                 if attempt == self.limits.max_retries:
                     raise
                 continue
             except TelegramError as exc:
                 metrics.record_telegram_call(
-                    endpoint, error_outcome(exc), time.perf_counter() - started
+                    endpoint, error_outcome(exc), time.perf_counter() - started, bot=self.name
                 )
                 raise
-            metrics.record_telegram_call(endpoint, "ok", time.perf_counter() - started)
+            metrics.record_telegram_call(
+                endpoint, "ok", time.perf_counter() - started, bot=self.name
+            )
             return result
         raise AssertionError("unreachable: the last attempt returns or raises")
 

@@ -107,6 +107,16 @@ class RuntimeOptions:
         return bool(url)
 
 
+# Process-wide flushers any app may register at start-up (analytics' rollup
+# buffer): awaited after every bot drained, like RuntimeOptions.flushers.
+_shutdown_flushers: list[Flusher] = []
+
+
+def flush_on_shutdown(flusher: Flusher) -> None:
+    if flusher not in _shutdown_flushers:
+        _shutdown_flushers.append(flusher)
+
+
 def load_bots(bot_filter: Callable[[BotInstance], bool] | None) -> list[BotInstance]:
     if not connection.in_atomic_block:
         close_old_connections()
@@ -533,7 +543,7 @@ class Supervisor:
             await self.shutdown()
             services_stop.set()
             await asyncio.gather(*services, return_exceptions=True)
-            for flush in self.options.flushers:
+            for flush in [*self.options.flushers, *_shutdown_flushers]:
                 try:
                     await flush()
                 except Exception:

@@ -85,13 +85,16 @@ async def test_a_failing_executor_marks_the_command_failed_with_the_reason(bot):
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_kind_without_executor_fails_instead_of_hanging(bot):
-    command = await BotCommand.objects.acreate(bot=bot, kind=BotCommand.Kind.WARM_CACHE)
-    assert await queue_for(bot, {}).run_one() is True
+async def test_a_kind_without_executor_waits_for_a_runner_that_has_one(bot):
+    recorder = Recorder()
+    warm = await BotCommand.objects.acreate(bot=bot, kind=BotCommand.Kind.WARM_CACHE)
+    unmute = await BotCommand.objects.acreate(bot=bot, kind="unmute", payload={"user_id": 5})
 
-    await command.arefresh_from_db()
-    assert command.status == BotCommand.Status.FAILED
-    assert "warm_cache" in command.error
+    assert await queue_for(bot, {"unmute": recorder.unmute}).run_pending() == 1
+
+    await warm.arefresh_from_db()
+    await unmute.arefresh_from_db()
+    assert (warm.status, unmute.status) == (BotCommand.Status.PENDING, BotCommand.Status.DONE)
 
 
 @pytest.mark.django_db
