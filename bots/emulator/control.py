@@ -46,6 +46,7 @@ ACTIONS = frozenset(
         "create_topic",
         "link_discussion",
         "block",
+        "migrate",
     }
 )
 USER_ARGS = frozenset({"user", "who", "by", "bot"})

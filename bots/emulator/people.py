@@ -241,6 +241,25 @@ class People(World):
 
         self.change_member(found, person, make_member, actor=actor)
 
+    def migrate(self, group: ChatRef, by: UserRef | None = None) -> Chat:
+        """Upgrade a basic group to a supergroup with the same people, as Telegram does.
+
+        Bots see `migrate_to_chat_id` in the old group and `migrate_from_chat_id` in
+        the new one; later calls naming the old id answer 400 with migrate_to_chat_id.
+        """
+        old = self.chat(group)
+        if old.type != "group":
+            raise EmulatorError(f"{old.title} is not a basic group")
+        actor = self._authority(old, by, "can_change_info")
+        new = self.create_supergroup(old.title or "", permissions=dict(old.permissions))
+        for user_id, member in old.members.items():
+            new.members[user_id] = Member(**{**member.__dict__, "rights": dict(member.rights)})
+        new.bot_ids = set(old.bot_ids)
+        self.deliver(old, self.new_message(old, actor, migrate_to_chat_id=new.id))
+        old.migrated_to = new.id
+        self.deliver(new, self.new_message(new, actor, migrate_from_chat_id=old.id))
+        return new
+
     def request_join(self, chat: ChatRef, user: UserRef, *, invite_link: str | None = None) -> None:
         """The user asks to join; admin bots that can invite users get chat_join_request."""
         found, person = self.chat(chat), self.user(user)

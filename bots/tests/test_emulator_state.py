@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 import time_machine
 from telegram import ChatPermissions
+from telegram.error import BadRequest, ChatMigrated
 
 from bots.emulator import EmulatorError
 from bots.testing import Scene
@@ -88,3 +89,25 @@ async def test_message_ids_are_per_chat(scene: Scene) -> None:
     assert c["message_id"] == a["message_id"] + 1
     assert b["message_id"] < a["message_id"]
     assert scene.group.id < -1_000_000_000_000 and scene.bob.id > 0
+
+
+async def test_a_basic_group_migrates_to_a_supergroup(scene: Scene) -> None:
+    emu = scene.emulator
+    old = emu.create_group("Kittens", creator=scene.alice)
+    emu.add_bot(old, scene.bot, by=scene.alice)
+    emu.add_member(old, scene.bob, by=scene.alice)
+    async with scene.ptb_bot() as bot:
+        with pytest.raises(BadRequest, match="(?i)only for supergroups"):
+            await bot.restrict_chat_member(old.id, scene.bob.id, ChatPermissions.no_permissions())
+        await bot.get_updates(offset=-1)
+        new = emu.migrate(old)
+        updates = await bot.get_updates(offset=-2)
+        with pytest.raises(ChatMigrated) as moved:
+            await bot.send_message(old.id, "hello?")
+        sent = await bot.send_message(new.id, "hello!")
+    # Both service messages point at the other chat; bob is still a member.
+    assert [u.message.migrate_to_chat_id for u in updates][0] == new.id
+    assert updates[1].message.migrate_from_chat_id == old.id
+    assert moved.value.new_chat_id == new.id
+    assert sent.chat.type == "supergroup"
+    assert emu.member(new, scene.bob)["status"] == "member"
