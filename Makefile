@@ -19,9 +19,10 @@ $(INSTALLED): requirements/dev.lock
 	$(BIN)/python -m nezuko.dotenv > .env
 	@echo "Wrote .env with a new SECRET_KEY and encryption key."
 
+# Every active bot and the web application, in one process.
 run: $(INSTALLED) .env
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py runserver $${HOST:-127.0.0.1}:$${PORT:-8000}
+	$(BIN)/python manage.py runbot --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -386,8 +386,16 @@ class BotRunner:
         return False
 
     async def _count(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        kind = _ptb_update_type(update)
+        chat = update.effective_chat
+        self.log.info(
+            "update.handled",
+            update_id=update.update_id,
+            chat_id=chat.id if chat else None,
+            type=kind,
+        )
         self.heartbeat.count_update()
-        metrics.record_update(self.pk, _ptb_update_type(update))
+        metrics.record_update(self.pk, kind)
         # Handled from here on as far as confirming the offset goes: the
         # processor finishes it before Application.stop() returns.
         self._inflight.discard(update.update_id)
@@ -509,6 +517,7 @@ class Supervisor:
                 await runner.heartbeat.failed(error)
             else:
                 await runner.heartbeat.stopped()
+                runner.log.info("bot.stopped", updates_handled=runner.heartbeat.updates_handled)
         return changed
 
     async def _retire(self, runner: BotRunner, *, release: bool = True) -> None:

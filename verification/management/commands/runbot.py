@@ -1,21 +1,38 @@
-"""`manage.py runbot`: poll every active bot until SIGINT/SIGTERM.
+"""`manage.py runbot`: every active bot, and the web application, in one process.
 
-Minimal form (issue 4): registers BOT_TOKEN when set (validated with getMe),
-runs the active BotInstances with long polling against TELEGRAM_API_URL, and
-stops cleanly. The lifecycle lives in `verification.runner` so the runtime
-supervisor can call it.
+A thin command around `bots.supervisor.Supervisor`, which this module composes
+with the engine (`bots` never imports `verification`):
+
+* default: a daphne `Server` hosts `nezuko.asgi` (admin, dashboard, API,
+  websockets, the webhook route) on `--host`/`--port`; its `ready_callable`
+  schedules the supervisor on daphne's own asyncio loop, which daphne makes
+  current just before calling it, so bots and web share one loop and the
+  embedded in-memory channel layer reaches the browser. When the supervisor
+  has drained, the command stops the server.
+* `--no-web`: `asyncio.run(...)` of the supervisor alone (beside separate
+  `daphne nezuko.asgi:application` web workers on PostgreSQL + Redis).
+* `--once`: take what is pending once (updates, commands), flush and exit.
+
+SIGTERM/SIGINT only set an asyncio.Event; the supervisor then stops taking
+updates, finishes those in flight within `--drain-timeout`, flushes buffered
+events and writes each bot's final heartbeat.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Sequence
 
 import structlog
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from verification import runner
+from bots.models import BotInstance
+from bots.supervisor import RuntimeOptions, Supervisor
+from verification import ALLOWED_UPDATES, runner
+from verification.handlers import install
+from verification.recorder import recorder
 
 logger = structlog.get_logger(__name__)
 
@@ -30,31 +47,144 @@ def install_signal_handlers(stop: asyncio.Event) -> list[signal.Signals]:
     return installed
 
 
+def bot_filter(selectors: Sequence[str] | None):
+    """`--bot` values: @username, username, Telegram id or database id."""
+    if not selectors:
+        return None
+    wanted = {s.strip().lstrip("@").lower() for s in selectors if s.strip()}
+
+    def matches(bot: BotInstance) -> bool:
+        names = {(bot.username or "").lower(), str(bot.telegram_id), str(bot.pk)}
+        return bool(names & wanted)
+
+    return matches
+
+
+def runtime_options(
+    selectors: Sequence[str] | None = None, *, once: bool = False, drain_timeout: float = 30.0
+) -> RuntimeOptions:
+    """The supervisor composed with the engine: what runbot runs."""
+    return RuntimeOptions(
+        install=install,
+        allowed_updates=ALLOWED_UPDATES,
+        bot_filter=bot_filter(selectors),
+        bot_tasks=[runner._sweep_loop],
+        services=[recorder.run],
+        flushers=[recorder.aflush],
+        once=once,
+        drain_timeout=drain_timeout,
+    )
+
+
 class Command(BaseCommand):
-    help = "Run the Telegram bots (long polling) until interrupted."
+    help = "Run every active Telegram bot and, unless --no-web, the web application."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--bot", help="Run only this bot (@username or Telegram id).")
+        parser.add_argument(
+            "--bot",
+            action="append",
+            help="Run only this bot (@username, Telegram id or database id); repeatable.",
+        )
+        parser.add_argument("--no-web", action="store_true", help="Run the bots only.")
+        parser.add_argument("--host", default="127.0.0.1", help="Web address (default 127.0.0.1).")
+        parser.add_argument("--port", type=int, default=8000, help="Web port (default 8000).")
+        parser.add_argument(
+            "--once",
+            action="store_true",
+            help="Handle what is pending once (updates, commands), flush and exit.",
+        )
+        parser.add_argument(
+            "--drain-timeout",
+            type=float,
+            default=30.0,
+            help="Seconds to finish updates in flight on SIGTERM (default 30).",
+        )
 
     def handle(self, *args, **options) -> None:
-        asyncio.run(self.run(options.get("bot")))
+        selectors = options.get("bot")
+        runtime = {"once": options["once"], "drain_timeout": options["drain_timeout"]}
+        if options["no_web"] or options["once"]:
+            asyncio.run(self.run(selectors, **runtime))
+        else:
+            self.serve_with_web(options["host"], options["port"], selectors, runtime)
 
-    async def run(self, only: str | None) -> None:
+    async def run(self, only: Sequence[str] | str | None, **runtime) -> None:
         stop = asyncio.Event()
         install_signal_handlers(stop)
-        await self.main(only, stop)
+        await self.main(only, stop, **runtime)
 
-    async def main(self, only: str | None, stop: asyncio.Event) -> None:
+    async def main(
+        self,
+        only: Sequence[str] | str | None,
+        stop: asyncio.Event,
+        *,
+        once: bool = False,
+        drain_timeout: float = 30.0,
+        wait_for_bots: bool = False,
+    ) -> None:
+        """Register BOT_TOKEN, then supervise the bots until `stop` is set.
+
+        Without any active bot this raises CommandError, unless `wait_for_bots`
+        (with web: admin is right here, and a bot added there starts).
+        """
+        selectors = [only] if isinstance(only, str) else only
         if settings.BOT_TOKEN:
             try:
                 instance = await runner.register_token(settings.BOT_TOKEN)
             except runner.TokenRejected as exc:
                 raise CommandError(str(exc)) from exc
             logger.info("bot.registered", bot=instance.pk, username=instance.username)
-        bots = await runner.aactive_bots(only)
-        if not bots:
+        options = runtime_options(selectors, once=once, drain_timeout=drain_timeout)
+        bots = [
+            b
+            for b in await runner.aactive_bots()
+            if options.bot_filter is None or options.bot_filter(b)
+        ]
+        if not bots and not wait_for_bots:
             raise CommandError("No active bot. Set BOT_TOKEN or add a bot in admin.")
-        logger.info("runbot.starting", bots=[b.username or b.pk for b in bots],
-                    api_url=settings.TELEGRAM_API_URL)
-        await runner.run_bots(bots, stop)
+        logger.info(
+            "runbot.starting",
+            bots=[b.username or b.pk for b in bots],
+            api_url=settings.TELEGRAM_API_URL,
+            mode="webhook" if options.uses_webhooks else "polling",
+        )
+        await Supervisor(options).run(stop)
         logger.info("runbot.stopped")
+
+    def serve_with_web(
+        self, host: str, port: int, selectors: Sequence[str] | None, runtime: dict
+    ) -> None:
+        """daphne and the supervisor on one asyncio loop (see the module docstring)."""
+        # Importing daphne.server installs Twisted's asyncio reactor: only here.
+        from daphne.endpoints import build_endpoint_description_strings
+        from daphne.server import Server
+
+        from nezuko.asgi import application
+
+        failures: list[BaseException] = []
+
+        async def supervise() -> None:
+            stop = asyncio.Event()
+            install_signal_handlers(stop)
+            try:
+                await self.main(selectors, stop, wait_for_bots=True, **runtime)
+            except BaseException as exc:
+                failures.append(exc)
+            finally:
+                server.stop()
+
+        def ready() -> None:
+            # daphne has just made its loop current; this task runs beside the server.
+            asyncio.get_event_loop().create_task(supervise())
+            logger.info("runbot.web_listening", host=host, port=port)
+
+        server = Server(
+            application=application,
+            endpoints=build_endpoint_description_strings(host=host, port=port),
+            signal_handlers=False,
+            ready_callable=ready,
+            server_name="nezuko",
+        )
+        server.run()
+        if failures:
+            raise failures[0]
