@@ -26,6 +26,7 @@ from telegram.ext import Application, BaseRateLimiter, ContextTypes, TypeHandler
 from bots import crypto
 from bots.application import api_base_url, build_application
 from bots.models import BotInstance
+from bots.ratelimit import TelegramRateLimiter
 from verification import ALLOWED_UPDATES
 from verification.engine import Engine
 from verification.handlers import install
@@ -78,7 +79,13 @@ aactive_bots = sync_to_async(active_bots)
 def build(bot_instance: BotInstance, *, api_url: str | None = None,
           rate_limiter: BaseRateLimiter | None = None,
           with_updater: bool = True) -> tuple[Application, Engine]:
-    """The bot's Application with the engine installed."""
+    """The bot's Application with the engine installed.
+
+    Every bot gets its own rate limiter (priorities, Telegram's limits,
+    `retry_after` honoured) unless the caller brings one.
+    """
+    if rate_limiter is None:
+        rate_limiter = TelegramRateLimiter(name=str(bot_instance.pk))
     application = build_application(bot_instance.token, api_url=api_url,
                                     rate_limiter=rate_limiter, with_updater=with_updater)
     application.add_handler(TypeHandler(Update, _log_update), group=-100)

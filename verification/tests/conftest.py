@@ -18,6 +18,7 @@ from django.core.cache import cache
 
 from bots.emulator import Chat, TelegramEmulator, User
 from bots.models import BotInstance
+from bots.ratelimit import Limits, TelegramRateLimiter
 from bots.testing import Scene
 from groups.config import configs
 from groups.models import EnforcedChannel, GroupAdmin, ProtectedGroup
@@ -99,5 +100,10 @@ async def world(scene: Scene, settings) -> World:
     bot_row = await sync_to_async(make_bot)(token=scene.bot.token,
                                            username=scene.bot.username)
     probe = scene.emulator.create_user("Probe", username="probe")
-    async with runner.running(bot_row, api_url=scene.emulator.api_url) as (_app, engine):
+    # The production limiter, with the per-chat pacing relaxed so that a test
+    # that sends five replies into one chat does not wait five seconds.
+    limiter = TelegramRateLimiter(Limits(chat_interval=0.0, group_messages=10_000),
+                                  name="test")
+    async with runner.running(bot_row, api_url=scene.emulator.api_url,
+                              rate_limiter=limiter) as (_app, engine):
         yield World(scene.emulator, scene, engine, bot_row, probe)

@@ -1,0 +1,88 @@
+"""When Telegram fails: 429s, 5xx, a channel that is gone, a bot without rights."""
+
+import pytest
+from django.core.cache import cache
+
+from groups.models import ProtectedGroup
+from verification.membership import memberships
+from verification.models import VerificationEvent
+from verification.recorder import recorder
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def forget_memberships():
+    memberships.clear_local()
+    cache.clear()
+
+
+async def test_a_429_is_waited_out_and_the_restriction_still_happens(world):
+    s = world.scene
+    await world.protect()
+    world.emu.fail("restrictChatMember", chat_id=s.group.id, error_code=429, retry_after=1)
+    s.emulator.join(s.group, s.carol)
+    await world.emu.wait_for_call("restrictChatMember", ok=True, user_id=s.carol.id)
+    # Telegram said wait; the limiter waited and tried again.
+    assert world.calls("restrictChatMember", error_code=429)
+    assert s.emulator.member(s.group, s.carol)["status"] == "restricted"
+
+
+async def test_a_5xx_fails_closed_by_default(world):
+    s = world.scene
+    await world.protect()
+    world.emu.fail("getChatMember", chat_id=s.channel.id, error_code=502)
+    s.emulator.join(s.group, s.carol)
+    await world.emu.wait_for_call("restrictChatMember", user_id=s.carol.id)
+    await world.settle()
+    await recorder.aflush()
+    event = await VerificationEvent.objects.aget(user_id=s.carol.id)
+    assert event.outcome == "restricted" and event.detail == "unknown"
+
+
+async def test_a_5xx_fails_open_when_the_group_says_so_and_checks_again_later(world):
+    s = world.scene
+    s.emulator.join(s.group, s.carol)
+    await world.settle()
+    await world.protect(fail_mode="open")
+    world.emu.fail("getChatMember", chat_id=s.channel.id, error_code=500)
+    s.emulator.send_message(s.group, s.carol, "first")
+    await world.settle()
+    # Allowed, and nothing cached: the next message asks again and restricts.
+    assert not world.calls("restrictChatMember")
+    s.emulator.send_message(s.group, s.carol, "second")
+    await world.emu.wait_for_call("restrictChatMember", user_id=s.carol.id)
+    assert len(world.calls("getChatMember", chat_id=s.channel.id, user_id=s.carol.id)) == 2
+
+
+async def test_a_deleted_channel_or_a_removed_bot_is_flagged_and_follows_the_fail_mode(world):
+    s = world.scene
+    await world.protect()
+    # Alice removes the bot from the channel.
+    s.emulator.demote(s.channel, s.bot, by=s.alice)
+    s.emulator.leave(s.channel, s.bot)
+    await world.settle()
+    group = await ProtectedGroup.objects.aget(chat_id=s.group.id)
+    assert group.needs_attention and "channel" in group.attention_reason
+    # Membership can no longer be read: the group fails closed.
+    s.emulator.join(s.group, s.carol)
+    await world.emu.wait_for_call("restrictChatMember", user_id=s.carol.id)
+
+
+async def test_a_bot_without_rights_in_the_group_is_flagged_not_crashed(world):
+    s = world.scene
+    await world.protect()
+    s.emulator.demote(s.group, s.bot, by=s.alice)
+    await world.settle()
+    group = await ProtectedGroup.objects.aget(chat_id=s.group.id)
+    assert group.needs_attention and "can_restrict_members" in group.attention_reason
+    # A non-subscriber joins: the restriction is refused, an error event says so.
+    s.emulator.join(s.group, s.carol)
+    await world.emu.wait_for_call("restrictChatMember", user_id=s.carol.id, ok=False)
+    await world.settle()
+    await recorder.aflush()
+    assert await VerificationEvent.objects.filter(outcome="error").aexists()
+    # Promoting it again clears the flag.
+    s.emulator.promote(s.group, s.bot, by=s.alice)
+    await world.settle()
+    group = await ProtectedGroup.objects.aget(chat_id=s.group.id)
+    assert not group.needs_attention

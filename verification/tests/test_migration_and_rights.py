@@ -1,0 +1,38 @@
+"""Flow 7 (the bot's own rights) and a group that becomes a supergroup."""
+
+import pytest
+
+from groups.models import EnforcedChannel, ProtectedGroup
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_a_group_that_migrates_keeps_its_protection_under_the_new_id(world):
+    s = world.scene
+    basic = s.emulator.create_group("Old Cats", creator=s.alice)
+    s.emulator.promote(basic, s.bot, by=s.alice)
+    await world.protect(group=basic)
+    supergroup = s.emulator.migrate(basic, by=s.alice)
+    await world.settle()
+    group = await ProtectedGroup.objects.aget()
+    assert group.chat_id == supergroup.id
+    # Enforcement continues there.
+    s.emulator.join(supergroup, s.carol)
+    await world.emu.wait_for_call("restrictChatMember", chat_id=supergroup.id,
+                                  user_id=s.carol.id)
+
+
+async def test_the_bot_losing_its_rights_flags_the_group_and_the_channel(world):
+    s = world.scene
+    await world.protect()
+    s.emulator.demote(s.channel, s.bot, by=s.alice)
+    await world.settle()
+    channel = await EnforcedChannel.objects.aget(chat_id=s.channel.id)
+    group = await ProtectedGroup.objects.aget(chat_id=s.group.id)
+    assert not channel.bot_is_admin
+    assert group.needs_attention
+    # Promoted again: the flag clears.
+    s.emulator.promote(s.channel, s.bot, by=s.alice)
+    await world.settle()
+    group = await ProtectedGroup.objects.aget(chat_id=s.group.id)
+    assert not group.needs_attention
