@@ -26,7 +26,8 @@ from django.db import DatabaseError, IntegrityError, close_old_connections, conn
 from django.db.models import Model
 
 from analytics import histogram
-from analytics.models import ALL_GROUPS, ApiCallRollup, DecisionRollup, Rollup
+from analytics.models import ALL_GROUPS, ApiCallHourly, ApiCallRollup, DecisionRollup, Rollup
+from analytics.querysets import SPAN_DAY_TOTAL, TOTAL_OUTCOME
 from verification.events import VerificationEventData
 
 logger = structlog.get_logger(__name__)
@@ -103,7 +104,8 @@ class CallFigures:
 
 # Keys: ("m", minute, group_id, outcome) for DecisionRollup,
 # ("h"|"d", bucket, group_id or ALL_GROUPS, outcome) for Rollup,
-# ("api", minute, bot_id, method, outcome) for ApiCallRollup.
+# ("api", minute, bot_id, method, outcome) for ApiCallRollup,
+# ("apih", hour, bot_id, method, outcome) for ApiCallHourly.
 Key = tuple
 
 
@@ -133,6 +135,7 @@ class RollupBuffer:
             keys += [
                 ("h", floor_hour(moment), group_id, event.outcome),
                 ("d", floor_day(moment), group_id, event.outcome),
+                (SPAN_DAY_TOTAL, floor_day(moment), group_id, TOTAL_OUTCOME),
             ]
         with self._lock:
             for key in keys:
@@ -148,12 +151,14 @@ class RollupBuffer:
         """Hook for the runtime's Telegram call observer: one call made."""
         from django.utils import timezone
 
-        key = ("api", floor_minute(at or timezone.now()), bot_id, method[:64], outcome[:32])
+        moment = at or timezone.now()
         with self._lock:
-            figures = self._slot(key, CallFigures)
-            if figures is not None:
-                figures.count += 1
-                figures.latency_sum_ms += latency_ms
+            for key in (("api", floor_minute(moment), bot_id, method[:64], outcome[:32]),
+                        ("apih", floor_hour(moment), bot_id, method[:64], outcome[:32])):
+                figures = self._slot(key, CallFigures)
+                if figures is not None:
+                    figures.count += 1
+                    figures.latency_sum_ms += latency_ms
         self._schedule_flush()
 
     def _slot(self, key: Key, factory: Callable[[], Any]) -> Any | None:
@@ -228,8 +233,11 @@ def _write(batch: dict[Key, Any]) -> int:
     written = 0
     with transaction.atomic():
         written += _upsert_decisions({k: v for k, v in batch.items() if k[0] == "m"})
-        written += _upsert_rollups({k: v for k, v in batch.items() if k[0] in ("h", "d")})
+        written += _upsert_rollups(
+            {k: v for k, v in batch.items() if k[0] in ("h", "d", SPAN_DAY_TOTAL)}
+        )
         written += _upsert_calls({k: v for k, v in batch.items() if k[0] == "api"})
+        written += _upsert_hourly_calls({k: v for k, v in batch.items() if k[0] == "apih"})
     return written
 
 
@@ -296,6 +304,19 @@ def _upsert_calls(batch: dict[Key, CallFigures]) -> int:
         return ApiCallRollup(minute=key[1], bot_id=key[2], method=key[3], outcome=key[4])
 
     return _upsert(ApiCallRollup, batch, existing, new_row, ["count", "latency_sum_ms"])
+
+
+def _upsert_hourly_calls(batch: dict[Key, CallFigures]) -> int:
+    if not batch:
+        return 0
+    hours = {key[1] for key in batch}
+    rows = ApiCallHourly.objects.select_for_update().filter(hour__in=hours)
+    existing = {("apih", r.hour, r.bot_id, r.method, r.outcome): r for r in rows}
+
+    def new_row(key: Key, figures: CallFigures) -> ApiCallHourly:
+        return ApiCallHourly(hour=key[1], bot_id=key[2], method=key[3], outcome=key[4])
+
+    return _upsert(ApiCallHourly, batch, existing, new_row, ["count", "latency_sum_ms"])
 
 
 # The process-wide buffer the app subscribes at start-up.

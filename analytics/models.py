@@ -58,6 +58,8 @@ class Rollup(models.Model):
     class Span(models.TextChoices):
         HOUR = "h", "hour"
         DAY = "d", "day"
+        # Per group and day, every outcome counted together (ranking groups).
+        DAY_TOTAL = "t", "day total"
 
     span = models.CharField(max_length=1, choices=Span.choices)
     bucket = models.DateTimeField(help_text="Start of the hour or day (UTC).")
@@ -112,3 +114,27 @@ class ApiCallRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.minute:%Y-%m-%d %H:%M} {self.method} {self.outcome} x{self.count}"
+
+
+class ApiCallHourly(models.Model):
+    """The same calls per hour: what the charts read, sixty times fewer rows."""
+
+    hour = models.DateTimeField()
+    bot_id = models.BigIntegerField(null=True)
+    method = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=32)
+    count = models.PositiveIntegerField(default=0)
+    latency_sum_ms = models.FloatField(default=0)
+
+    objects = ApiCallRollupQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "bot_id", "method", "outcome"], name="unique_api_hourly"
+            )
+        ]
+        indexes = [models.Index(fields=["hour"], name="apihourly_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.method} {self.outcome} x{self.count}"

@@ -6,18 +6,33 @@ dashboard's gate allows, or `None` for staff (everything).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
 from django.db import models
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import ExtractHour
+from django.db.models import Count, IntegerField, Q, Sum
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, ExtractHour
 
 from analytics import histogram
 
 # `Rollup.group_id` of the rows that count every group (staff-wide figures).
 ALL_GROUPS = 0
+# `Rollup.span` of the per-group, per-day rows that count all outcomes together.
+SPAN_DAY_TOTAL = "t"
+TOTAL_OUTCOME = "*"
+
+
+def _histogram_sums() -> dict[str, Sum]:
+    """One SUM per histogram bucket, computed by the database (JSON array items)."""
+    return {
+        f"b{i}": Coalesce(Sum(Cast(KT(f"latency_buckets__{i}"), IntegerField())), 0)
+        for i in range(len(histogram.LATENCY_BUCKETS_MS))
+    }
+
+
+def _counts(row: dict[str, Any]) -> list[int]:
+    return [row[f"b{i}"] or 0 for i in range(len(histogram.LATENCY_BUCKETS_MS))]
 
 
 class RollupQuerySet(models.QuerySet):
@@ -46,21 +61,19 @@ class RollupQuerySet(models.QuerySet):
 
     def latency_series(self) -> list[dict[str, Any]]:
         """[{bucket, p50, p95}] from the merged histograms of each bucket."""
-        per_bucket: dict[datetime, list[int]] = defaultdict(histogram.empty)
-        for bucket, counts in self.values_list("bucket", "latency_buckets").order_by("bucket"):
-            histogram.add_into(per_bucket[bucket], counts)
+        rows = self.values("bucket").annotate(**_histogram_sums()).order_by("bucket")
         return [
             {
-                "bucket": bucket,
-                "p50": histogram.percentile(counts, 0.5),
-                "p95": histogram.percentile(counts, 0.95),
+                "bucket": row["bucket"],
+                "p50": histogram.percentile(_counts(row), 0.5),
+                "p95": histogram.percentile(_counts(row), 0.95),
             }
-            for bucket, counts in per_bucket.items()
+            for row in rows
         ]
 
     def latency_distribution(self) -> list[int]:
         """Counts per `histogram.LATENCY_BUCKETS_MS` bucket over the whole window."""
-        return histogram.merged(self.values_list("latency_buckets", flat=True))
+        return _counts(self.order_by().aggregate(**_histogram_sums()))
 
     def hourly_activity(self) -> list[int]:
         """24 totals, index = hour of day (UTC). Reads hour rows."""
@@ -72,17 +85,29 @@ class RollupQuerySet(models.QuerySet):
             totals[row["hour"]] += row["total"] or 0
         return totals
 
-    def top_groups(self, limit: int = 10) -> list[dict[str, Any]]:
-        """[{group_id, total, restricted}] busiest first; never the all-groups rows."""
-        return list(
-            self.exclude(group_id=ALL_GROUPS)
+    def top_groups(
+        self, start: datetime, end: datetime, limit: int = 10
+    ) -> list[dict[str, Any]]:
+        """[{group_id, total, restricted}] busiest first over whole days.
+
+        Ranks on the per-day totals rows (span "t", one per group and day, all
+        outcomes together): ten times fewer rows than the per-outcome day rows,
+        which is what keeps this under 50 ms with a thousand busy groups.
+        """
+        days = self.filter(bucket__gte=start, bucket__lt=end).exclude(group_id=ALL_GROUPS)
+        top = list(
+            days.filter(span=SPAN_DAY_TOTAL)
             .values("group_id")
-            .annotate(
-                total=Sum("count"),
-                restricted=Sum("count", filter=Q(outcome="restricted")),
-            )
+            .annotate(total=Sum("count"))
             .order_by("-total", "group_id")[:limit]
         )
+        restricted = dict(
+            days.filter(span="d", outcome="restricted", group_id__in=[t["group_id"] for t in top])
+            .values("group_id")
+            .annotate(n=Sum("count"))
+            .values_list("group_id", "n")
+        )
+        return [t | {"restricted": restricted.get(t["group_id"], 0)} for t in top]
 
     def totals(self) -> dict[str, int]:
         """{outcome: count} plus cache figures under "_cache_hits"/"_cache_misses"."""
@@ -126,7 +151,9 @@ class ApiCallRollupQuerySet(models.QuerySet):
         return self.filter(bot_id__in=bot_ids)
 
     def window(self, start: datetime, end: datetime) -> ApiCallRollupQuerySet:
-        return self.filter(minute__gte=start, minute__lt=end)
+        """Works on both the minute rows and the hourly rows."""
+        field = "hour" if self.model._meta.model_name == "apicallhourly" else "minute"
+        return self.filter(**{f"{field}__gte": start, f"{field}__lt": end})
 
     def by_method_outcome(self) -> list[dict[str, Any]]:
         """[{method, outcome, total, latency_avg_ms}] most called first."""

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db.models import Model
 from django.utils import timezone
 
-from analytics.models import ApiCallRollup, DecisionRollup, Rollup
+from analytics.models import ApiCallHourly, ApiCallRollup, DecisionRollup, Rollup
 from verification.models import VerificationEvent
 
 
@@ -34,6 +34,7 @@ def targets(now: datetime | None = None) -> list[tuple[type[Model], str, datetim
         (DecisionRollup, "minute", events_cutoff),
         (ApiCallRollup, "minute", events_cutoff),
         (Rollup, "bucket", rollups_cutoff),
+        (ApiCallHourly, "hour", rollups_cutoff),
     ]
 
 

@@ -14,7 +14,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from analytics import histogram
-from analytics.models import ApiCallRollup, DecisionRollup, Rollup
+from analytics.models import ApiCallHourly, DecisionRollup, Rollup
 from bots.models import BotStatus
 from dashboard import access, charts
 from groups.models import GroupMember, ProtectedGroup
@@ -138,7 +138,7 @@ def analytics(user, window: Window, group_ids: list[int] | None) -> dict[str, An
     hourly = rollups.window("h", window.start, window.end).hourly_activity()
     # Staff scope reads the all-groups rows; ranking groups needs the per-group rows.
     per_group = Rollup.objects.all() if group_ids is None else rollups
-    top = top_groups(per_group.window("d", _day_floor(window.start), window.end))
+    top = top_groups(per_group, _day_floor(window.start), window.end)
 
     return {
         "outcomes_chart": charts.stacked_bars(labels, stacks),
@@ -169,8 +169,8 @@ def _bucket_label(bound: float) -> str:
     return "more" if bound == float("inf") else f"≤{bound:g}"
 
 
-def top_groups(rows, limit: int = 10) -> list[dict[str, Any]]:
-    top = rows.top_groups(limit)
+def top_groups(rows, start: datetime, end: datetime, limit: int = 10) -> list[dict[str, Any]]:
+    top = rows.top_groups(start, end, limit)
     titles = dict(ProtectedGroup.objects.filter(pk__in=[t["group_id"] for t in top])
                   .values_list("pk", "title"))
     peak = max((t["total"] or 0 for t in top), default=0) or 1
@@ -183,7 +183,7 @@ def top_groups(rows, limit: int = 10) -> list[dict[str, Any]]:
 
 
 def api_calls(user, window: Window) -> list[dict[str, Any]]:
-    rows = ApiCallRollup.objects.scope(access.visible_bot_ids(user)).window(
+    rows = ApiCallHourly.objects.scope(access.visible_bot_ids(user)).window(
         window.start, window.end
     ).by_method_outcome()
     peak = max((r["total"] for r in rows), default=0) or 1
@@ -204,7 +204,7 @@ def bot_health(user, window: Window) -> list[dict[str, Any]]:
     """Score 0-100: 70 points for the share of successful Telegram calls in the
     window, 30 for a fresh heartbeat. A bot with no calls gets the full 70."""
     bots = list(access.visible_bots(user).select_related("status"))
-    success = ApiCallRollup.objects.scope([b.pk for b in bots]).window(
+    success = ApiCallHourly.objects.scope([b.pk for b in bots]).window(
         window.start, window.end
     ).success_by_bot()
     out = []

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analytics.folding import RollupBuffer
-from analytics.models import ALL_GROUPS, ApiCallRollup, DecisionRollup, Rollup
+from analytics.models import ALL_GROUPS, ApiCallHourly, ApiCallRollup, DecisionRollup, Rollup
 from analytics.tests.factory import event, make_group
 from verification import events
 
@@ -25,8 +25,9 @@ class TestFolding:
 
         written = buffer.flush()
 
-        # It should write the minute rows plus hour/day rows per group and for all groups.
-        assert written == 2 + 2 * 2 * 2
+        # It should write the minute rows, hour/day rows per group and for all groups,
+        # and the group's day total.
+        assert written == 2 + 2 * 2 * 2 + 1
         row = DecisionRollup.objects.get(group=group, outcome="restricted")
         assert row.minute == T0.replace(second=0)
         assert (row.count, row.cache_hits, row.cache_misses) == (5, 3, 2)
@@ -54,13 +55,13 @@ class TestFolding:
 
     def test_it_drops_and_counts_keys_past_the_bound(self):
         group = make_group()
-        buffer = RollupBuffer(max_pending=5)
+        buffer = RollupBuffer(max_pending=6)
         buffer.fold(event(group, created_at=T0))
         buffer.fold(event(group, created_at=T0 + timedelta(days=1)))
 
-        # The second event needed 5 new keys and none fit.
-        assert buffer.pending == 5
-        assert buffer.dropped == 5
+        # The second event needed 6 new keys and none fit.
+        assert buffer.pending == 6
+        assert buffer.dropped == 6
 
     def test_it_folds_api_calls_per_minute_bot_method_and_outcome(self):
         group = make_group()
@@ -73,6 +74,9 @@ class TestFolding:
         ok = ApiCallRollup.objects.get(outcome="ok")
         assert (ok.count, ok.latency_sum_ms, ok.bot_id) == (3, 60.0, group.bot_id)
         assert ApiCallRollup.objects.get(outcome="429").count == 1
+        # The hourly rows count the same calls.
+        hourly = ApiCallHourly.objects.get(outcome="ok")
+        assert (hourly.hour, hourly.count) == (T0.replace(minute=0, second=0), 3)
 
     def test_the_app_subscribes_the_process_buffer_at_start_up(self):
         from analytics import folding
@@ -96,6 +100,6 @@ async def test_it_flushes_by_itself_on_the_running_loop():
 
     # It should have scheduled its own flush on this loop, which writes the rows.
     assert buffer.flush_task is not None
-    assert await buffer.flush_task == 5
+    assert await buffer.flush_task == 6
     assert buffer.pending == 0
     assert await DecisionRollup.objects.filter(group_id=group.pk).acount() == 1

@@ -64,11 +64,15 @@ class TestRollupQueries:
         hours = Rollup.objects.scope([mine.pk, theirs.pk]).window("h", *DAY).hourly_activity()
         assert hours[9] == 13 and hours[11] == 1 and sum(hours) == 14
 
-        top = Rollup.objects.scope(None).filter(span="d")
         # Staff scope holds only the all-groups rows; top groups reads per-group rows.
-        assert top.top_groups() == []
-        top = Rollup.objects.filter(span="d").top_groups(limit=1)
-        assert top == [{"group_id": theirs.pk, "total": 10, "restricted": None}]
+        assert Rollup.objects.scope(None).top_groups(*DAY) == []
+        assert Rollup.objects.top_groups(*DAY) == [
+            {"group_id": theirs.pk, "total": 10, "restricted": 0},
+            {"group_id": mine.pk, "total": 4, "restricted": 3},
+        ]
+        assert Rollup.objects.scope([mine.pk]).top_groups(*DAY, limit=1) == [
+            {"group_id": mine.pk, "total": 4, "restricted": 3},
+        ]
 
     def test_per_minute_and_api_calls(self, two_groups):
         mine, _ = two_groups

@@ -42,7 +42,7 @@ def get_analytics(request: HttpRequest, query: Query[AnalyticsQuery]):
     latency = rows.latency_series()
     distribution = rows.latency_distribution()
     per_group = Rollup.objects.all() if group_ids is None else Rollup.objects.scope(group_ids)
-    top = figures.top_groups(per_group.window("d", window.start.replace(hour=0), window.end))
+    top = figures.top_groups(per_group, window.start.replace(hour=0), window.end)
     return {
         "span": query.granularity, "start": window.start, "end": window.end,
         "outcomes": [{"name": k, "points": v} for k, v in by_outcome.items()],
