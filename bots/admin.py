@@ -54,7 +54,10 @@ class AuditedAdmin(admin.ModelAdmin):
         """Bulk action that records one audit row per object it changes."""
         with transaction.atomic():
             count = 0
-            for obj in queryset.select_for_update():
+            # Lock plain rows: changelist querysets may carry annotations
+            # (GROUP BY), which PostgreSQL refuses to lock.
+            pks = list(queryset.values_list("pk", flat=True))
+            for obj in queryset.model._default_manager.select_for_update().filter(pk__in=pks):
                 before = audit.snapshot(obj, fields=list(changes))
                 for field, value in changes.items():
                     setattr(obj, field, value)
