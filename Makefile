@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-postgres lock lint clean
+.PHONY: run test test-postgres browser lock lint clean
 
 $(INSTALLED): requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,15 @@ run: $(INSTALLED) .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py runbot --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
-test: $(INSTALLED)
+test: $(INSTALLED) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The browser tests drive Debian's chromium (installed here when missing; never a download).
+browser:
+	bash scripts/install-chromium.sh
+
 # The same suite against the PostgreSQL and Redis on this machine.
-test-postgres: $(INSTALLED)
+test-postgres: $(INSTALLED) browser
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
