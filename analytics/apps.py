@@ -6,8 +6,12 @@ class AnalyticsConfig(AppConfig):
     verbose_name = "Analytics"
 
     def ready(self) -> None:
-        # Fold every verification event this process publishes into rollups.
         from analytics import folding
+        from bots import metrics, supervisor
         from verification import events
 
+        # Fold every verification event and every Bot API call of this process
+        # into rollups; runbot awaits one last flush after its bots drained.
         events.subscribe(folding.fold)
+        metrics.observe_calls(folding.record_api_call)
+        supervisor.flush_on_shutdown(folding.buffer.aflush)

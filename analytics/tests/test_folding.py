@@ -103,3 +103,18 @@ async def test_it_flushes_by_itself_on_the_running_loop():
     assert await buffer.flush_task == 6
     assert buffer.pending == 0
     assert await DecisionRollup.objects.filter(group_id=group.pk).acount() == 1
+
+
+
+def test_bot_api_calls_reach_the_rollups_through_the_runtime_observer():
+    from analytics import folding
+    from bots import metrics
+
+    group = make_group()
+    folding.flush()
+    metrics.record_telegram_call("getChatMember", "ok", 0.012, bot=group.bot_id)
+
+    # It should land in the process buffer and be written by the next flush.
+    folding.flush()
+    row = ApiCallRollup.objects.get(method="getChatMember")
+    assert (row.bot_id, row.count, row.latency_sum_ms) == (group.bot_id, 1, pytest.approx(12.0))
