@@ -140,8 +140,7 @@ def _own_message(emu: TelegramEmulator, bot: User, params: Params) -> tuple[Chat
     message = chat.messages.get(need(params, "message_id"))
     if message is None:
         raise bad_request("message to edit not found")
-    author = message.get("from", {}).get("id")
-    if author != bot.id and not (chat.type == "channel" and chat.member(bot).is_admin):
+    if chat.bot_authors.get(message["message_id"]) != bot.id:
         raise bad_request("message can't be edited")
     return chat, message
 
@@ -190,9 +189,9 @@ def edit_message_reply_markup(emu: TelegramEmulator, bot: User, params: Params) 
 def _may_delete(chat: Chat, bot: User, message: dict[str, Any]) -> bool:
     if chat.type == "private":
         return True
-    author = message.get("from", {}).get("id")
     # Service messages and others' messages need the admin right; a bot's own do not.
-    return author == bot.id or chat.member(bot).has_right("can_delete_messages")
+    own = chat.bot_authors.get(message["message_id"]) == bot.id
+    return own or chat.member(bot).has_right("can_delete_messages")
 
 
 @method("deleteMessage")

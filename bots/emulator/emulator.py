@@ -47,7 +47,10 @@ class TelegramEmulator(People):
         """Serve on host:port (0 picks a free port); returns and sets `api_url`."""
         from bots.emulator.server import build_app
 
-        self._runner = web.AppRunner(build_app(self), access_log=None, handle_signals=False)
+        # handler_cancellation: a client that hangs up ends its long poll, as on Telegram.
+        self._runner = web.AppRunner(
+            build_app(self), access_log=None, handle_signals=False, handler_cancellation=True
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, backlog=1024)
         await site.start()
@@ -56,13 +59,13 @@ class TelegramEmulator(People):
         return self.api_url
 
     async def stop(self) -> None:
+        """Answer parked long polls at once, stop webhooks, close the server."""
         for inbox in self.inboxes.values():
-            inbox.delete_webhook()
+            inbox.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
         if self._runner is not None:
-            # Waiting long polls are cut short instead of holding shutdown for their timeout.
             await self._runner.cleanup()
             self._runner = None
 

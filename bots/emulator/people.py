@@ -152,9 +152,17 @@ class People(World):
             self.deliver(chat, message)
 
     def join(self, chat: ChatRef, user: UserRef, *, invite_link: str | None = None) -> None:
-        """The user joins by themselves (public link or invite link)."""
+        """The user joins by themselves (public link or invite link).
+
+        Chats with join requests are not enforced here, so a test can set up an
+        existing member; `request_join` is how a newcomer asks.
+        """
         found, person = self.chat(chat), self.user(user)
         link = found.invite_links.get(invite_link) if invite_link else None
+        if invite_link and (link is None or link["is_revoked"]):
+            raise EmulatorError(f"invite link {invite_link} is invalid or revoked")
+        if link is not None and link["creates_join_request"]:
+            raise EmulatorError("this link needs an admin's approval: use request_join()")
         self._enter(found, person, person, invite_link=link)
 
     def add_member(self, chat: ChatRef, user: UserRef, by: UserRef) -> None:
@@ -429,7 +437,10 @@ class People(World):
         rows = message.get("reply_markup", {}).get("inline_keyboard", [])
         if not any(button.get("callback_data") == callback_data for row in rows for button in row):
             raise EmulatorError(f"message {message_id} has no button with {callback_data!r}")
-        bot = self.users[message["from"]["id"]]
+        bot_id = found.bot_authors.get(message_id)
+        if bot_id is None:
+            raise EmulatorError(f"message {message_id} was not sent by a bot")
+        bot = self.users[bot_id]
         query_id = f"{next(self._callback_ids)}{secrets.randbelow(10**12):012d}"
         self.callback_queries[query_id] = {"bot_id": bot.id, "user_id": person.id, "answer": None}
         payload = {

@@ -205,6 +205,8 @@ class Chat:
     bot_ids: set[int] = field(default_factory=set)  # bots ever seen here, for O(bots) fan-out
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
     last_message_id: int = 0
+    # Which bot sent a message: channel posts carry no `from`, yet buttons need their bot.
+    bot_authors: dict[int, int] = field(default_factory=dict)
     join_requests: dict[int, int] = field(default_factory=dict)  # user id -> date asked
     invite_links: dict[str, dict[str, Any]] = field(default_factory=dict)
     topics: dict[int, str] = field(default_factory=dict)  # message_thread_id -> name

@@ -83,6 +83,7 @@ class Inbox:
         self._poll_generation = 0
         # Set while a getUpdates call is parked waiting for an update.
         self.parked = asyncio.Event()
+        self.closed = False
 
     # --- producing -------------------------------------------------------------
 
@@ -155,7 +156,7 @@ class Inbox:
                 )
             batch = self.take(limit)
             remaining = deadline - loop.time()
-            if batch or remaining <= 0:
+            if batch or remaining <= 0 or self.closed:
                 return batch
             self._arrived.clear()
             self.parked.set()
@@ -177,6 +178,12 @@ class Inbox:
         self.webhook_task = asyncio.get_running_loop().create_task(
             self._deliver(webhook, session, retry), name=f"emulator-webhook-{self.bot_id}"
         )
+
+    def close(self) -> None:
+        """Answer a parked getUpdates now and stop webhook delivery (server shutdown)."""
+        self.closed = True
+        self._arrived.set()
+        self.delete_webhook()
 
     def delete_webhook(self) -> None:
         self.webhook = None

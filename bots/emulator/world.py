@@ -313,6 +313,8 @@ class World:
         }
         if sender is not None:
             message["from"] = sender.to_json()
+            if sender.is_bot:
+                chat.bot_authors[message["message_id"]] = sender.id
         if message_thread_id is not None:
             if message_thread_id not in chat.topics:
                 raise EmulatorError(f"no topic {message_thread_id} in {chat.title}")

@@ -189,3 +189,45 @@ async def test_media_messages_carry_their_caption(scene: Scene) -> None:
         scene.emulator.send_message(scene.group, scene.bob, "look", media="photo")
         [update] = await drain(bot)
     assert update.message.photo and update.message.caption == "look"
+
+
+async def test_stopping_answers_a_parked_poll_at_once(emulator: TelegramEmulator) -> None:
+    bot_user = emulator.create_bot()
+    async with Bot(bot_user.token, base_url=f"{emulator.api_url}/bot") as bot:
+        poll = asyncio.create_task(bot.get_updates(timeout=30))
+        await emulator.wait_for_poll(bot_user)
+        await emulator.stop()
+        # It should answer (empty) instead of holding shutdown for 30 s.
+        assert await asyncio.wait_for(poll, 5) == ()
+
+
+async def test_buttons_under_a_channel_post_reach_the_bot_that_posted(scene: Scene) -> None:
+    emu = scene.emulator
+    async with scene.ptb_bot() as bot:
+        post = await bot.send_message(
+            scene.channel.id,
+            "news",
+            reply_markup={"inline_keyboard": [[{"text": "like", "callback_data": "like"}]]},
+        )
+        await drain(bot)
+        emu.press_button(scene.channel, post.message_id, scene.bob, "like")
+        [update] = await drain(bot)
+    # Channel posts carry the channel as sender, not the bot.
+    assert post.from_user is None and post.sender_chat.id == scene.channel.id
+    assert update.callback_query.data == "like"
+
+
+async def test_invite_links_admit_or_ask(scene: Scene) -> None:
+    emu = scene.emulator
+    dave = emu.create_user("Dave")
+    async with scene.ptb_bot() as bot:
+        await drain(bot)
+        direct = await bot.create_chat_invite_link(scene.group.id)
+        gated = await bot.create_chat_invite_link(scene.group.id, creates_join_request=True)
+        emu.join(scene.group, scene.carol, invite_link=direct.invite_link)
+        emu.request_join(scene.group, dave, invite_link=gated.invite_link)
+        updates = await drain(bot)
+    joined = next(u.chat_member for u in updates if u.chat_member)
+    request = next(u.chat_join_request for u in updates if u.chat_join_request)
+    assert joined.invite_link.invite_link == direct.invite_link
+    assert request.invite_link.invite_link == gated.invite_link
