@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 
 import structlog
 from asgiref.sync import sync_to_async
+from django.db import connections
 from telegram import Bot, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, BaseRateLimiter, ContextTypes, TypeHandler
@@ -158,6 +159,7 @@ async def run_bots(bots: list[BotInstance], stop: asyncio.Event, *,
     tasks = [asyncio.create_task(_guarded(b, stop, api_url)) for b in bots]
     await asyncio.gather(*tasks)
     await flusher
+    await sync_to_async(connections.close_all)()
 
 
 async def _guarded(bot_instance: BotInstance, stop: asyncio.Event, api_url: str | None) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
+from django.db import connections
 
 from bots.emulator import Chat, TelegramEmulator, User
 from bots.models import BotInstance
@@ -107,3 +108,6 @@ async def world(scene: Scene, settings) -> World:
     async with runner.running(bot_row, api_url=scene.emulator.api_url,
                               rate_limiter=limiter) as (_app, engine):
         yield World(scene.emulator, scene, engine, bot_row, probe)
+    # The handlers' thread keeps a connection; PostgreSQL cannot drop the test database
+    # while it is open.
+    await sync_to_async(connections.close_all)()

@@ -8,6 +8,7 @@ import signal
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.management.base import CommandError
+from django.db import connections
 
 from bots.models import BotInstance
 from verification import ALLOWED_UPDATES, runner
@@ -88,3 +89,4 @@ async def test_run_bot_is_the_lifecycle_the_supervisor_calls(scene):
     stop.set()
     await asyncio.wait_for(task, timeout=30)
     assert task.exception() is None
+    await sync_to_async(connections.close_all)()
