@@ -24,6 +24,7 @@ from telegram.ext import (
     filters,
 )
 
+from bots import metrics
 from bots.models import BotInstance
 from groups import services
 from groups.config import GroupConfig, agroups_for_channel
@@ -84,12 +85,15 @@ class Handlers:
         incoming = IncomingMessage.from_message(message, is_edit=update.edited_message is not None)
         config = await self.engine.config(incoming.chat_id)
         decision = screen_message(incoming, config)
+        hit = None
         if isinstance(decision, Check):
             decision, hit = await self._verify(decision, config, reason="message",
                                                message=incoming)
-            await actions.apply(self.engine, decision, config, started=started, cache_hit=hit)
-        else:
-            await actions.apply(self.engine, decision, config, started=started)
+        metrics.record_decision(outcome_label(decision), time.perf_counter() - started)
+        await actions.apply(self.engine, decision, config, started=started, cache_hit=hit)
+        if config is not None and config.protecting and self.engine.admins_stale(config):
+            # Every few minutes, not per message: at most one call a minute per group.
+            self.engine.refresh_admins_soon(config)
         if not isinstance(decision, Allow):
             # The sender may not speak: no command of theirs runs either.
             raise ApplicationHandlerStop
@@ -127,6 +131,7 @@ class Handlers:
         decision = screen_person(person, config)
         if isinstance(decision, Check):
             decision, hit = await self._verify(decision, config, reason="join")
+            metrics.record_decision(outcome_label(decision), time.perf_counter() - started)
             await actions.apply(self.engine, decision, config, started=started, cache_hit=hit)
 
     async def on_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -334,6 +339,13 @@ class Handlers:
         # Logged first, with the traceback; never echoed into a chat.
         update_id = update.update_id if isinstance(update, Update) else None
         logger.error("update.failed", update_id=update_id, exc_info=context.error)
+
+
+def outcome_label(decision: object) -> str:
+    """A bounded label for metrics: allow reasons, or the decision's kind."""
+    if isinstance(decision, Allow):
+        return f"allow_{decision.reason}"
+    return type(decision).__name__.lower()
 
 
 def _missing_text(decision: StillMissing) -> str:

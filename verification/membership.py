@@ -26,6 +26,8 @@ from collections.abc import Awaitable, Callable
 import structlog
 from django.core.cache import cache
 
+from bots import metrics
+
 logger = structlog.get_logger(__name__)
 
 POSITIVE_TTL = 600.0
@@ -96,8 +98,10 @@ class MembershipCache:
                     self._store_local(key, value)
             if value is not None:
                 self.hits += 1
+                metrics.record_cache(True)
                 return Lookup(value, True)
         self.misses += 1
+        metrics.record_cache(False)
         try:
             value = await self._single_flight(key, fetch, fresh=fresh)
         except MembershipUnknown:

@@ -16,6 +16,7 @@ import structlog
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection
 
+from bots import metrics
 from verification.events import VerificationEventData, publish
 from verification.models import VerificationEvent
 
@@ -42,6 +43,7 @@ class EventRecorder:
         if len(self._buffer) >= self.max_buffered:
             self._buffer.popleft()
             self.dropped += 1
+            metrics.record_events_dropped(1)
         self._buffer.append(event)
         publish(event)
 
@@ -60,6 +62,7 @@ class EventRecorder:
                 while len(self._buffer) > self.max_buffered:
                     self._buffer.popleft()
                     self.dropped += 1
+                    metrics.record_events_dropped(1)
                 self.failures += 1
                 logger.warning("recorder.flush_failed", buffered=len(self._buffer),
                                dropped=self.dropped, exc_info=True)

@@ -24,7 +24,7 @@ from telegram import Bot, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, BaseRateLimiter, ContextTypes, TypeHandler
 
-from bots import crypto
+from bots import crypto, metrics
 from bots.application import api_base_url, build_application
 from bots.models import BotInstance
 from bots.ratelimit import TelegramRateLimiter
@@ -89,15 +89,20 @@ def build(bot_instance: BotInstance, *, api_url: str | None = None,
         rate_limiter = TelegramRateLimiter(name=str(bot_instance.pk))
     application = build_application(bot_instance.token, api_url=api_url,
                                     rate_limiter=rate_limiter, with_updater=with_updater)
-    application.add_handler(TypeHandler(Update, _log_update), group=-100)
+    application.add_handler(TypeHandler(Update, _update_logger(bot_instance.pk)), group=-100)
     engine = install(application, bot_instance)
     return application, engine
 
 
-async def _log_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    chat = update.effective_chat
-    logger.info("update.handled", update_id=update.update_id, bot=context.bot.id,
-                chat_id=chat.id if chat else None, type=_update_type(update))
+def _update_logger(bot_pk: int):
+    async def log_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        kind = _update_type(update)
+        metrics.record_update(bot_pk, kind)
+        logger.info("update.handled", update_id=update.update_id, bot=bot_pk,
+                    chat_id=chat.id if chat else None, type=kind)
+
+    return log_update
 
 
 def _update_type(update: Update) -> str:
