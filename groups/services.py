@@ -305,3 +305,22 @@ def group_status(group_pk: int) -> dict:
 
 
 agroup_status = sync_to_async(group_status)
+
+
+def set_attention(group_pk: int, problems: list[str]) -> None:
+    """The scheduled check-up's verdict: flagged with the first problems, or cleared."""
+    ProtectedGroup.objects.filter(pk=group_pk).update(
+        needs_attention=bool(problems), attention_reason="; ".join(problems)[:255]
+    )
+    bump_version()
+
+
+aset_attention = sync_to_async(set_attention)
+
+
+def enabled_group_chat_ids(bot_id: int) -> list[int]:
+    return list(ProtectedGroup.objects.filter(bot_id=bot_id, enabled=True)
+                .values_list("chat_id", flat=True))
+
+
+aenabled_group_chat_ids = sync_to_async(enabled_group_chat_ids)

@@ -50,7 +50,7 @@ class Problem:
     ok: bool = False
 
 
-def install(application: Application, engine: Engine) -> None:
+def install(application: Application, engine: Engine) -> Commands:
     c = Commands(engine)
     application.add_handlers([
         CommandHandler("start", c.start),
@@ -62,6 +62,7 @@ def install(application: Application, engine: Engine) -> None:
         CommandHandler("doctor", c.doctor),
         CallbackQueryHandler(c.setting_pressed, pattern=r"^nz:s:"),
     ])
+    return c
 
 
 class Commands:
@@ -198,6 +199,18 @@ class Commands:
             "group": config.title, "lines": lines}).strip())
 
     # --- checks ------------------------------------------------------------------------
+
+    async def checkup(self) -> int:
+        """/doctor on a schedule for every enabled group; returns how many need attention."""
+        flagged = 0
+        for chat_id in await services.aenabled_group_chat_ids(self.engine.bot_pk):
+            config = await self.engine.config(chat_id)
+            if config is None:
+                continue
+            problems = [p.what for p in await self.diagnose(config) if not p.ok]
+            await services.aset_attention(config.pk, problems)
+            flagged += bool(problems)
+        return flagged
 
     async def diagnose(self, config: GroupConfig) -> list[Problem]:
         """/doctor: one line per thing that must hold, with a fix for each failure."""

@@ -52,6 +52,7 @@ class Engine:
     _known: set[tuple[int, int]] = dataclasses.field(default_factory=set)
     _admin_refresh: dict[int, float] = dataclasses.field(default_factory=dict)
     handlers: Any = None  # verification.handlers.Handlers, set by install()
+    commands: Any = None  # verification.commands.Commands, set by install()
 
     # --- configuration ----------------------------------------------------------
 

@@ -68,7 +68,7 @@ def install(application: Application, bot_instance: BotInstance) -> Engine:
         ChatJoinRequestHandler(h.on_join_request),
         CallbackQueryHandler(h.on_button, pattern=r"^nz:[jr]:"),
     ], group=SERVICE)
-    commands.install(application, engine)
+    engine.commands = commands.install(application, engine)
     application.add_error_handler(h.on_error)
     return engine
 

@@ -7,8 +7,9 @@
   manual order (`initialize`, `updater.start_polling`, `start`, wait,
   `updater.stop`, `stop`, `shutdown`), so it can share a loop with other bots
   and a web server.
-* `run_bots(bots, stop)` runs several, plus the event recorder and the
-  join-request sweep.
+* `maintain(engine, stop)` is a bot's periodic work (join-request sweep,
+  scheduled /doctor check-up); `running()` starts it for polling bots.
+* `run_bots(bots, stop)` runs several, plus the event recorder.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from verification.recorder import recorder
 logger = structlog.get_logger(__name__)
 
 SWEEP_INTERVAL = 60.0
+CHECKUP_INTERVAL = 15 * 60.0
 
 
 class TokenRejected(Exception):
@@ -124,7 +126,7 @@ async def running(bot_instance: BotInstance, *, api_url: str | None = None,
         await application.updater.start_polling(allowed_updates=list(ALLOWED_UPDATES))
         await application.start()
         log.info("bot.started")
-        sweeper = asyncio.create_task(_sweep_loop(engine, stop))
+        sweeper = asyncio.create_task(maintain(engine, stop))
         try:
             yield application, engine
         finally:
@@ -145,14 +147,19 @@ async def run_bot(bot_instance: BotInstance, stop: asyncio.Event, *,
         await stop.wait()
 
 
-async def _sweep_loop(engine: Engine, stop: asyncio.Event) -> None:
-    """Decline join requests that waited too long, once a minute."""
-    handlers = engine.handlers
+async def maintain(engine: Engine, stop: asyncio.Event) -> None:
+    """A bot's periodic work until `stop`: decline stale join requests every minute,
+    run the /doctor check-up on every protected group every `CHECKUP_INTERVAL`."""
+    last_checkup = -CHECKUP_INTERVAL
+    loop = asyncio.get_running_loop()
     while not stop.is_set():
         try:
-            await handlers.sweep_join_requests()
+            await engine.handlers.sweep_join_requests()
+            if loop.time() - last_checkup >= CHECKUP_INTERVAL:
+                last_checkup = loop.time()
+                await engine.commands.checkup()
         except Exception:
-            logger.exception("sweep.failed")
+            logger.exception("maintenance.failed", bot=engine.bot_pk)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=SWEEP_INTERVAL)
 

@@ -36,3 +36,17 @@ async def test_the_bot_losing_its_rights_flags_the_group_and_the_channel(world):
     await world.settle()
     group = await ProtectedGroup.objects.aget(chat_id=s.group.id)
     assert not group.needs_attention
+
+
+async def test_the_scheduled_checkup_flags_what_doctor_would_say(world):
+    s = world.scene
+    await world.protect()
+    # One check-up pass: all is well.
+    assert await world.engine.commands.checkup() == 0
+    # The bot loses "delete messages" in the group (no my_chat_member needed to notice).
+    s.emulator.promote(s.group, s.bot, by=s.alice, can_delete_messages=False,
+                       can_restrict_members=True)
+    await world.settle()
+    assert await world.engine.commands.checkup() == 1
+    group = await ProtectedGroup.objects.aget(chat_id=s.group.id)
+    assert group.needs_attention and "can delete messages" in group.attention_reason
