@@ -21,10 +21,14 @@ class Call:
     at: float  # unix time the answer was sent
 
     def to_json(self) -> dict[str, Any]:
+        """For the control API: the webhook secret is shown as "***"."""
+        params = self.params
+        if "secret_token" in params:
+            params = {**params, "secret_token": "***"}
         return {
             "method": self.method,
             "bot_id": self.bot_id,
-            "params": self.params,
+            "params": params,
             "ok": self.ok,
             "result": self.result,
             "error_code": self.error_code,

@@ -88,6 +88,12 @@ async def handle_bot_api(request: web.Request) -> web.StreamResponse:
         description = f"Bad Request: {error}"
         emu.record(Call(name, bot.id, params, False, None, 400, description, time.time()))
         return _answer({"ok": False, "error_code": 400, "description": description}, 400)
+    except (TypeError, ValueError, AttributeError, KeyError) as error:
+        # A parameter of the wrong shape that no check caught: still a client error.
+        description = f"Bad Request: invalid parameters ({type(error).__name__})"
+        emu.record(Call(name, bot.id, params, False, None, 400, description, time.time()))
+        logger.warning("emulator.bad_parameters", exc_info=True, extra={"method": name})
+        return _answer({"ok": False, "error_code": 400, "description": description}, 400)
     except DropConnection:
         emu.record(Call(name, bot.id, params, False, None, None, "dropped", time.time()))
         if request.transport is not None:

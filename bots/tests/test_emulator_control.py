@@ -112,3 +112,14 @@ async def test_the_command_prints_the_url_to_use_and_stops_cleanly() -> None:
     printed = out.getvalue()
     assert f"TELEGRAM_API_URL={emu.api_url}" in printed
     assert '"carol"' in printed and me.username == "nezuko_bot"
+
+
+async def test_recorded_calls_hide_the_webhook_secret(emulator: TelegramEmulator) -> None:
+    bot_user = emulator.create_bot()
+    async with Bot(bot_user.token, base_url=f"{emulator.api_url}/bot") as bot:
+        await bot.set_webhook("http://127.0.0.1:9/hook", secret_token="do-not-show")
+        await bot.delete_webhook()
+    async with httpx.AsyncClient() as client:
+        answer = await client.get(f"{emulator.api_url}/_emulator/calls?method=setWebhook")
+    assert "do-not-show" not in answer.text
+    assert answer.json()["result"][0]["params"]["secret_token"] == "***"

@@ -147,3 +147,38 @@ async def test_a_dropped_connection_is_a_network_error(scene: Scene) -> None:
             await bot.get_chat(scene.group.id)
         # Only the next call was dropped.
         assert (await bot.get_chat(scene.group.id)).id == scene.group.id
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"chat_id": "-1001000000001", "user_id": "1000000002", "message_id": "1"},
+        {
+            "chat_id": "-1001000000001",
+            "user_id": "1000000002",
+            "permissions": "[1]",
+            "reply_markup": '"x"',
+            "message_ids": '"x"',
+            "allowed_updates": '{"a": 1}',
+            "commands": "[1]",
+            "scope": "[]",
+            "text": "",
+            "url": "ftp://x",
+            "limit": "-5",
+        },
+    ],
+    ids=["empty", "ids-only", "wrong-types"],
+)
+async def test_no_method_answers_500_to_odd_input(scene: Scene, body: dict[str, str]) -> None:
+    from bots.emulator.api import METHODS
+
+    base = f"{scene.emulator.api_url}/bot{scene.bot.token}"
+    async with httpx.AsyncClient() as client:
+        for name, _handler, _is_async in METHODS.values():
+            if name == "getUpdates":
+                continue
+            answer = await client.post(f"{base}/{name}", data=body)
+            # Telegram's answer shape, and a client error rather than a crash.
+            assert answer.status_code < 500, (name, answer.text)
+            assert "ok" in answer.json(), name
