@@ -97,14 +97,18 @@ def _fresh_caches():
 
 
 @pytest.fixture
-async def world(scene: Scene, settings) -> World:
+def limits() -> Limits:
+    """The production limiter's limits with per-chat pacing relaxed, so that a test
+    that sends five replies into one chat does not wait five seconds."""
+    return Limits(chat_interval=0.0, group_messages=10_000)
+
+
+@pytest.fixture
+async def world(scene: Scene, settings, limits: Limits) -> World:
     bot_row = await sync_to_async(make_bot)(token=scene.bot.token,
                                            username=scene.bot.username)
     probe = scene.emulator.create_user("Probe", username="probe")
-    # The production limiter, with the per-chat pacing relaxed so that a test
-    # that sends five replies into one chat does not wait five seconds.
-    limiter = TelegramRateLimiter(Limits(chat_interval=0.0, group_messages=10_000),
-                                  name="test")
+    limiter = TelegramRateLimiter(limits, name="test")
     async with runner.running(bot_row, api_url=scene.emulator.api_url,
                               rate_limiter=limiter) as (_app, engine):
         yield World(scene.emulator, scene, engine, bot_row, probe)
