@@ -200,7 +200,7 @@ class People(World):
         self._exit(found, person, actor, ban_until=until_date)
 
     def promote(
-        self, chat: ChatRef, who: UserRef, by: UserRef | None = None, **rights: bool
+        self, chat: ChatRef, who: UserRef, by: UserRef | None = None, **rights: bool | str
     ) -> None:
         """Make `who` an admin with `rights` (default: all but can_promote_members).
 

@@ -200,7 +200,7 @@ class World:
         return user
 
     def chat(self, ref: ChatRef) -> Chat:
-        """A chat by object, id or @username (a User means that user's... use private_chat)."""
+        """A group, supergroup or channel by object, id or @username (see `private_chat`)."""
         if isinstance(ref, Chat):
             return ref
         if isinstance(ref, str):

@@ -223,3 +223,21 @@ async def test_webhook_info_reflects_set_and_delete(scene: Scene) -> None:
         assert info.allowed_updates == ("message",)
         await bot.delete_webhook()
         assert (await bot.get_webhook_info()).url == ""
+
+
+async def test_chat_permissions_links_and_leaving(scene: Scene) -> None:
+    emu = scene.emulator
+    async with scene.ptb_bot() as bot:
+        assert await bot.set_chat_permissions(
+            scene.group.id,
+            ChatPermissions(can_send_messages=True),
+            use_independent_chat_permissions=True,
+        )
+        link = await bot.create_chat_invite_link(scene.group.id)
+        revoked = await bot.revoke_chat_invite_link(scene.group.id, link.invite_link)
+        defaults = (await bot.get_chat(scene.group.id)).permissions
+        assert await bot.leave_chat(scene.group.id)
+    # New defaults apply, the link is dead, and the bot is out.
+    assert defaults.can_send_messages and not defaults.can_send_photos
+    assert revoked.is_revoked
+    assert emu.member(scene.group, scene.bot)["status"] == "left"
