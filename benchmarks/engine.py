@@ -1,0 +1,153 @@
+"""How fast the enforcement engine decides, in process and end to end.
+
+    .venv/bin/python benchmarks/engine.py [--messages 5000] [--raid 100]
+
+Three figures, each a few seconds at most, on a throw-away SQLite database:
+
+1. decision: the message handler for a known subscriber in a protected group,
+   fed prebuilt PTB Updates (no HTTP): microseconds per message.
+2. end to end: a running bot (production factory, limiter, long polling)
+   against the Bot API emulator; N messages from a subscriber, timed until
+   the last is handled: messages/second and Telegram calls made.
+3. raid: R non-subscribers join at once under the emulator's flood limits
+   and the production limiter: seconds until all are restricted, warnings
+   posted, and 429s seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+_db = Path(tempfile.mkdtemp()) / "bench.sqlite3"
+os.environ.update({
+    "DJANGO_SETTINGS_MODULE": "nezuko.settings",
+    "NEZUKO_READ_DOTENV": "false",
+    "DEBUG": "true",
+    "LOG_LEVEL": "ERROR",
+    "LOG_FORMAT": "console",
+    "DATABASE_URL": f"sqlite:///{_db}",
+})
+
+import django  # noqa: E402
+
+django.setup()
+
+from asgiref.sync import sync_to_async  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from telegram import Update  # noqa: E402
+
+from bots.emulator import TelegramEmulator  # noqa: E402
+from bots.emulator.scene import make_scene  # noqa: E402
+from bots.models import BotInstance  # noqa: E402
+from groups.models import EnforcedChannel, GroupAdmin, GroupChannel, ProtectedGroup  # noqa: E402
+from verification import runner  # noqa: E402
+
+
+def protect(bot: BotInstance, group, channel, admins) -> None:
+    row = ProtectedGroup.objects.create(bot=bot, chat_id=group.id, title=group.title)
+    chan = EnforcedChannel.objects.create(bot=bot, chat_id=channel.id, title=channel.title,
+                                          username=channel.username or "")
+    GroupChannel.objects.create(group=row, channel=chan)
+    for admin in admins:
+        GroupAdmin.objects.create(group=row, user_id=admin.id)
+    from django.utils import timezone
+
+    ProtectedGroup.objects.filter(pk=row.pk).update(admins_refreshed_at=timezone.now())
+
+
+def register(token: str, username: str) -> BotInstance:
+    bot = BotInstance(username=username)
+    bot.set_token(token)
+    bot.save()
+    return bot
+
+
+async def until_handled(emu: TelegramEmulator, scene, probe) -> None:
+    since = len(emu.calls)
+    emu.send_message(scene.bot, probe, "/help")
+    await emu.wait_for_call("sendMessage", timeout=120, since=since, chat_id=probe.id)
+
+
+async def bench(messages: int, raid: int) -> None:
+    emu = TelegramEmulator()
+    await emu.start()
+    scene = make_scene(emu)
+    probe = emu.create_user("Probe")
+    bot = await sync_to_async(register)(scene.bot.token, scene.bot.username)
+    await sync_to_async(protect)(bot, scene.group, scene.channel, [scene.alice, scene.bot])
+    emu.join(scene.channel, scene.bob)
+    try:
+        async with runner.running(bot, api_url=emu.api_url) as (_app, engine):
+            await until_handled(emu, scene, probe)
+            # 1. decision only: the handler on prebuilt updates, no HTTP.
+            updates = [
+                Update.de_json(
+                    {"update_id": 10_000_000 + i,
+                     "message": {"message_id": 10_000 + i, "date": 0, "text": "hi",
+                                 "chat": {"id": scene.group.id, "type": "supergroup"},
+                                 "from": {"id": scene.bob.id, "is_bot": False,
+                                          "first_name": "Bob"}}},
+                    engine.bot)
+                for i in range(20_000)
+            ]
+            handler = engine.handlers.on_message
+            await handler(updates[0], None)
+            samples = []
+            for chunk in range(0, len(updates), 1000):
+                start = time.perf_counter()
+                for update in updates[chunk:chunk + 1000]:
+                    await handler(update, None)
+                samples.append((time.perf_counter() - start) / 1000 * 1e6)
+            print(f"decision (known subscriber, in process): median {statistics.median(samples):.1f} µs"
+                  f" per message over {len(updates)} messages")
+
+            # 2. end to end over HTTP.
+            before = len(emu.calls)
+            start = time.perf_counter()
+            for i in range(messages):
+                emu.send_message(scene.group, scene.bob, f"message {i}")
+            await until_handled(emu, scene, probe)
+            elapsed = time.perf_counter() - start
+            made = [c.method for c in emu.calls[before:] if c.method != "getUpdates"]
+            print(f"end to end: {messages} messages in {elapsed:.2f} s = "
+                  f"{messages / elapsed:,.0f} messages/s; Telegram calls besides polling: "
+                  f"{len(made) - 1} (plus the probe's reply)")
+
+            # 3. a join raid under flood limits.
+            emu.flood_limits = True
+            raiders = [emu.create_user(f"Raider {i}") for i in range(raid)]
+            start = time.perf_counter()
+            for raider in raiders:
+                emu.join(scene.group, raider)
+            for raider in raiders:
+                await emu.wait_for_call("restrictChatMember", timeout=300, user_id=raider.id)
+            elapsed = time.perf_counter() - start
+            warnings = len(emu.calls_named("sendMessage", chat_id=scene.group.id))
+            edits = len(emu.calls_named("editMessageText", chat_id=scene.group.id))
+            flood = sum(1 for c in emu.calls if c.error_code == 429)
+            print(f"raid: {raid} joiners restricted in {elapsed:.1f} s "
+                  f"({raid / elapsed:.1f}/s); warning messages {warnings}, edits {edits}, "
+                  f"429 answers {flood}")
+    finally:
+        await emu.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--raid", type=int, default=100)
+    args = parser.parse_args()
+    call_command("migrate", verbosity=0)
+    asyncio.run(bench(args.messages, args.raid))
+
+
+if __name__ == "__main__":
+    main()
