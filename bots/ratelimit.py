@@ -293,6 +293,10 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
             if not queue:
                 continue
             for request in list(queue):
+                if request.future.done():
+                    # Its caller was cancelled and has not run its cleanup yet.
+                    queue.remove(request)
+                    continue
                 if request.deadline <= now:
                     queue.remove(request)
                     self._drop(request, "timeout")

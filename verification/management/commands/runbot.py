@@ -25,8 +25,10 @@ import signal
 from collections.abc import Sequence
 
 import structlog
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
 from bots.models import BotInstance
 from bots.supervisor import RuntimeOptions, Supervisor
@@ -68,7 +70,7 @@ def runtime_options(
         install=install,
         allowed_updates=ALLOWED_UPDATES,
         bot_filter=bot_filter(selectors),
-        bot_tasks=[runner._sweep_loop],
+        bot_tasks=[runner.maintain],
         services=[recorder.run],
         flushers=[recorder.aflush],
         once=once,
@@ -149,6 +151,8 @@ class Command(BaseCommand):
             mode="webhook" if options.uses_webhooks else "polling",
         )
         await Supervisor(options).run(stop)
+        # No request signals close the ORM thread's connections in a command.
+        await sync_to_async(connections.close_all)()
         logger.info("runbot.stopped")
 
     def serve_with_web(
