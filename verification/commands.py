@@ -266,12 +266,13 @@ class Commands:
                               ok_lines: bool = False) -> list[Problem]:
         member = await actions.get_member(self.engine, chat_id, self.engine.bot_telegram_id)
         if member is None:
-            return [Problem(f"{label}: I cannot see this channel (deleted, or I was removed)",
+            return [Problem(f"Channel {label}: I cannot see it (deleted, or I was removed)",
                             "add me to the channel as an admin")]
         if member.status != ChatMember.ADMINISTRATOR:
-            return [Problem(f"{label}: I am not an admin, so I cannot read its members",
+            return [Problem(f"Channel {label}: I am not an admin, so I cannot read its members",
                             "promote me to admin in the channel")]
-        return [Problem(f"{label}: admin, can read members", "", ok=True)] if ok_lines else []
+        return [Problem(f"Channel {label}: admin, can read members", "", ok=True)] \
+            if ok_lines else []
 
     async def _is_admin(self, chat_id: int, user_id: int) -> bool:
         if user_id == GROUP_ANONYMOUS_BOT_ID:

@@ -38,6 +38,7 @@ logger = structlog.get_logger(__name__)
 
 SWEEP_INTERVAL = 60.0
 CHECKUP_INTERVAL = 15 * 60.0
+CHECKUP_DELAY = 60.0
 
 
 class TokenRejected(Exception):
@@ -150,8 +151,9 @@ async def run_bot(bot_instance: BotInstance, stop: asyncio.Event, *,
 async def maintain(engine: Engine, stop: asyncio.Event) -> None:
     """A bot's periodic work until `stop`: decline stale join requests every minute,
     run the /doctor check-up on every protected group every `CHECKUP_INTERVAL`."""
-    last_checkup = -CHECKUP_INTERVAL
     loop = asyncio.get_running_loop()
+    # The first check-up waits a minute: start-up has enough to do.
+    last_checkup = loop.time() - CHECKUP_INTERVAL + CHECKUP_DELAY
     while not stop.is_set():
         try:
             await engine.handlers.sweep_join_requests()

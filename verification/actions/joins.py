@@ -1,0 +1,64 @@
+"""Answering join requests."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+from django.template.loader import render_to_string
+from telegram.error import TelegramError
+
+from groups import services
+from groups.config import GroupConfig
+from verification import joinrequests
+from verification.actions._call import _p
+from verification.actions.messages import send
+from verification.decisions import ApproveJoin, AskToJoin
+from verification.models import Outcome
+from verification.updates import Person
+from verification.warnings import keyboard
+
+if TYPE_CHECKING:
+    from verification.engine import Engine
+
+logger = structlog.get_logger(__name__)
+
+
+async def approve_join(engine: Engine, d: ApproveJoin, config: GroupConfig, *,
+                       started: float | None = None) -> bool:
+    try:
+        with _p("P0"):
+            await engine.bot.approve_chat_join_request(d.chat_id, d.person.id)
+    except TelegramError as exc:
+        # HIDE_REQUESTER_MISSING: the request is gone (withdrawn or handled by an admin).
+        logger.info("join.approve_failed", chat_id=d.chat_id, user_id=d.person.id,
+                    error=str(exc))
+        return False
+    await services.anote_member(config.pk, d.person.id, name=d.person.name,
+                                username=d.person.username)
+    engine.record(Outcome.JOIN_APPROVED, config, d.person, started=started)
+    return True
+
+
+async def ask_to_join(engine: Engine, d: AskToJoin, config: GroupConfig) -> None:
+    """Tell the requester in private what to join; approve them once they do."""
+    await joinrequests.aremember_request(engine.bot_pk, config.pk, d.person.id, d.user_chat_id,
+                                         d.person.name, config.join_request_timeout)
+    text = render_to_string("verification/telegram/join_request.html", {
+        "name": d.person.name, "group": config.title, "channels": d.missing,
+    }).strip()
+    message_id = await send(engine, d.user_chat_id, text,
+                            markup=keyboard(d.missing, d.chat_id, kind="request"), level="P1")
+    if message_id is not None:
+        await joinrequests.aset_request_message(config.pk, d.person.id, message_id)
+
+
+async def decline_join(engine: Engine, config: GroupConfig, person: Person) -> None:
+    try:
+        with _p("P2"):
+            await engine.bot.decline_chat_join_request(config.chat_id, person.id)
+    except TelegramError as exc:
+        logger.info("join.decline_failed", chat_id=config.chat_id, user_id=person.id,
+                    error=str(exc))
+        return
+    engine.record(Outcome.JOIN_DECLINED, config, person, detail="timed out")

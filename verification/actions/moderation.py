@@ -1,0 +1,140 @@
+"""Restricting, kicking and lifting restrictions."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import structlog
+from django.template.loader import render_to_string
+from telegram import ChatPermissions
+from telegram.error import BadRequest, TelegramError
+
+from groups import services
+from groups.config import GroupConfig
+from verification.actions._call import _p
+from verification.actions.messages import delete_message, send
+from verification.actions.reads import default_permissions
+from verification.actions.warning_messages import unwarn, warn
+from verification.decisions import RejectSenderChat, Restrict, Unmute
+from verification.models import Outcome
+from verification.updates import Person
+
+if TYPE_CHECKING:
+    from verification.engine import Engine
+
+logger = structlog.get_logger(__name__)
+
+
+async def restrict(engine: Engine, d: Restrict, config: GroupConfig, *,
+                   started: float | None, cache_hit: bool | None) -> None:
+    """Delete the message, restrict (or kick) the sender, warn once, record it."""
+    if d.delete_message_id is not None:
+        await delete_message(engine, d.chat_id, d.delete_message_id)
+    key = (d.chat_id, d.person.id)
+    if key in engine.restricted and d.reason == "message":
+        # Already restricted and warned: a late message or an edit.
+        return
+    outcome = await _hold(engine, d, config)
+    if outcome is None:
+        return
+    if d.warn and outcome != Outcome.KICKED:
+        await warn(engine, config, d.person, d.missing, d.thread_id)
+    engine.record(outcome, config, d.person, missing=d.missing, started=started,
+                  cache_hit=cache_hit, detail=d.reason)
+
+
+async def _hold(engine: Engine, d: Restrict, config: GroupConfig) -> str | None:
+    """Apply the group's action; the Outcome, or None when Telegram refused."""
+    try:
+        with _p("P1"):
+            if d.action == "mute":
+                await engine.bot.restrict_chat_member(
+                    d.chat_id, d.person.id, ChatPermissions.no_permissions(),
+                    use_independent_chat_permissions=True,
+                )
+            elif d.action == "kick":
+                await engine.bot.ban_chat_member(d.chat_id, d.person.id)
+                # Unban at once: "kick" removes, it does not ban for ever.
+                await engine.bot.unban_chat_member(d.chat_id, d.person.id, only_if_banned=True)
+    except BadRequest as exc:
+        await _refused(engine, d, config, exc)
+        return None
+    except TelegramError as exc:
+        logger.warning("restrict.failed", chat_id=d.chat_id, user_id=d.person.id,
+                       error=str(exc))
+        engine.record(Outcome.ERROR, config, d.person, missing=d.missing,
+                      detail=f"restrict failed: {exc}")
+        return None
+    if d.action == "mute":
+        engine.restricted.add((d.chat_id, d.person.id))
+        await services.amark_restricted(config.pk, d.person.id, name=d.person.name,
+                                        username=d.person.username, reason=d.reason)
+        return Outcome.RESTRICTED
+    if d.action == "kick":
+        await services.aset_member_status(config.pk, d.person.id, "kicked")
+        return Outcome.KICKED
+    return Outcome.DELETED
+
+
+async def _refused(engine: Engine, d: Restrict, config: GroupConfig, exc: BadRequest) -> None:
+    text = exc.message.lower()
+    if "administrator" in text or "owner" in text or "creator" in text:
+        # An admin our cached list did not know yet: refresh it, never restrict.
+        engine.refresh_admins_soon(config, force=True)
+        return
+    logger.warning("restrict.refused", chat_id=d.chat_id, user_id=d.person.id, error=exc.message)
+    engine.record(Outcome.ERROR, config, d.person, missing=d.missing,
+                  detail=f"restrict refused: {exc.message}")
+    if "rights" in text or "not enough" in text or "admin" in text:
+        await services.arecord_bot_rights(engine.bot_pk, config.chat_id, "supergroup",
+                                          "member", {})
+
+
+async def reject_sender_chat(engine: Engine, d: RejectSenderChat, config: GroupConfig) -> None:
+    """Posting as one's own channel is no bypass: delete, and say why (throttled)."""
+    await delete_message(engine, d.chat_id, d.message_id)
+    now = time.monotonic()
+    if now - engine.sender_chat_notices.get(d.chat_id, 0.0) < 60:
+        return
+    engine.sender_chat_notices[d.chat_id] = now
+    text = render_to_string("verification/telegram/sender_chat.html",
+                            {"group": config.title}).strip()
+    message = await send(engine, d.chat_id, text, thread_id=d.thread_id, level="P1")
+    if message is not None and config.warning_delete_after:
+        engine.delete_later(d.chat_id, message, config.warning_delete_after)
+
+
+async def unmute(engine: Engine, d: Unmute, config: GroupConfig, *,
+                 started: float | None = None, restore: bool = True) -> bool:
+    """Restore the group's default permissions for a user Nezuko restricted.
+
+    `restore=False` only takes them off their warning (delete-only groups).
+    """
+    if restore:
+        try:
+            permissions = await default_permissions(engine, d.chat_id)
+            with _p("P0"):
+                await engine.bot.restrict_chat_member(
+                    d.chat_id, d.person.id, permissions, use_independent_chat_permissions=True
+                )
+        except TelegramError as exc:
+            logger.warning("unmute.failed", chat_id=d.chat_id, user_id=d.person.id,
+                           error=str(exc))
+            engine.record(Outcome.ERROR, config, d.person, detail=f"unmute failed: {exc}")
+            return False
+    engine.restricted.discard((d.chat_id, d.person.id))
+    await unwarn(engine, config, d.person.id)
+    await services.aclear_restriction(config.pk, d.person.id)
+    engine.record(Outcome.UNMUTED, config, d.person, started=started, detail=d.reason)
+    return True
+
+
+async def lift_all(engine: Engine, config: GroupConfig, user_ids: list[int]) -> int:
+    """Protection switched off: lift every restriction Nezuko placed here."""
+    lifted = 0
+    for user_id in user_ids:
+        if await unmute(engine, Unmute(config.chat_id, Person(user_id, ""), "unprotect"),
+                        config):
+            lifted += 1
+    return lifted
