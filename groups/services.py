@@ -132,6 +132,19 @@ def known_groups_for_channel(bot_id: int, channel_chat_id: int, user_id: int,
 aknown_groups_for_channel = sync_to_async(known_groups_for_channel)
 
 
+def known_member_ids(group_pk: int, limit: int) -> list[int]:
+    """The most recently seen members still in the group."""
+    return list(
+        GroupMember.objects.filter(group_id=group_pk)
+        .exclude(status__in=[GroupMember.Status.LEFT, GroupMember.Status.KICKED])
+        .order_by("-last_seen_at")
+        .values_list("user_id", flat=True)[:limit]
+    )
+
+
+aknown_member_ids = sync_to_async(known_member_ids)
+
+
 def restricted_user_ids(group_pk: int) -> list[int]:
     return list(
         GroupMember.objects.filter(group_id=group_pk, restricted_by_nezuko=True).values_list(

@@ -76,13 +76,14 @@ class Engine:
         return answers
 
     async def check(self, user_id: int, channels: tuple[ChannelConfig, ...], *,
-                    fresh: tuple[int, ...] = ()) -> tuple[dict[int, bool | None], bool]:
-        """`(answers, all_cached)`; channels in `fresh` are asked again."""
+                    fresh: tuple[int, ...] = (),
+                    level: str = "P1") -> tuple[dict[int, bool | None], bool]:
+        """`(answers, all_cached)`; channels in `fresh` are asked again at `level`."""
         async def one(channel: ChannelConfig):
             key = (self.bot_telegram_id, channel.chat_id, user_id)
 
             async def fetch() -> bool:
-                return await actions.fetch_membership(self, channel.chat_id, user_id)
+                return await actions.fetch_membership(self, channel.chat_id, user_id, level)
 
             return await self.memberships.lookup(key, fetch, fresh=channel.chat_id in fresh)
 

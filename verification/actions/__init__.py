@@ -19,7 +19,14 @@ from verification.actions.messages import (
     reply,
     send,
 )
-from verification.actions.moderation import lift_all, reject_sender_chat, restrict, unmute
+from verification.actions.moderation import (
+    ban,
+    lift_all,
+    reject_sender_chat,
+    restrict,
+    unban,
+    unmute,
+)
 from verification.actions.reads import (
     default_permissions,
     fetch_admins,
@@ -43,7 +50,8 @@ if TYPE_CHECKING:
     from verification.engine import Engine
 
 __all__ = [
-    "answer", "apply", "approve_join", "ask_to_join", "decline_join", "default_permissions",
+    "answer", "apply", "approve_join", "ask_to_join", "ban", "decline_join",
+    "default_permissions", "unban",
     "delete_message", "edit", "edit_private", "fetch_admins", "fetch_membership", "get_chat",
     "get_member", "invite_link", "lift_all", "reject_sender_chat", "reply", "restrict",
     "schedule_edit", "send", "unmute", "unwarn", "warn",

@@ -138,3 +138,29 @@ async def lift_all(engine: Engine, config: GroupConfig, user_ids: list[int]) -> 
                         config):
             lifted += 1
     return lifted
+
+
+async def ban(engine: Engine, config: GroupConfig, person: Person) -> bool:
+    """Remove and ban (an owner's decision from the dashboard)."""
+    try:
+        with _p("P1"):
+            await engine.bot.ban_chat_member(config.chat_id, person.id)
+    except TelegramError as exc:
+        logger.warning("ban.failed", chat_id=config.chat_id, user_id=person.id, error=str(exc))
+        return False
+    engine.restricted.discard((config.chat_id, person.id))
+    await services.aset_member_status(config.pk, person.id, "kicked")
+    engine.record(Outcome.KICKED, config, person, detail="banned from the dashboard")
+    return True
+
+
+async def unban(engine: Engine, config: GroupConfig, person: Person) -> bool:
+    """Lift a ban; the user may join again (and is checked when they do)."""
+    try:
+        with _p("P0"):
+            await engine.bot.unban_chat_member(config.chat_id, person.id, only_if_banned=True)
+    except TelegramError as exc:
+        logger.warning("unban.failed", chat_id=config.chat_id, user_id=person.id, error=str(exc))
+        return False
+    await services.aset_member_status(config.pk, person.id, "left")
+    return True

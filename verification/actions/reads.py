@@ -21,10 +21,11 @@ if TYPE_CHECKING:
 logger = structlog.get_logger(__name__)
 
 
-async def fetch_membership(engine: Engine, channel_id: int, user_id: int) -> bool:
+async def fetch_membership(engine: Engine, channel_id: int, user_id: int,
+                           level: str = "P1") -> bool:
     """getChatMember: True/False, or MembershipUnknown when Telegram cannot say."""
     try:
-        with _p("P1"):
+        with _p(level):
             member = await engine.bot.get_chat_member(channel_id, user_id)
     except BadRequest as exc:
         if any(text in exc.message.lower() for text in NOT_A_MEMBER):
