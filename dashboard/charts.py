@@ -34,10 +34,10 @@ def nice_max(value: float) -> float:
     return 10 * magnitude
 
 
-def _y_ticks(top: float, fmt: str) -> list[dict]:
+def _y_ticks(top: float) -> list[dict]:
     plot = HEIGHT - PAD_BOTTOM - PAD_TOP
     return [
-        {"y": round(PAD_TOP + plot - plot * f, 1), "label": format(top * f, fmt)}
+        {"y": round(PAD_TOP + plot - plot * f, 1), "label": f"{top * f:.3g}"}
         for f in (0, 0.5, 1)
     ]
 
@@ -75,7 +75,7 @@ def stacked_bars(labels: Sequence[str], stacks: dict[str, Sequence[float]]) -> d
                 "title": f"{label}: {value:g} {name}",
             })
     return {
-        "width": WIDTH, "height": HEIGHT, "bars": bars, "y_ticks": _y_ticks(top, ".0f"),
+        "width": WIDTH, "height": HEIGHT, "bars": bars, "y_ticks": _y_ticks(top),
         "x_labels": _x_labels(labels, step), "baseline": PAD_TOP + plot_h,
         "legend": [{"name": n, "color": OUTCOME_COLORS.get(n, LINE_COLORS[0])} for n in stacks],
         "empty": not any(totals),
@@ -83,7 +83,7 @@ def stacked_bars(labels: Sequence[str], stacks: dict[str, Sequence[float]]) -> d
 
 
 def lines(labels: Sequence[str], series: dict[str, Sequence[float | None]], *,
-          fmt: str = ".0f", top: float | None = None) -> dict:
+          top: float | None = None) -> dict:
     """Line chart; a None value breaks the line (no data in that bucket)."""
     count = max(len(labels), 1)
     values = [v for s in series.values() for v in s if v is not None]
@@ -92,7 +92,7 @@ def lines(labels: Sequence[str], series: dict[str, Sequence[float | None]], *,
     step = plot_w / count
     paths = []
     for n, (name, points) in enumerate(series.items()):
-        d, pen_down = [], False
+        d, dots, pen_down = [], [], False
         for i, value in enumerate(points):
             if value is None:
                 pen_down = False
@@ -100,10 +100,13 @@ def lines(labels: Sequence[str], series: dict[str, Sequence[float | None]], *,
             x = PAD_LEFT + step * (i + 0.5)
             y = PAD_TOP + plot_h - plot_h * min(value, top) / top
             d.append(f"{'L' if pen_down else 'M'}{x:.1f},{y:.1f}")
+            # A dot per value, so a lone hour with data still shows.
+            dots.append({"x": round(x, 1), "y": round(y, 1), "title": f"{labels[i]}: {value:g}"})
             pen_down = True
-        paths.append({"name": name, "d": " ".join(d), "color": LINE_COLORS[n % len(LINE_COLORS)]})
+        paths.append({"name": name, "d": " ".join(d), "dots": dots,
+                      "color": LINE_COLORS[n % len(LINE_COLORS)]})
     return {
-        "width": WIDTH, "height": HEIGHT, "paths": paths, "y_ticks": _y_ticks(top, fmt),
+        "width": WIDTH, "height": HEIGHT, "paths": paths, "y_ticks": _y_ticks(top),
         "x_labels": _x_labels(labels, step), "baseline": PAD_TOP + plot_h,
         "legend": [{"name": p["name"], "color": p["color"]} for p in paths],
         "empty": not values,
