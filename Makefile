@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-postgres browser lock lint clean
+.PHONY: run test test-postgres browser demo lock lint clean
 
 $(INSTALLED): requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(INSTALLED) browser
 # The browser tests drive Debian's chromium (installed here when missing; never a download).
 browser:
 	bash scripts/install-chromium.sh
+
+# Nezuko against the Bot API emulator with a busy community; prints the URL and how to log in.
+demo: $(INSTALLED)
+	$(BIN)/python scripts/demo.py --port $${PORT:-8000}
 
 # The same suite against the PostgreSQL and Redis on this machine.
 test-postgres: $(INSTALLED) browser
