@@ -7,7 +7,7 @@ under test is the bot that runs: only `TELEGRAM_API_URL` differs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
@@ -80,10 +80,23 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
     `max_concurrent_updates` slots: a chain of waiting updates holds no slot.
     """
 
-    def __init__(self, max_concurrent_updates: int = 512) -> None:
+    def __init__(
+        self,
+        max_concurrent_updates: int = 512,
+        on_done: Callable[[object, bool], None] | None = None,
+    ) -> None:
+        """`on_done(update, finished)` runs after each update; False: cancelled first."""
         super().__init__(max_concurrent_updates)
+        self.on_done = on_done
         self._tails: dict[object, asyncio.Future[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.pending = 0
+
+    def cancel_all(self) -> int:
+        """Cancel every update still waiting or running (a drain past its deadline)."""
+        for task in self._tasks:
+            task.cancel()
+        return len(self._tasks)
 
     async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = ordering_key(update)
@@ -92,17 +105,27 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         self._tails[key] = mine
         self.pending += 1
         started = False
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        finished = False
         try:
             if previous is not None:
-                await previous
+                # Shielded: cancelling this update must not cancel its predecessor's marker.
+                await asyncio.shield(previous)
             async with self._semaphore:
                 started = True
                 await self.do_process_update(update, coroutine)
+            finished = True
         finally:
+            self._tasks.discard(task)
+            if self.on_done is not None:
+                self.on_done(update, finished)
             if not started and hasattr(coroutine, "close"):
                 coroutine.close()  # cancelled while waiting: never awaited, say so quietly
             self.pending -= 1
-            mine.set_result(None)
+            if not mine.done():
+                mine.set_result(None)
             if self._tails.get(key) is mine:
                 del self._tails[key]
 

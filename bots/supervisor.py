@@ -17,7 +17,8 @@ updates from our own long-polling loop or from the webhook route:
 * Polling is ours rather than PTB's Updater so raw update dicts can go
   through the engine's fast path before any PTB object is built (building one
   costs ~100 µs), so a revoked token surfaces as an error we can act on, and
-  so the offset we confirm at shutdown never skips an update still in flight.
+  so fetching waits while too many updates are unhandled: every getUpdates
+  confirms what came before, so this bound is what a drain must finish.
 * In webhook mode the runner calls setWebhook with a per-bot URL and secret
   and registers itself with `bots.webhook`; stopping unregisters, so
   Telegram's retries land after the restart.
@@ -145,7 +146,7 @@ class BotRunner:
         self.options = options
         self.heartbeat = Heartbeat(bot.pk)
         self.limiter = TelegramRateLimiter(options.limits, name=str(bot.pk))
-        self.processor = PerUserUpdateProcessor(options.max_concurrent_updates)
+        self.processor = PerUserUpdateProcessor(options.max_concurrent_updates, self._done)
         self.stop_event = asyncio.Event()
         self.ready = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -223,16 +224,19 @@ class BotRunner:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await source
         assert self.application is not None
+        stopping = asyncio.ensure_future(self.application.stop())
         try:
-            await asyncio.wait_for(
-                asyncio.shield(self.application.stop()), self.options.drain_timeout
-            )
+            await asyncio.wait_for(asyncio.shield(stopping), self.options.drain_timeout)
         except TimeoutError:
-            self.log.warning(
-                "bot.drain_deadline",
+            # Telegram has these already confirmed: say which, for the record.
+            self.log.error(
+                "bot.drain_deadline_lost_updates",
                 unfinished=len(self._inflight),
                 update_ids=sorted(self._inflight)[:50],
             )
+            self.processor.cancel_all()
+            with contextlib.suppress(Exception, asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(stopping, 5)
         await self._confirm_offset()
         close = getattr(self.engine, "close", None)
         if close is not None:
@@ -341,18 +345,16 @@ class BotRunner:
         return self.processor.pending + self.application.update_queue.qsize()
 
     async def _confirm_offset(self) -> None:
-        """Tell Telegram which updates are done, never past one still unfinished.
+        """Confirm the last batch to Telegram, so a restart does not receive it again.
 
-        getUpdates with `offset` confirms every earlier update. After a drain
-        that hit its deadline, updates still in flight stay unconfirmed, so the
-        next start receives them again instead of losing them.
+        Every getUpdates confirms the batches before it, so only the last one
+        is left; the drain has finished it (or logged what it could not).
         """
         if self.options.uses_webhooks or self.offset is None or self.application is None:
             return
-        offset = min(self._inflight) if self._inflight else self.offset
         with contextlib.suppress(Exception):
             await self.application.bot._post(
-                "getUpdates", {"offset": offset, "limit": 1, "timeout": 0}
+                "getUpdates", {"offset": self.offset, "limit": 1, "timeout": 0}
             )
 
     async def feed(self, raw: dict[str, Any]) -> None:
@@ -396,9 +398,11 @@ class BotRunner:
         )
         self.heartbeat.count_update()
         metrics.record_update(self.pk, kind)
-        # Handled from here on as far as confirming the offset goes: the
-        # processor finishes it before Application.stop() returns.
-        self._inflight.discard(update.update_id)
+
+    def _done(self, update: object, finished: bool) -> None:
+        """The processor finished (or, past the drain deadline, cancelled) an update."""
+        if finished and isinstance(update, Update):
+            self._inflight.discard(update.update_id)
 
     # --- background loops -----------------------------------------------------------
 
