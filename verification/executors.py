@@ -21,6 +21,7 @@ from groups.config import GroupConfig
 from verification import actions
 from verification.decisions import Restrict, Unmute, decide_unmute
 from verification.engine import Engine
+from verification.handlers import engine_of
 from verification.updates import Person
 
 Executor = Callable[[BotCommand, Application], Awaitable[dict[str, Any] | None]]
@@ -32,16 +33,16 @@ class CommandFailed(Exception):
 
 
 def executors_for(engine: Engine) -> dict[str, Executor]:
-    kinds = {
-        BotCommand.Kind.UNMUTE: unmute,
-        BotCommand.Kind.BAN: ban,
-        BotCommand.Kind.UNBAN: unban,
-        BotCommand.Kind.RECHECK: recheck,
-        BotCommand.Kind.REFRESH_ADMINS: refresh_admins,
-        BotCommand.Kind.WARM_CACHE: warm_cache,
-    }
+    """Executors bound to one engine."""
     return {str(kind): functools.partial(_run, function, engine)
-            for kind, function in kinds.items()}
+            for kind, function in _KINDS.items()}
+
+
+def _by_application(function):
+    async def executor(command: BotCommand, application: Application) -> dict[str, Any]:
+        return await _run(function, engine_of(application), command, application)
+
+    return executor
 
 
 async def _run(function, engine: Engine, command: BotCommand,
@@ -127,3 +128,16 @@ async def warm_cache(engine: Engine, config: GroupConfig, payload: dict) -> dict
         answers, _ = await engine.check(user_id, config.channels, level="P2")
         known += all(v is not None for v in answers.values())
     return {"members": len(user_ids), "answered": known}
+
+
+_KINDS = {
+    BotCommand.Kind.UNMUTE: unmute,
+    BotCommand.Kind.BAN: ban,
+    BotCommand.Kind.UNBAN: unban,
+    BotCommand.Kind.RECHECK: recheck,
+    BotCommand.Kind.REFRESH_ADMINS: refresh_admins,
+    BotCommand.Kind.WARM_CACHE: warm_cache,
+}
+# For the runtime's RuntimeOptions.executors: each finds its bot's engine from
+# the Application the command queue passes.
+EXECUTORS: dict[str, Executor] = {str(k): _by_application(f) for k, f in _KINDS.items()}

@@ -10,6 +10,7 @@ numbered in the docstrings.
 from __future__ import annotations
 
 import time
+import weakref
 
 import structlog
 from telegram import Update
@@ -51,10 +52,21 @@ logger = structlog.get_logger(__name__)
 ENFORCE, COMMANDS, SERVICE = -1, 0, 1
 
 
+# Which engine serves which Application, for callers that only hold the
+# Application (the runtime's command queue). Weak: a stopped bot is forgotten.
+_engines: weakref.WeakKeyDictionary[Application, Engine] = weakref.WeakKeyDictionary()
+
+
+def engine_of(application: Application) -> Engine:
+    """The Engine `install` put on this Application; KeyError if none."""
+    return _engines[application]
+
+
 def install(application: Application, bot_instance: BotInstance) -> Engine:
     """Register the engine's handlers on a bot's Application; returns its Engine."""
     engine = Engine(bot_pk=bot_instance.pk, bot_telegram_id=bot_instance.telegram_id,
                     bot=application.bot)
+    _engines[application] = engine
     h = engine.handlers = Handlers(engine)
     groups_only = filters.ChatType.GROUPS
     application.add_handlers([

@@ -37,6 +37,7 @@ class World:
     engine: Engine
     bot_row: BotInstance
     probe: User
+    application: Any = None
 
     async def settle(self) -> None:
         """Wait until every update sent so far has been handled.
@@ -110,8 +111,8 @@ async def world(scene: Scene, settings, limits: Limits) -> World:
     probe = scene.emulator.create_user("Probe", username="probe")
     limiter = TelegramRateLimiter(limits, name="test")
     async with runner.running(bot_row, api_url=scene.emulator.api_url,
-                              rate_limiter=limiter) as (_app, engine):
-        yield World(scene.emulator, scene, engine, bot_row, probe)
+                              rate_limiter=limiter) as (application, engine):
+        yield World(scene.emulator, scene, engine, bot_row, probe, application)
     # The handlers' thread keeps a connection; PostgreSQL cannot drop the test database
     # while it is open.
     await sync_to_async(connections.close_all)()

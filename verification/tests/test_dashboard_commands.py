@@ -6,7 +6,7 @@ from asgiref.sync import sync_to_async
 from bots.command_queue import CommandQueue
 from bots.models import BotCommand
 from groups.models import GroupMember
-from verification.executors import executors_for
+from verification.executors import EXECUTORS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,7 +19,8 @@ async def queue_command(world, kind, group, user=None) -> BotCommand:
 
 
 async def run(world, command: BotCommand) -> BotCommand:
-    queue = CommandQueue(world.bot_row.pk, None, executors_for(world.engine))
+    # The runtime passes EXECUTORS and the bot's Application, as runbot does.
+    queue = CommandQueue(world.bot_row.pk, world.application, EXECUTORS)
     assert await queue.run_one()
     await world.engine.idle()
     return await BotCommand.objects.aget(pk=command.pk)

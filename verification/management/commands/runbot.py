@@ -33,6 +33,8 @@ from django.db import connections
 from bots.models import BotInstance
 from bots.supervisor import RuntimeOptions, Supervisor
 from verification import ALLOWED_UPDATES, runner
+from verification.executors import EXECUTORS
+from verification.fastpath import fast_path
 from verification.handlers import install
 from verification.recorder import recorder
 
@@ -69,6 +71,8 @@ def runtime_options(
     return RuntimeOptions(
         install=install,
         allowed_updates=ALLOWED_UPDATES,
+        fast_path=fast_path,
+        executors=EXECUTORS,
         bot_filter=bot_filter(selectors),
         bot_tasks=[runner.maintain],
         services=[recorder.run],

@@ -1,0 +1,119 @@
+"""The raw-JSON fast path: True only when the handlers would do nothing."""
+
+import itertools
+
+import pytest
+from asgiref.sync import async_to_sync
+from telegram import Bot, Update
+
+from groups.config import configs
+from groups.models import GroupAdmin
+from tests.factories import fake_token, make_bot, make_channel, make_group
+from verification.decisions import Allow, Check, screen_message
+from verification.engine import Engine
+from verification.fastpath import fast_path
+from verification.membership import memberships
+from verification.updates import IncomingMessage
+
+pytestmark = pytest.mark.django_db
+
+SUBSCRIBER, STRANGER, ADMIN = 11, 12, 13
+_ids = itertools.count(1)
+
+
+@pytest.fixture
+def setup():
+    configs.clear()
+    memberships.clear_local()
+    bot_row = make_bot()
+    channel = make_channel(bot_row)
+    group = make_group(bot_row, channels=[channel])
+    GroupAdmin.objects.create(group=group, user_id=ADMIN)
+    bot = Bot(fake_token(bot_row.telegram_id), base_url="http://127.0.0.1:9/bot")
+    engine = Engine(bot_pk=bot_row.pk, bot_telegram_id=bot_row.telegram_id, bot=bot)
+    memberships.remember((bot_row.telegram_id, channel.chat_id, SUBSCRIBER), True)
+    memberships.remember((bot_row.telegram_id, channel.chat_id, STRANGER), False)
+    configs.get(bot_row.pk, group.chat_id)  # loaded, as after the first message
+    engine._known.add((group.chat_id, SUBSCRIBER))
+    yield engine, group, channel
+    configs.clear()
+    memberships.clear_local()
+
+
+def raw(chat_id: int, user_id: int | None = SUBSCRIBER, **message) -> dict:
+    n = next(_ids)
+    message.setdefault("text", "hello")
+    body = {"message_id": n, "date": 0, "chat": {"id": chat_id, "type": "supergroup"},
+            **message}
+    if user_id is not None:
+        body.setdefault("from", {"id": user_id, "is_bot": False, "first_name": "U"})
+    return {"update_id": n, "message": body}
+
+
+def run(engine, data) -> bool:
+    async def go() -> bool:
+        return fast_path(engine, data)
+
+    return async_to_sync(go)()
+
+
+def test_it_decides_the_common_cases(setup, django_assert_num_queries):
+    engine, group, channel = setup
+    with django_assert_num_queries(0):
+        # A known subscriber, an admin, a bot, the linked channel, an anonymous admin.
+        assert run(engine, raw(group.chat_id))
+        assert run(engine, raw(group.chat_id, ADMIN))
+        assert run(engine, raw(group.chat_id, 99, **{"from": {"id": 99, "is_bot": True,
+                                                              "first_name": "B"}}))
+        assert run(engine, raw(group.chat_id, 136817688,
+                               sender_chat={"id": channel.chat_id, "type": "channel"}))
+        assert run(engine, raw(group.chat_id, 1087968824,
+                               sender_chat={"id": group.chat_id, "type": "supergroup"}))
+        assert run(engine, {"update_id": 1, "edited_message": raw(group.chat_id)["message"]})
+
+
+def test_it_leaves_everything_else_to_the_handlers(setup):
+    engine, group, _channel = setup
+    # Not a subscriber, unknown user, a command, a join, a foreign channel, a private chat.
+    assert not run(engine, raw(group.chat_id, STRANGER))
+    assert not run(engine, raw(group.chat_id, 777))
+    assert not run(engine, raw(group.chat_id, ADMIN, text="/status"))
+    assert not run(engine, raw(group.chat_id, new_chat_members=[{"id": 5, "is_bot": False,
+                                                                  "first_name": "N"}]))
+    assert not run(engine, raw(group.chat_id, 136817688,
+                               sender_chat={"id": -100777, "type": "channel"}))
+    private = raw(SUBSCRIBER)
+    private["message"]["chat"] = {"id": SUBSCRIBER, "type": "private"}
+    assert not run(engine, private)
+    # A chat whose configuration is not loaded yet: the handlers load it.
+    assert not run(engine, raw(-100123456))
+    assert not run(engine, {"update_id": 5, "callback_query": {}})
+
+
+def test_an_unprotected_chat_is_decided_once_known(setup):
+    engine, _group, _channel = setup
+    configs.get(engine.bot_pk, -100555)
+    assert run(engine, raw(-100555, STRANGER))
+
+
+def test_whatever_it_passes_the_handlers_would_allow(setup):
+    """Consistency: every update the fast path takes is one the rules allow."""
+    engine, group, channel = setup
+    samples = [
+        raw(group.chat_id), raw(group.chat_id, STRANGER), raw(group.chat_id, ADMIN),
+        raw(group.chat_id, 777), raw(group.chat_id, 136817688,
+                                     sender_chat={"id": -100777, "type": "channel"}),
+        raw(group.chat_id, 136817688, sender_chat={"id": channel.chat_id, "type": "channel"},
+            is_automatic_forward=True),
+    ]
+    config = configs.get(engine.bot_pk, group.chat_id)
+    for data in samples:
+        if not run(engine, data):
+            continue
+        message = IncomingMessage.from_message(Update.de_json(data, engine.bot).message)
+        decision = screen_message(message, config)
+        if isinstance(decision, Check):
+            answers = engine.peek(decision.person.id, decision.channels)
+            assert answers is not None and all(answers.values())
+        else:
+            assert isinstance(decision, Allow)
