@@ -134,13 +134,9 @@ class DecisionRollupQuerySet(models.QuerySet):
         return self.filter(minute__gte=start)
 
     def per_minute(self) -> list[dict[str, Any]]:
-        """[{minute, total, restricted}] ordered by time: the overview's last hour."""
+        """[{minute, outcome, total}] ordered by time: the overview's last hour."""
         return list(
-            self.values("minute")
-            .annotate(
-                total=Sum("count"), restricted=Sum("count", filter=Q(outcome="restricted"))
-            )
-            .order_by("minute")
+            self.values("minute", "outcome").annotate(total=Sum("count")).order_by("minute")
         )
 
 

@@ -32,6 +32,7 @@ class Community:
     regulars: list[User] = field(default_factory=list)
     outsiders: list[User] = field(default_factory=list)
     raids: int = 0
+    people: int = 0
 
     @property
     def emu(self) -> TelegramEmulator:
@@ -39,8 +40,8 @@ class Community:
 
     def person(self) -> User:
         name = self.rng.choice(NAMES)
-        n = len(self.regulars) + len(self.outsiders) + 1
-        return self.emu.create_user(name, username=f"{name.lower()}{n}")
+        self.people += 1
+        return self.emu.create_user(name, username=f"{name.lower()}{self.people}")
 
     def say(self, user: User, text: str | None = None) -> None:
         try:
@@ -104,11 +105,15 @@ class Community:
         for _ in range(8):
             self.newcomer_subscribed()
         while not stop.is_set():
-            if loop.time() >= next_raid:
-                self.raid()
-                next_raid = loop.time() + raid_every
-            else:
-                self.step()
+            try:
+                if loop.time() >= next_raid:
+                    self.raid()
+                    next_raid = loop.time() + raid_every
+                else:
+                    self.step()
+            except EmulatorError as exc:
+                # Something Telegram would refuse (e.g. a muted person acting); carry on.
+                print(f"community: {exc}", flush=True)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=pace * (0.5 + self.rng.random()))
             except TimeoutError:

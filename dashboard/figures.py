@@ -67,19 +67,14 @@ def last_hour(user) -> dict:
     now = timezone.now().replace(second=0, microsecond=0)
     start = now - timedelta(minutes=59)
     rows = DecisionRollup.objects.scope(access.visible_group_ids(user)).since(start).per_minute()
-    by_minute = {row["minute"]: row for row in rows}
     minutes = [start + timedelta(minutes=i) for i in range(60)]
-    return charts.stacked_bars(
-        [f"{m:%H:%M}" for m in minutes],
-        {
-            "restricted": [(by_minute.get(m) or {}).get("restricted") or 0 for m in minutes],
-            "verified": [
-                ((by_minute.get(m) or {}).get("total") or 0)
-                - ((by_minute.get(m) or {}).get("restricted") or 0)
-                for m in minutes
-            ],
-        },
-    )
+    index = {m: i for i, m in enumerate(minutes)}
+    present = {row["outcome"] for row in rows}
+    stacks = {o: [0] * len(minutes) for o in DECISION_OUTCOMES if o in present}
+    for row in rows:
+        if row["minute"] in index and row["outcome"] in stacks:
+            stacks[row["outcome"]][index[row["minute"]]] += row["total"] or 0
+    return charts.stacked_bars([f"{m:%H:%M}" for m in minutes], stacks)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,7 +34,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
     parser.add_argument("--duration", type=float, default=0, help="stop after N seconds")
     parser.add_argument("--screenshots", action="store_true",
-                        help="after a minute, save docs/screenshots/{overview,analytics}.png")
+                        help="after 75 seconds, save docs/screenshots/{overview,analytics}.png")
     return parser.parse_args()
 
 
@@ -96,7 +96,7 @@ A community is chatting now: newcomers, people leaving and rejoining @catnews,
 and a small raid every 45 seconds. Ctrl-C stops everything.
 """, flush=True)
         if args.screenshots:
-            if not await _wait(stop, 60):
+            if not await _wait(stop, 75):
                 await take_screenshots(stack, ROOT / "docs" / "screenshots")
         deadline = loop.time() + args.duration if args.duration else None
         while not stop.is_set():

@@ -77,7 +77,9 @@ class TestRollupQueries:
     def test_per_minute_and_api_calls(self, two_groups):
         mine, _ = two_groups
         minutes = DecisionRollup.objects.scope([mine.pk]).since(T0).per_minute()
-        assert [m["total"] for m in minutes] == [1, 1, 1, 1]
+        assert [(m["outcome"], m["total"]) for m in minutes] == [
+            ("restricted", 1), ("restricted", 1), ("restricted", 1), ("unmuted", 1),
+        ]
 
         calls = ApiCallRollup.objects.scope([mine.bot_id]).window(*DAY).by_method_outcome()
         assert calls == [{"method": "getChatMember", "outcome": "ok", "total": 1,

@@ -101,5 +101,5 @@ async def test_the_first_page_and_the_live_rows_use_the_same_partial(people):
     frame = await communicator.receive_from(timeout=5)
     # Both rows come from _feed_row.html: same classes and pill markup.
     assert 'class="feed-row outcome-restricted"' in page
-    assert 'class="feed-row outcome-restricted"' in frame
+    assert 'class="feed-row outcome-restricted feed-new"' in frame
     await communicator.disconnect()
