@@ -9,6 +9,7 @@ and the bot is admin in both chats.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -116,3 +117,35 @@ async def world(scene: Scene, settings, limits: Limits) -> World:
     # The handlers' thread keeps a connection; PostgreSQL cannot drop the test database
     # while it is open.
     await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+async def runbot_world(scene: Scene, settings, tmp_path, limits: Limits) -> World:
+    """The same world, run as `manage.py runbot` runs it: runbot's composition of the
+    engine (install, raw-JSON fast path, executors, maintenance) under the supervisor."""
+    from bots.locks import FileLocks
+    from bots.supervisor import Supervisor
+    from verification.management.commands.runbot import runtime_options
+
+    settings.TELEGRAM_API_URL = scene.emulator.api_url
+    bot_row = await sync_to_async(make_bot)(token=scene.bot.token,
+                                           username=scene.bot.username)
+    probe = scene.emulator.create_user("Probe", username="probe")
+    options = runtime_options()
+    options.locks = FileLocks(tmp_path / "locks")
+    options.webhook_url = ""
+    options.limits = limits
+    supervisor = Supervisor(options)
+    stop = asyncio.Event()
+    task = asyncio.create_task(supervisor.run(stop))
+    async with asyncio.timeout(20):
+        while bot_row.pk not in supervisor.runners:  # noqa: ASYNC110 - no event to await
+            await asyncio.sleep(0.01)
+        runner_ = supervisor.runners[bot_row.pk]
+        await runner_.ready.wait()
+    try:
+        yield World(scene.emulator, scene, runner_.engine, bot_row, probe, runner_.application)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=60)
+        await sync_to_async(connections.close_all)()
