@@ -462,6 +462,7 @@ class Supervisor:
         self._backoff: dict[int, _Backoff] = {}
         # pk -> fingerprint of a token Telegram refused: not retried until it changes.
         self._refused: dict[int, str] = {}
+        self._waiting: set[int] = set()  # bots another process holds the lock of
 
     async def reconcile(self) -> bool:
         """One pass. True when it started, stopped or restarted a bot."""
@@ -484,7 +485,12 @@ class Supervisor:
             if backoff is not None and time.monotonic() < backoff.retry_at:
                 continue
             if not await self.locks.acquire(bot.telegram_id):
-                continue  # another runbot process runs it; we take over if it dies
+                # Another runbot process runs it; we take over if it dies.
+                if pk not in self._waiting:
+                    self._waiting.add(pk)
+                    logger.info("bot.lock_busy", bot=pk, username=bot.username)
+                continue
+            self._waiting.discard(pk)
             self._start(bot)
             changed = True
         return changed

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -47,3 +51,69 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0)
         # Polling: the condition lives in another process or server, not an Event here.
         while not await check():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
+
+
+MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
+
+
+def database_url() -> str:
+    """A DATABASE_URL for the database this test run uses (the test database)."""
+    params = connections["default"].settings_dict
+    user = params.get("USER") or ""
+    password = f":{params['PASSWORD']}" if params.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    host = params.get("HOST") or "127.0.0.1"
+    port = f":{params['PORT']}" if params.get("PORT") else ""
+    return f"postgres://{auth}{host}{port}/{params['NAME']}"
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    """The test's environment for a child process (same keys, so tokens decrypt)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update({"NEZUKO_READ_DOTENV": "false", "LOG_FORMAT": "console", "LOG_LEVEL": "INFO"})
+    env.update(overrides)
+    return env
+
+
+class Child:
+    """A `manage.py` child process whose output a test can wait on."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.output: list[str] = []
+        self._reader = asyncio.create_task(self._read())
+        self._changed = asyncio.Event()
+
+    @classmethod
+    async def start(cls, *args: str, env: dict[str, str]) -> Child:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            MANAGE,
+            *args,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        return cls(process)
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        async for line in self.process.stdout:
+            self.output.append(line.decode(errors="replace"))
+            self._changed.set()
+
+    async def wait_for_output(self, text: str, within: float = 30.0) -> None:
+        async with asyncio.timeout(within):
+            while not any(text in line for line in self.output):
+                self._changed.clear()
+                if self.process.returncode is not None:
+                    raise AssertionError(f"exited before {text!r}:\n{''.join(self.output)}")
+                await self._changed.wait()
+
+    async def stop(self, sig: int = signal.SIGTERM, within: float = 60.0) -> int:
+        if self.process.returncode is None:
+            self.process.send_signal(sig)
+        async with asyncio.timeout(within):
+            code = await self.process.wait()
+            await self._reader
+        return code
