@@ -117,3 +117,10 @@ class Child:
             code = await self.process.wait()
             await self._reader
         return code
+
+    async def wait(self, within: float = 120.0) -> int:
+        """Wait for the child to exit by itself."""
+        async with asyncio.timeout(within):
+            code = await self.process.wait()
+            await self._reader
+        return code
