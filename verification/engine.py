@@ -51,6 +51,7 @@ class Engine:
     _presses: dict[int, float] = dataclasses.field(default_factory=dict)
     _known: set[tuple[int, int]] = dataclasses.field(default_factory=set)
     _admin_refresh: dict[int, float] = dataclasses.field(default_factory=dict)
+    _admin_fetches: dict[int, asyncio.Future[bool]] = dataclasses.field(default_factory=dict)
     handlers: Any = None  # verification.handlers.Handlers, set by install()
     commands: Any = None  # verification.commands.Commands, set by install()
 
@@ -140,11 +141,19 @@ class Engine:
         self.spawn(actions.fetch_admins(self, config))
 
     async def ensure_admins(self, config: GroupConfig) -> GroupConfig:
-        """Before restricting anyone, make sure the admin list is not missing or stale."""
+        """Before restricting anyone, make sure the admin list is not missing or stale.
+
+        Concurrent callers for one chat (a raid) share one getChatAdministrators.
+        """
         if not self.admins_stale(config):
             return config
-        self._admin_refresh[config.chat_id] = time.monotonic()
-        if await actions.fetch_admins(self, config):
+        pending = self._admin_fetches.get(config.chat_id)
+        if pending is None:
+            self._admin_refresh[config.chat_id] = time.monotonic()
+            pending = asyncio.ensure_future(actions.fetch_admins(self, config))
+            self._admin_fetches[config.chat_id] = pending
+            pending.add_done_callback(lambda _: self._admin_fetches.pop(config.chat_id, None))
+        if await asyncio.shield(pending):
             return await aget_group_config(self.bot_pk, config.chat_id) or config
         return config
 
