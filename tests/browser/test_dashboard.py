@@ -45,6 +45,20 @@ async def test_a_verification_appears_in_the_live_feed_without_a_reload(stack, p
     await screenshot(page, "live-feed")
 
 
+async def test_unmute_on_the_group_page_is_carried_out_by_runbot(stack, page):
+    emu, scene = stack.emulator, stack.scene
+    await page.goto(f"{stack.url}/groups/")
+    await page.click("text=Cats")
+    cell = page.locator(f"#member-{scene.carol.id}")
+    since = len(emu.calls)
+    await cell.locator("text=Unmute").click()
+
+    # The command is queued, runbot lifts the restriction, the row shows the result.
+    await emu.wait_for_call("restrictChatMember", timeout=20, since=since, user_id=scene.carol.id)
+    await expect(cell).to_contain_text("done", timeout=20_000)
+    await screenshot(page, "unmute")
+
+
 async def test_a_setting_changed_on_the_dashboard_applies_in_runbot(stack, page):
     emu, scene = stack.emulator, stack.scene
     await page.goto(f"{stack.url}/groups/")
