@@ -197,3 +197,19 @@ class TestOtherPages:
         assert client.get(url("analytics"), {"group": world.dogs.pk}).status_code == 404
         partial = client.get(url("analytics"), {"period": "30d"}, HTTP_HX_REQUEST="true")
         assert partial.content.decode().lstrip().startswith('<div id="charts"')
+
+
+class TestApiTokens:
+    def test_a_token_is_shown_once_and_revoked_only_by_its_owner(self, world):
+        from dashboard.models import ApiToken
+
+        client = world.client(world.alice)
+        html = client.post(url("tokens"), {"name": "cron"}).content.decode()
+        token = ApiToken.objects.get()
+        # The plaintext appears once, on creation, and is not stored.
+        assert 'id="new-token"' in html
+        assert "id=\"new-token\"" not in client.get(url("tokens")).content.decode()
+        assert world.client(world.charlie).post(url("token-revoke", token.pk)).status_code == 404
+        assert client.post(url("token-revoke", token.pk)).status_code == 200
+        token.refresh_from_db()
+        assert token.revoked_at is not None
