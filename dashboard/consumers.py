@@ -25,6 +25,8 @@ from verification.events import VerificationEventData
 logger = structlog.get_logger(__name__)
 
 COALESCE_SECONDS = 0.25
+# The overview's figures cost a dozen queries: refresh them at most this often.
+FIGURES_EVERY_SECONDS = 1.0
 # Rows sent per frame; the rest of a burst is summarised as "N more".
 MAX_ROWS_PER_FRAME = 25
 CLOSE_NOT_FOUND = 4404
@@ -37,6 +39,9 @@ class LiveFeedConsumer(AsyncWebsocketConsumer):
         self.pending: list[VerificationEventData] = []
         self.flush_task: asyncio.Task | None = None
         self.joined: list[str] = []
+        # Only the overview (every group) shows the figures.
+        self.with_figures = self.scope["url_route"]["kwargs"].get("group_id") is None
+        self.figures_at = float("-inf")
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
@@ -88,11 +93,15 @@ class LiveFeedConsumer(AsyncWebsocketConsumer):
         batch, self.pending, self.flush_task = self.pending, [], None
         if not batch:
             return 0
-        html = await database_sync_to_async(self.render)(batch)
+        now = asyncio.get_running_loop().time()
+        with_figures = self.with_figures and now - self.figures_at >= FIGURES_EVERY_SECONDS
+        if with_figures:
+            self.figures_at = now
+        html = await database_sync_to_async(self.render)(batch, with_figures)
         await self.send(text_data=html)
         return len(batch)
 
-    def render(self, batch: list[VerificationEventData]) -> str:
+    def render(self, batch: list[VerificationEventData], with_figures: bool = True) -> str:
         newest_first = sorted(batch, key=lambda e: e.created_at, reverse=True)
         shown = newest_first[:MAX_ROWS_PER_FRAME]
         titles = dict(
@@ -103,7 +112,7 @@ class LiveFeedConsumer(AsyncWebsocketConsumer):
         return render_to_string("dashboard/_feed_update.html", {
             "rows": rows,
             "more": len(batch) - len(shown),
-            "figures": figures.overview(self.user),
+            "figures": figures.overview(self.user) if with_figures else None,
             "oob": True,
         })
 

@@ -103,3 +103,11 @@ async def test_the_first_page_and_the_live_rows_use_the_same_partial(people):
     assert 'class="feed-row outcome-restricted"' in page
     assert 'class="feed-row outcome-restricted feed-new"' in frame
     await communicator.disconnect()
+
+
+async def test_one_group_feed_sends_rows_without_the_overview_figures(people):
+    communicator, _, _ = await connect(people.alice, f"/ws/feed/{people.cats.pk}/")
+    events.publish(event(people.cats, "restricted", user_name="Tom"))
+    frame = await communicator.receive_from(timeout=5)
+    assert "Tom" in frame and 'id="figures"' not in frame
+    await communicator.disconnect()
