@@ -101,6 +101,18 @@ def clear_restriction(group_pk: int, user_id: int) -> None:
 aclear_restriction = sync_to_async(clear_restriction)
 
 
+def hand_over_restriction(group_pk: int, user_id: int) -> None:
+    """Someone else restricted this member: the restriction is theirs, not Nezuko's."""
+    GroupMember.objects.update_or_create(
+        group_id=group_pk, user_id=user_id,
+        defaults={"status": GroupMember.Status.RESTRICTED, "restricted_by_nezuko": False,
+                  "restriction_reason": "restricted by an admin"},
+    )
+
+
+ahand_over_restriction = sync_to_async(hand_over_restriction)
+
+
 def set_member_status(group_pk: int, user_id: int, status: str) -> None:
     GroupMember.objects.filter(group_id=group_pk, user_id=user_id).update(status=status)
 

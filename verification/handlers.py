@@ -158,13 +158,28 @@ class Handlers:
             return
         if change.admin_changed:
             self.engine.refresh_admins_soon(config, force=True)
+        if change.restriction_changed and change.actor_id != self.engine.bot_telegram_id:
+            await self._restriction_by_someone_else(config, change)
         if change.joined:
             await self._joined(change.chat_id, change.person)
         elif change.left:
             self.engine.forget_join(change.chat_id, change.person.id)
-            await services.aset_member_status(config.pk, change.person.id, "left")
+            status = "kicked" if change.new_status == "kicked" else "left"
+            await services.aset_member_status(config.pk, change.person.id, status)
             warning = self.engine.board.of_user(change.chat_id, change.person.id)
             if warning is not None:
+                await actions.unwarn(self.engine, config, change.person.id)
+
+    async def _restriction_by_someone_else(self, config: GroupConfig,
+                                           change: MemberChange) -> None:
+        """An admin (a person or another bot) restricted or freed someone: the ledger
+        must not claim the restriction is Nezuko's, so Nezuko never lifts it."""
+        self.engine.restricted.discard((change.chat_id, change.person.id))
+        if change.new_status == "restricted":
+            await services.ahand_over_restriction(config.pk, change.person.id)
+        else:
+            await services.aclear_restriction(config.pk, change.person.id)
+            if self.engine.board.of_user(change.chat_id, change.person.id) is not None:
                 await actions.unwarn(self.engine, config, change.person.id)
 
     # --- flows 4 and 5: someone left or joined a linked channel ---------------------

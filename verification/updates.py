@@ -73,16 +73,21 @@ class MemberChange:
     def admin_changed(self) -> bool:
         return (self.old_status in ADMIN_STATUSES) != (self.new_status in ADMIN_STATUSES)
 
+    @property
+    def restriction_changed(self) -> bool:
+        """Someone (`actor_id`) restricted, re-restricted or freed a member who stayed."""
+        if self.was_member != self.is_member:
+            return False
+        return ChatMember.RESTRICTED in (self.old_status, self.new_status)
+
     @classmethod
     def from_update(cls, cmu: ChatMemberUpdated | None) -> MemberChange | None:
-        """None when nothing a Nezuko rule cares about changed."""
+        """None when nothing a Nezuko rule cares about changed (same status, same membership)."""
         if cmu is None:
             return None
         change = member_change(cmu)
-        admin_flip = (cmu.old_chat_member.status in ADMIN_STATUSES) != (
-            cmu.new_chat_member.status in ADMIN_STATUSES
-        )
-        if change is None and not admin_flip:
+        same_status = cmu.old_chat_member.status == cmu.new_chat_member.status
+        if change is None and same_status and cmu.new_chat_member.status != ChatMember.RESTRICTED:
             return None
         was, now = change or (is_member(cmu.old_chat_member), is_member(cmu.new_chat_member))
         return cls(

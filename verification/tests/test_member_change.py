@@ -68,6 +68,18 @@ def test_it_reports_admin_promotion_even_without_a_membership_change():
     assert change.admin_changed
 
 
+def test_it_reports_a_restriction_as_no_join_or_leave():
+    change = MemberChange.from_update(cmu(ChatMemberMember(CAROL), restricted(True)))
+    # Somebody restricted carol: the ledger needs to know who, membership is unchanged.
+    assert change.restriction_changed and not change.joined and not change.left
+
+
+def test_a_new_restriction_on_a_restricted_member_is_reported_but_a_leave_is_no_restriction():
+    assert MemberChange.from_update(cmu(restricted(True), restricted(True))).restriction_changed
+    left = MemberChange.from_update(cmu(restricted(True), restricted(False)))
+    assert left.left and not left.restriction_changed
+
+
 def test_it_ignores_changes_that_matter_to_no_rule():
-    assert MemberChange.from_update(cmu(ChatMemberMember(CAROL), restricted(True))) is None
+    assert MemberChange.from_update(cmu(ChatMemberMember(CAROL), ChatMemberMember(CAROL))) is None
     assert MemberChange.from_update(None) is None
