@@ -218,11 +218,21 @@ class Commands:
         for channel in config.channels:
             lines += await self._channel_rights(channel.chat_id, channel.label, ok_lines=True)
             if not channel.username:
-                valid = bool(channel.join_url)
-                lines.append(Problem(f"{channel.label}: invite link", "run /protect again to "
-                                     "create one (I need the right to invite users there)",
-                                     ok=valid))
+                lines.append(await self._invite_link_line(channel))
         return lines
+
+    async def _invite_link_line(self, channel) -> Problem:
+        """A private channel's stored link must be its current primary link (a revoked
+        link stops working, and getChat then shows a different one)."""
+        what = f"Channel {channel.label}: invite link"
+        fix = "run /protect again to store a fresh one (I need the right to invite users)"
+        if not channel.join_url:
+            return Problem(what, fix)
+        chat = await actions.get_chat(self.engine, channel.chat_id)
+        current = getattr(chat, "invite_link", None) if chat else None
+        if current and current != channel.join_url:
+            return Problem(f"{what} was revoked or replaced", fix)
+        return Problem(what, fix, ok=True)
 
     async def _check_setup(self, group_chat_id: int, refs: list[str]):
         """The rights /protect needs: problems, and the channels when there are none."""

@@ -146,3 +146,16 @@ async def test_replies_in_groups_clean_themselves_up(world, monkeypatch):
     world.emu.send_message(s.group, s.bob, "/help")
     reply = await world.emu.wait_for_call("sendMessage", since=since, chat_id=s.group.id)
     await world.emu.wait_for_call("deleteMessage", message_id=reply.result["message_id"])
+
+
+async def test_doctor_notices_a_revoked_invite_link(world):
+    s = world.scene
+    private = s.emulator.create_channel("Secret Cats", creator=s.alice, username=None)
+    s.emulator.promote(private, s.bot, by=s.alice)
+    await say(world, s.group, s.alice, f"/protect {private.id}")
+    assert "❌" not in await say(world, s.group, s.alice, "/doctor")
+    # The owner revokes the primary link: the stored one no longer works.
+    async with s.ptb_bot() as bot:
+        await bot.export_chat_invite_link(private.id)
+    text = await say(world, s.group, s.alice, "/doctor")
+    assert "❌" in text and "revoked or replaced" in text
