@@ -57,3 +57,27 @@ async def test_names_in_warnings_are_escaped(world):
     await world.settle()
     (warning,) = world.calls("sendMessage", chat_id=s.group.id)
     assert "&lt;b&gt;Mallory&lt;/b&gt; &amp; co" in warning.params["text"]
+
+
+async def test_anyone_named_on_a_shared_warning_may_press_its_button(world):
+    from verification.updates import callback_data
+
+    s = world.scene
+    await world.protect()
+    dave = s.emulator.create_user("Dave")
+    s.emulator.join(s.group, s.carol)
+    s.emulator.join(s.group, dave)
+    await world.emu.wait_for_call("restrictChatMember", user_id=dave.id)
+    await world.emu.wait_for_call("editMessageText", chat_id=s.group.id)
+    await world.settle()
+    (warning,) = world.calls("sendMessage", chat_id=s.group.id)
+    # Carol presses the shared button and is told what is missing.
+    query = world.emu.press_button(s.group, warning.result["message_id"], s.carol,
+                                   callback_data("joined", 0))
+    await world.emu.wait_for_call("answerCallbackQuery", callback_query_id=query)
+    assert "Cat News" in world.emu.callback_answer(query)["text"]
+    # Bob, who is on no warning, may not.
+    query = world.emu.press_button(s.group, warning.result["message_id"], s.bob,
+                                   callback_data("joined", 0))
+    await world.emu.wait_for_call("answerCallbackQuery", callback_query_id=query)
+    assert "member named" in world.emu.callback_answer(query)["text"]

@@ -1,0 +1,60 @@
+"""What a warning says: names, channels, the group's own text, all escaped."""
+
+from groups.config import ChannelConfig
+from verification.updates import Person
+from verification.warnings import NAMES_SHOWN, WarningBoard, render
+
+NEWS = ChannelConfig(1, -1001, "Cat <News>", "catnews", "https://t.me/catnews")
+SECRET = ChannelConfig(2, -1002, "Secret", "", "")  # private, no link known
+
+
+def test_it_lists_every_missing_channel_but_buttons_only_those_with_a_link():
+    board = WarningBoard()
+    warning, is_new = board.add(-100, None, "Cats", Person(1, "Carol"), (NEWS, SECRET))
+    text, markup = render(warning)
+    assert is_new
+    assert "Cat &lt;News&gt;" in text and "Secret" in text
+    buttons = [b for row in markup.inline_keyboard for b in row]
+    # One Join button (the channel with a link), then "I've joined" bound to carol.
+    assert [b.text for b in buttons] == ["Join Cat <News>", "I've joined"]
+    assert buttons[-1].callback_data == "nz:j:1"
+
+
+def test_a_shared_warning_binds_its_button_to_everyone_on_it():
+    board = WarningBoard()
+    first, _ = board.add(-100, None, "Cats", Person(1, "Carol"), (NEWS,))
+    second, is_new = board.add(-100, None, "Cats", Person(2, "Dave"), (NEWS,))
+    assert second is first and not is_new
+    _text, markup = render(first)
+    assert markup.inline_keyboard[-1][0].callback_data == "nz:j:0"
+    assert first.user_ids == {1, 2}
+
+
+def test_long_lists_are_cut_with_a_count():
+    board = WarningBoard()
+    for i in range(NAMES_SHOWN + 5):
+        warning, _ = board.add(-100, None, "Cats", Person(i, f"User {i}"), (NEWS,))
+    text, _ = render(warning)
+    assert f"User {NAMES_SHOWN - 1}" in text and f"User {NAMES_SHOWN}" not in text
+    assert "+5 more" in text
+
+
+def test_a_groups_own_text_fills_placeholders_with_escaped_values():
+    board = WarningBoard()
+    warning, _ = board.add(-100, None, "Cats & Dogs", Person(7, "<i>Eve</i>"), (NEWS,),
+                           custom_text="Hey {mention}, join {channels} to talk in {group} <b>!")
+    text, _ = render(warning)
+    assert '<a href="tg://user?id=7">&lt;i&gt;Eve&lt;/i&gt;</a>' in text
+    assert "Cat &lt;News&gt;" in text and "Cats &amp; Dogs" in text
+    # The group's own markup is text, not HTML.
+    assert "&lt;b&gt;!" in text
+
+
+def test_a_user_who_complies_leaves_the_warning_and_an_empty_one_can_go():
+    board = WarningBoard()
+    warning, _ = board.add(-100, 5, "Cats", Person(1, "Carol"), (NEWS,))
+    board.posted(warning, 42)
+    assert board.of_message(-100, 42) is warning
+    assert board.remove_user(-100, 1) is warning and not warning.users
+    board.forget(warning)
+    assert board.of_message(-100, 42) is None and board.of_user(-100, 1) is None
