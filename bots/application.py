@@ -14,6 +14,8 @@ from django.conf import settings
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter, BaseUpdateProcessor
 
+from bots.ratelimit import person_waiting
+
 
 def api_base_url(api_url: str | None = None) -> str:
     """PTB appends the token to this: `{TELEGRAM_API_URL}/bot<token>/<method>`."""
@@ -130,7 +132,13 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
                 del self._tails[key]
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        await coroutine
+        if isinstance(update, Update) and update.callback_query is not None:
+            # Someone pressed a button and is watching a spinner: every call made
+            # for it jumps the enforcement queue (bots.ratelimit.person_waiting).
+            with person_waiting():
+                await coroutine
+        else:
+            await coroutine
 
     async def initialize(self) -> None:
         return None

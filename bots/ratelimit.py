@@ -81,6 +81,26 @@ def priority(level: Priority) -> Iterator[None]:
         _priority.reset(token)
 
 
+_floor: contextvars.ContextVar[Priority | None] = contextvars.ContextVar(
+    "nezuko_priority_floor", default=None
+)
+
+
+@contextlib.contextmanager
+def person_waiting(level: Priority = Priority.P0) -> Iterator[None]:
+    """Every call made inside gets at least `level`, whatever it asks for.
+
+    The runtime wraps the handling of a button press in this: each call made
+    for it (the fresh membership check included) is an answer a person waits
+    for, even when the code making it says P1.
+    """
+    token = _floor.set(Priority(level))
+    try:
+        yield
+    finally:
+        _floor.reset(token)
+
+
 class RateLimitDropped(TelegramError):
     """The limiter refused a call: its queue was full or it waited too long."""
 
@@ -101,7 +121,7 @@ class Limits:
     """
 
     overall_per_second: float = 30.0
-    headroom: float = 0.94
+    headroom: float = 0.96
     chat_interval: float = 1.0
     group_messages: int = 20
     group_window: float = 60.0
@@ -226,6 +246,13 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
     # --- Admission ---------------------------------------------------------------
 
     def _priority_of(self, endpoint: str, data: dict[str, Any], explicit: int | None) -> Priority:
+        level = self._asked_priority(endpoint, data, explicit)
+        floor = _floor.get()
+        return level if floor is None else min(level, floor)
+
+    def _asked_priority(
+        self, endpoint: str, data: dict[str, Any], explicit: int | None
+    ) -> Priority:
         if explicit is not None:
             return Priority(explicit)
         scoped = _priority.get()

@@ -14,7 +14,14 @@ import pytest
 from telegram import ChatPermissions
 from telegram.error import BadRequest, RetryAfter
 
-from bots.ratelimit import Limits, Priority, RateLimitDropped, TelegramRateLimiter, priority
+from bots.ratelimit import (
+    Limits,
+    Priority,
+    RateLimitDropped,
+    TelegramRateLimiter,
+    person_waiting,
+    priority,
+)
 
 # A guard against a hung test, far above what any case needs; never a speed claim.
 HANG_GUARD = 20
@@ -255,3 +262,18 @@ async def test_shutdown_refuses_what_is_still_waiting():
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert results[0] == {"ok": "c0"}
     assert all(isinstance(r, RateLimitDropped) for r in results[1:])
+
+
+async def test_calls_made_for_a_waiting_person_are_p0_even_when_they_ask_for_p1():
+    limiter, wire = TelegramRateLimiter(slow_limits()), Wire()
+    first = asyncio.create_task(request(limiter, wire, "first"))
+    queued = [asyncio.create_task(request(limiter, wire, f"p1-{i}")) for i in range(2)]
+    await asyncio.sleep(0)
+    # The button handler's fresh membership check says P1 explicitly.
+    with person_waiting():
+        check = asyncio.create_task(
+            request(limiter, wire, "fresh-check", method="getChatMember", level=Priority.P1)
+        )
+    await asyncio.wait_for(asyncio.gather(first, *queued, check), HANG_GUARD)
+
+    assert wire.started == ["first", "fresh-check", "p1-0", "p1-1"]
