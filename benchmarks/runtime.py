@@ -1,0 +1,293 @@
+"""The runtime's figures: throughput, decision latency, a raid under flood limits.
+
+    .venv/bin/python benchmarks/runtime.py [--feed 50000] [--polled 20000] [--raid 1000]
+
+Runs runbot's composition (the supervisor with the real engine, fast path,
+limiter and per-user processor) against the Bot API emulator in this process,
+on a throw-away SQLite database. It prints figures; it asserts nothing.
+
+1. ceiling: `json.loads` + `Update.de_json` of one group message, the cost any
+   path pays that builds PTB objects for every update.
+2. decided/s, warm cache: raw updates from a known subscriber handed to the
+   runner's `feed()` (what polling and the webhook route call); then the same
+   end to end over HTTP, long polling the emulator.
+3. latency at 1,000 updates/s: updates fed on a 1 ms schedule; latency from
+   each update's scheduled arrival to its decision (queueing included).
+4. raid: N non-subscribers join at once, membership unknown (one getChatMember
+   each), emulator flood limits on; time until all are restricted beside the
+   lower bound those limits allow; "I've joined" presses during the raid and
+   how long until each was answered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+_db = Path(tempfile.mkdtemp()) / "bench.sqlite3"
+os.environ.update(
+    {
+        "DJANGO_SETTINGS_MODULE": "nezuko.settings",
+        "NEZUKO_READ_DOTENV": "false",
+        "DEBUG": "true",
+        "LOG_LEVEL": "ERROR",
+        "LOG_FORMAT": "console",
+        "DATABASE_URL": f"sqlite:///{_db}",
+        "REDIS_URL": "",
+    }
+)
+
+import django  # noqa: E402
+
+django.setup()
+
+from asgiref.sync import sync_to_async  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from telegram import Bot, Update  # noqa: E402
+
+from bots.emulator import TelegramEmulator  # noqa: E402
+from bots.emulator.scene import make_scene  # noqa: E402
+from bots.locks import FileLocks  # noqa: E402
+from bots.models import BotInstance  # noqa: E402
+from bots.supervisor import BotRunner, Supervisor  # noqa: E402
+from groups.models import EnforcedChannel, GroupAdmin, GroupChannel, ProtectedGroup  # noqa: E402
+from verification.management.commands.runbot import runtime_options  # noqa: E402
+
+OVERALL_PER_SECOND = 30.0  # Telegram's (and the emulator's) overall limit per bot
+MENTION = re.compile(r"tg://user\?id=(\d+)")
+
+
+def protect(bot: BotInstance, group, channel, admins) -> None:
+    row = ProtectedGroup.objects.create(bot=bot, chat_id=group.id, title=group.title)
+    chan = EnforcedChannel.objects.create(
+        bot=bot, chat_id=channel.id, title=channel.title, username=channel.username or ""
+    )
+    GroupChannel.objects.create(group=row, channel=chan)
+    for admin in admins:
+        GroupAdmin.objects.create(group=row, user_id=admin.id)
+    ProtectedGroup.objects.filter(pk=row.pk).update(admins_refreshed_at=timezone.now())
+
+
+def register(token: str, username: str) -> BotInstance:
+    bot = BotInstance(username=username)
+    bot.set_token(token)
+    bot.save()
+    return bot
+
+
+def group_message(update_id: int, chat_id: int, user_id: int) -> dict:
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": 1_700_000_000,
+            "text": "hello everyone",
+            "chat": {"id": chat_id, "type": "supergroup", "title": "Cats"},
+            "from": {"id": user_id, "is_bot": False, "first_name": "Bob", "username": "bob"},
+        },
+    }
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def ceiling(chat_id: int, user_id: int) -> float:
+    """Seconds per update to parse and build a PTB Update (the median of ten runs)."""
+    bot = Bot("1:" + "x" * 35)
+    body = json.dumps(group_message(1, chat_id, user_id)).encode()
+    runs = []
+    for _ in range(10):
+        start = time.perf_counter()
+        for _ in range(2_000):
+            Update.de_json(json.loads(body), bot)
+        runs.append((time.perf_counter() - start) / 2_000)
+    return statistics.median(runs)
+
+
+async def settle(emu: TelegramEmulator, bot, probe) -> None:
+    """Every update sent so far is handled once the bot answered a later /help."""
+    since = len(emu.calls)
+    emu.send_message(bot, probe, "/help")
+    await emu.wait_for_call("sendMessage", timeout=300, since=since, chat_id=probe.id)
+
+
+async def feed_rate(runner: BotRunner, chat_id: int, user_id: int, count: int) -> float:
+    raws = [group_message(50_000_000 + i, chat_id, user_id) for i in range(count)]
+    # Serialised as Telegram sends them: parsing is part of the cost.
+    bodies = [json.dumps(raw).encode() for raw in raws]
+    start = time.perf_counter()
+    for index, body in enumerate(bodies):
+        await runner.feed(json.loads(body))
+        if index % 100 == 99:
+            # A getUpdates batch is 100: handlers for any slow-path update run between.
+            await asyncio.sleep(0)
+    return count / (time.perf_counter() - start)
+
+
+async def paced_latency(runner: BotRunner, chat_id: int, user_id: int, seconds: float) -> list:
+    """Feed 1,000 updates a second; latency from each one's due time to its decision."""
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    start = loop.time()
+    total = int(seconds * 1_000)
+    for i in range(total):
+        due = start + i / 1_000
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        body = json.dumps(group_message(60_000_000 + i, chat_id, user_id)).encode()
+        await runner.feed(json.loads(body))
+        latencies.append(loop.time() - due)
+    return latencies
+
+
+async def raid(emu: TelegramEmulator, scene, count: int) -> None:
+    emu.flood_limits = True
+    before = len(emu.calls)
+    raiders = [emu.create_user(f"Raider {i}") for i in range(count)]
+    presses: list[float] = []
+    start = time.perf_counter()
+    for raider in raiders:
+        emu.join(scene.group, raider)
+
+    async def press_now_and_then() -> None:
+        pressed: set[int] = set()
+        while True:
+            await asyncio.sleep(1.0)
+            for message in reversed(emu.messages(scene.group)):
+                button = _joined_button(message)
+                links = " ".join(e.get("url", "") for e in message.get("entities", []))
+                named = [int(i) for i in MENTION.findall(links)]
+                person = next((i for i in named if i not in pressed), None)
+                if button is None or person is None:
+                    continue
+                pressed.add(person)
+                since = len(emu.calls)
+                t0 = time.perf_counter()
+                query = emu.press_button(scene.group, message["message_id"], person, button)
+                await emu.wait_for_call(
+                    "answerCallbackQuery", timeout=60, since=since, callback_query_id=query
+                )
+                presses.append(time.perf_counter() - t0)
+                break
+
+    presser = asyncio.create_task(press_now_and_then())
+    for raider in raiders:
+        await emu.wait_for_call("restrictChatMember", timeout=600, user_id=raider.id)
+    elapsed = time.perf_counter() - start
+    presser.cancel()
+    calls = [c for c in emu.calls[before:] if c.method != "getUpdates"]
+    methods = {m: sum(1 for c in calls if c.method == m) for m in {c.method for c in calls}}
+    flood = sum(1 for c in calls if c.error_code == 429)
+    bound = len(calls) / OVERALL_PER_SECOND
+    print(
+        f"raid: {count} non-subscribers restricted in {elapsed:.1f} s; {len(calls)} Bot API calls "
+        f"({', '.join(f'{m} {n}' for m, n in sorted(methods.items()))})"
+    )
+    print(
+        f"      lower bound for those calls at {OVERALL_PER_SECOND:.0f}/s: {bound:.1f} s "
+        f"-> {elapsed / bound:.2f}x the bound; 429 answers: {flood}"
+    )
+    if presses:
+        print(
+            f"      \"I've joined\" pressed {len(presses)} times during the raid: answered in "
+            f"p50 {statistics.median(presses) * 1000:.0f} ms, "
+            f"p95 {percentile(presses, 0.95) * 1000:.0f} ms, max {max(presses) * 1000:.0f} ms"
+        )
+
+
+def _joined_button(message: dict) -> str | None:
+    rows = message.get("reply_markup", {}).get("inline_keyboard", [])
+    for row in rows:
+        for button in row:
+            if str(button.get("callback_data", "")).startswith("nz:j:"):
+                return button["callback_data"]
+    return None
+
+
+async def bench(feed: int, polled: int, raid_size: int) -> None:
+    emu = TelegramEmulator()
+    await emu.start()
+    scene = make_scene(emu)
+    probe = emu.create_user("Probe")
+    bot = await sync_to_async(register)(scene.bot.token, scene.bot.username)
+    await sync_to_async(protect)(bot, scene.group, scene.channel, [scene.alice, scene.bot])
+    emu.join(scene.channel, scene.bob)
+    options = runtime_options()
+    options.api_url = emu.api_url
+    options.webhook_url = ""
+    options.locks = FileLocks(_db.parent / "locks")
+    supervisor = Supervisor(options)
+    try:
+        await supervisor.reconcile()
+        runner = supervisor.runners[bot.pk]
+        await runner.ready.wait()
+        # Warm: Bob's first message is checked once, then he is a known subscriber;
+        # the start's own writes may invalidate the group's cached config once more.
+        for attempt in range(5):
+            emu.send_message(scene.group, scene.bob, f"warm-up {attempt}")
+            await settle(emu, scene.bot, probe)
+            if options.fast_path(runner.engine, group_message(1, scene.group.id, scene.bob.id)):
+                break
+        else:
+            print("warning: the fast path never took the warm-up message")
+
+        per_update = ceiling(scene.group.id, scene.bob.id)
+        print(
+            f"ceiling: json.loads + Update.de_json {per_update * 1e6:.0f} µs per update "
+            f"-> {1 / per_update:,.0f} updates/s for any path that builds PTB objects"
+        )
+        rate = await feed_rate(runner, scene.group.id, scene.bob.id, feed)
+        print(f"decided/s (warm cache, raw JSON into the runner): {rate:,.0f} updates/s")
+
+        handled = runner.heartbeat.updates_handled
+        start = time.perf_counter()
+        for i in range(polled):
+            emu.send_message(scene.group, scene.bob, f"message {i}")
+        await settle(emu, scene.bot, probe)
+        elapsed = time.perf_counter() - start
+        print(
+            f"decided/s end to end (long polling the emulator, same process): "
+            f"{polled / elapsed:,.0f} updates/s "
+            f"({runner.heartbeat.updates_handled - handled} updates handled)"
+        )
+
+        latencies = await paced_latency(runner, scene.group.id, scene.bob.id, 3.0)
+        print(
+            f"latency at 1,000 updates/s ({len(latencies)} updates): "
+            f"p50 {percentile(latencies, 0.50) * 1e3:.3f} ms, "
+            f"p95 {percentile(latencies, 0.95) * 1e3:.3f} ms, "
+            f"p99 {percentile(latencies, 0.99) * 1e3:.3f} ms"
+        )
+        if raid_size:
+            await raid(emu, scene, raid_size)
+    finally:
+        await supervisor.shutdown()
+        await supervisor.locks.close()
+        await emu.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feed", type=int, default=50_000)
+    parser.add_argument("--polled", type=int, default=20_000)
+    parser.add_argument("--raid", type=int, default=1_000, help="0 skips the raid (~70 s)")
+    args = parser.parse_args()
+    call_command("migrate", verbosity=0)
+    asyncio.run(bench(args.feed, args.polled, args.raid))
+
+
+if __name__ == "__main__":
+    main()
