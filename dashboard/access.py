@@ -120,6 +120,30 @@ def get_bot_for(user: User, bot_id: int | str) -> BotInstance:
         raise Http404("No such bot.") from None
 
 
+def owned_bot_ids(user: User) -> list[int] | None:
+    """Bots whose own figures (API calls, errors) this user may see; None: all (staff).
+
+    One bot usually serves many owners' groups, so seeing a bot's status is not
+    the same as owning it: only the person who added it (or staff) gets its
+    call statistics, its last error and the right to switch it off.
+    """
+    if sees_everything(user):
+        return None
+    if not user.is_authenticated:
+        return []
+    return list(BotInstance.objects.filter(owner=user).values_list("pk", flat=True))
+
+
+def get_bot_for_change(user: User, bot_id: int | str) -> BotInstance:
+    """404 outside the user's bots; 403 for a bot they use but did not add."""
+    bot = get_bot_for(user, bot_id)
+    require_change(user)
+    owned = owned_bot_ids(user)
+    if owned is not None and bot.pk not in owned:
+        raise PermissionDenied("Only the bot's owner or staff can change this bot.")
+    return bot
+
+
 def visible_events(user: User) -> QuerySet[VerificationEvent]:
     if sees_everything(user):
         return VerificationEvent.objects.all()

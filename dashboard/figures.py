@@ -178,7 +178,7 @@ def top_groups(rows, start: datetime, end: datetime, limit: int = 10) -> list[di
 
 
 def api_calls(user, window: Window) -> list[dict[str, Any]]:
-    rows = ApiCallHourly.objects.scope(access.visible_bot_ids(user)).window(
+    rows = ApiCallHourly.objects.scope(access.owned_bot_ids(user)).window(
         window.start, window.end
     ).by_method_outcome()
     peak = max((r["total"] for r in rows), default=0) or 1
@@ -197,9 +197,12 @@ def groups_enabled(user) -> dict[str, int]:
 
 def bot_health(user, window: Window) -> list[dict[str, Any]]:
     """Score 0-100: 70 points for the share of successful Telegram calls in the
-    window, 30 for a fresh heartbeat. A bot with no calls gets the full 70."""
+    window, 30 for a fresh heartbeat. A bot with no calls, or one the user did
+    not add (its calls serve other owners too), gets the full 70."""
     bots = list(access.visible_bots(user).select_related("status"))
-    success = ApiCallHourly.objects.scope([b.pk for b in bots]).window(
+    owned = access.owned_bot_ids(user)
+    mine = [b.pk for b in bots if owned is None or b.pk in owned]
+    success = ApiCallHourly.objects.scope(mine).window(
         window.start, window.end
     ).success_by_bot()
     out = []

@@ -13,14 +13,15 @@ router = Router(tags=["bots"])
 SOURCE = AuditLog.Source.API
 
 
-def _out(bot: BotInstance) -> dict:
+def _out(bot: BotInstance, owned: bool = True) -> dict:
     status = _status_of(bot)
     return {
         "id": bot.pk, "telegram_id": bot.telegram_id, "username": bot.username,
         "display_name": bot.display_name, "is_active": bot.is_active,
         "status": None if status is None else {
             "state": status.state, "heartbeat_at": status.heartbeat_at,
-            "updates_handled": status.updates_handled, "last_error": status.last_error,
+            "updates_handled": status.updates_handled,
+            "last_error": status.last_error if owned else "",
             "fresh": status.is_fresh(),
         },
     }
@@ -36,12 +37,14 @@ def _status_of(bot: BotInstance):
 @router.get("/bots", response=list[BotOut])
 def list_bots(request: HttpRequest):
     bots = access.visible_bots(request.auth).select_related("status").order_by("pk")
-    return [_out(bot) for bot in bots]
+    owned = access.owned_bot_ids(request.auth)
+    return [_out(bot, owned is None or bot.pk in owned) for bot in bots]
 
 
 @router.get("/bots/{bot_id}", response=BotOut)
 def get_bot(request: HttpRequest, bot_id: int):
-    return _out(access.get_bot_for(request.auth, bot_id))
+    owned = access.owned_bot_ids(request.auth)
+    return _out(access.get_bot_for(request.auth, bot_id), owned is None or bot_id in owned)
 
 
 @router.post("/bots", response={201: BotOut})
@@ -53,13 +56,11 @@ def add_bot(request: HttpRequest, payload: BotIn):
 
 @router.post("/bots/{bot_id}/disable", response=BotOut)
 def disable_bot(request: HttpRequest, bot_id: int):
-    bot = access.get_bot_for(request.auth, bot_id)
-    access.require_change(request.auth)
+    bot = access.get_bot_for_change(request.auth, bot_id)
     return _out(services.set_bot_active(bot, False, actor=request.auth, source=SOURCE))
 
 
 @router.post("/bots/{bot_id}/enable", response=BotOut)
 def enable_bot(request: HttpRequest, bot_id: int):
-    bot = access.get_bot_for(request.auth, bot_id)
-    access.require_change(request.auth)
+    bot = access.get_bot_for_change(request.auth, bot_id)
     return _out(services.set_bot_active(bot, True, actor=request.auth, source=SOURCE))

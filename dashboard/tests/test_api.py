@@ -179,3 +179,11 @@ async def test_adding_a_bot_checks_the_token_with_telegram_and_never_returns_it(
         content_type="application/json")
     assert response.status_code == 400
     assert "rejected" in response.json()["detail"]
+
+
+def test_only_a_bots_owner_may_disable_it_through_the_api(world):
+    response = bearer(world.bob).post(f"{API}/bots/{world.cats.bot_id}/disable")
+    assert response.status_code == 403
+    assert "owner" in response.json()["detail"]
+    world.cats.bot.refresh_from_db()
+    assert world.cats.bot.is_active

@@ -213,3 +213,28 @@ class TestApiTokens:
         assert client.post(url("token-revoke", token.pk)).status_code == 200
         token.refresh_from_db()
         assert token.revoked_at is not None
+
+
+class TestSharedBots:
+    def test_a_bot_serving_your_group_is_visible_but_only_its_owner_may_switch_it_off(
+        self, world
+    ):
+        # Cats' bot was added by nobody on the dashboard: Alice uses it, does not own it.
+        response = world.client(world.alice).post(url("bot-toggle", world.cats.bot_id))
+        assert response.status_code == 403
+        world.cats.bot.refresh_from_db()
+        assert world.cats.bot.is_active
+
+        world.cats.bot.owner = world.alice
+        world.cats.bot.save()
+        assert world.client(world.alice).post(url("bot-toggle", world.cats.bot_id)).status_code \
+            == 302
+        world.cats.bot.refresh_from_db()
+        assert not world.cats.bot.is_active
+
+    def test_a_shared_bots_last_error_is_for_its_owner_and_staff(self, world):
+        from bots.models import BotStatus
+
+        BotStatus.objects.create(bot=world.cats.bot, state="failed", last_error="chat -100999 gone")
+        assert "chat -100999" not in world.client(world.bob).get(url("bots")).content.decode()
+        assert "chat -100999" in world.client(world.staff).get(url("bots")).content.decode()

@@ -17,8 +17,10 @@ SOURCE = AuditLog.Source.DASHBOARD
 
 def _context(request: HttpRequest, form: AddBotForm | None = None, added=None) -> dict:
     bots = access.visible_bots(request.user).select_related("status")
+    owned = access.owned_bot_ids(request.user)
     return base_context(request, "bots") | {
-        "bots": bots, "form": form or AddBotForm(), "added": added,
+        "bots": [(bot, owned is None or bot.pk in owned) for bot in bots],
+        "form": form or AddBotForm(), "added": added,
     }
 
 
@@ -50,8 +52,7 @@ def bot_add(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def bot_toggle(request: HttpRequest, pk: int) -> HttpResponse:
-    bot = access.get_bot_for(request.user, pk)
-    access.require_change(request.user)
+    bot = access.get_bot_for_change(request.user, pk)
     services.set_bot_active(bot, not bot.is_active, actor=request.user, source=SOURCE)
     if request.htmx:
         return render(request, "dashboard/bots.html#bot-section", _context(request))
