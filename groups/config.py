@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Callable
 
 import structlog
 from asgiref.sync import sync_to_async
@@ -27,6 +28,9 @@ logger = structlog.get_logger(__name__)
 
 VERSION_KEY = "groups:config:version"
 VERSION_CHECK_SECONDS = 2.0
+# After the shared cache fails, wait this long before asking it again: a Redis
+# that times out must not stall the event loop every two seconds.
+VERSION_RETRY_SECONDS = 10.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -129,7 +133,8 @@ def load_groups_for_channel(bot_id: int, channel_chat_id: int) -> tuple[int, ...
 class ConfigCache:
     """Process-local cache of GroupConfig, kept coherent by a shared version."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self._groups: dict[tuple[int, int], GroupConfig | None] = {}
         self._channels: dict[tuple[int, int], tuple[int, ...]] = {}
         self._version: int | None = None
@@ -165,12 +170,15 @@ class ConfigCache:
             self._channels.clear()
 
     def _check_version(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if now - self._checked_at < VERSION_CHECK_SECONDS:
             return
         self._checked_at = now
         version = _shared_version()
-        if version is not None and version != self._version:
+        if version is None:
+            self._checked_at = now + VERSION_RETRY_SECONDS - VERSION_CHECK_SECONDS
+            return
+        if version != self._version:
             # Someone changed a group (maybe in another process): reload lazily.
             self._version = version
             self.clear()

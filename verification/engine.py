@@ -123,6 +123,8 @@ class Engine:
 
     def may_press(self, user_id: int) -> bool:
         now = time.monotonic()
+        if len(self._presses) > 10_000:
+            self._presses = {u: t for u, t in self._presses.items() if now - t < PRESS_INTERVAL}
         if now - self._presses.get(user_id, 0.0) < PRESS_INTERVAL:
             return False
         self._presses[user_id] = now

@@ -85,3 +85,25 @@ def test_it_keeps_working_when_the_shared_cache_is_down(settings):
     group.title = "Renamed"
     group.save()  # the bump fails quietly; the local cache is still dropped
     assert configs.get(bot.pk, group.chat_id).title == "Renamed"
+
+
+def test_a_failing_shared_cache_is_asked_again_only_after_a_pause(monkeypatch):
+    calls = []
+
+    def failing_get(*args, **kwargs):
+        calls.append(args)
+        raise ConnectionError("redis is away")
+
+    monkeypatch.setattr(config_module.cache, "get", failing_get)
+    now = [1000.0]
+    runbot = ConfigCache(clock=lambda: now[0])
+    runbot.force_check()
+    assert len(calls) == 1
+    # Not every two seconds while it is down...
+    now[0] += config_module.VERSION_CHECK_SECONDS + 1
+    runbot.peek(1, -1)
+    assert len(calls) == 1
+    # ...but again after the pause.
+    now[0] += config_module.VERSION_RETRY_SECONDS
+    runbot.peek(1, -1)
+    assert len(calls) == 2
