@@ -62,6 +62,17 @@ def overview(user) -> dict[str, Any]:
     }
 
 
+def bots_down(user) -> list:
+    """Active bots the user relies on whose heartbeat is missing or stale."""
+    bots = access.visible_bots(user).filter(is_active=True).select_related("status")
+    return [
+        bot for bot in bots
+        if getattr(bot, "status", None) is None
+        or bot.status.state != BotStatus.State.RUNNING
+        or not bot.status.is_fresh()
+    ][:5]
+
+
 def last_hour(user) -> dict:
     """Decisions per minute over the last hour, for the overview sparkline."""
     now = timezone.now().replace(second=0, microsecond=0)

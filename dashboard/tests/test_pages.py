@@ -238,3 +238,16 @@ class TestSharedBots:
         BotStatus.objects.create(bot=world.cats.bot, state="failed", last_error="chat -100999 gone")
         assert "chat -100999" not in world.client(world.bob).get(url("bots")).content.decode()
         assert "chat -100999" in world.client(world.staff).get(url("bots")).content.decode()
+
+
+def test_the_overview_lists_what_needs_attention(world):
+    world.cats.needs_attention = True
+    world.cats.attention_reason = "the bot cannot restrict members"
+    world.cats.save()
+    world.dogs.needs_attention = True
+    world.dogs.save()
+    html = world.client(world.alice).get(url("overview")).content.decode()
+    # Alice's group and its bot (no heartbeat yet), and nothing of Charlie's.
+    assert "the bot cannot restrict members" in html
+    assert "not started yet" in html
+    assert "Dogs" not in html

@@ -25,6 +25,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         "figures": figures.overview(request.user),
         "rows": rows,
         "last_hour": figures.last_hour(request.user),
+        "attention": access.visible_groups(request.user).filter(needs_attention=True)[:5],
+        "bots_down": figures.bots_down(request.user),
     }
     return page_or_partial(request, "dashboard/overview.html", "figures", context)
 
