@@ -234,7 +234,8 @@ class Commands:
             return Problem(f"{what} was revoked or replaced", fix)
         return Problem(what, fix, ok=True)
 
-    async def _check_setup(self, group_chat_id: int, refs: list[str]):
+    async def _check_setup(self, group_chat_id: int, refs: list[str],
+                           ) -> tuple[list[Problem], list[services.ChannelInfo]]:
         """The rights /protect needs: problems, and the channels when there are none."""
         problems = list(await self._group_rights(group_chat_id))
         channels = []

@@ -21,7 +21,7 @@ from groups import services
 from groups.config import ChannelConfig, GroupConfig, aget_group_config, configs
 from verification import actions
 from verification.events import VerificationEventData
-from verification.membership import MembershipCache, memberships
+from verification.membership import Lookup, MembershipCache, memberships
 from verification.recorder import EventRecorder, recorder
 from verification.updates import Person
 from verification.warnings import WarningBoard
@@ -80,7 +80,7 @@ class Engine:
                     fresh: tuple[int, ...] = (),
                     level: str = "P1") -> tuple[dict[int, bool | None], bool]:
         """`(answers, all_cached)`; channels in `fresh` are asked again at `level`."""
-        async def one(channel: ChannelConfig):
+        async def one(channel: ChannelConfig) -> Lookup:
             key = (self.bot_telegram_id, channel.chat_id, user_id)
 
             async def fetch() -> bool:

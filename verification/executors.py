@@ -25,6 +25,7 @@ from verification.handlers import engine_of
 from verification.updates import Person
 
 Executor = Callable[[BotCommand, Application], Awaitable[dict[str, Any] | None]]
+KindFunction = Callable[[Engine, GroupConfig, dict], Awaitable[dict[str, Any]]]
 WARM_LIMIT = 500
 
 
@@ -38,14 +39,14 @@ def executors_for(engine: Engine) -> dict[str, Executor]:
             for kind, function in _KINDS.items()}
 
 
-def _by_application(function):
+def _by_application(function: KindFunction) -> Executor:
     async def executor(command: BotCommand, application: Application) -> dict[str, Any]:
         return await _run(function, engine_of(application), command, application)
 
     return executor
 
 
-async def _run(function, engine: Engine, command: BotCommand,
+async def _run(function: KindFunction, engine: Engine, command: BotCommand,
                application: Application) -> dict[str, Any]:
     config = await _group(engine, command.payload or {})
     return await function(engine, config, command.payload or {})

@@ -34,6 +34,7 @@ from verification.decisions import (
     Allow,
     ApproveJoin,
     Check,
+    NotOurs,
     Restrict,
     StillMissing,
     Unmute,
@@ -111,7 +112,8 @@ class Handlers:
             raise ApplicationHandlerStop
 
     async def _verify(self, check: Check, config: GroupConfig, *, reason: str,
-                      message: IncomingMessage | None = None):
+                      message: IncomingMessage | None = None,
+                      ) -> tuple[Allow | Restrict, bool]:
         """Membership of every linked channel; memory first, zero calls when known."""
         answers = self.engine.peek(check.person.id, check.channels)
         hit = answers is not None
@@ -311,7 +313,8 @@ class Handlers:
                                  reason="button")
         await self._answer_unmute(press, decision, config, started, restore=restricted)
 
-    async def _answer_unmute(self, press: ButtonPress, decision, config: GroupConfig,
+    async def _answer_unmute(self, press: ButtonPress,
+                             decision: Unmute | StillMissing | NotOurs, config: GroupConfig,
                              started: float, *, restore: bool) -> None:
         if isinstance(decision, Unmute):
             done = await actions.unmute(self.engine, decision, config, started=started,

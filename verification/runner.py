@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 from asgiref.sync import sync_to_async
@@ -97,7 +97,7 @@ def build(bot_instance: BotInstance, *, api_url: str | None = None,
     return application, engine
 
 
-def _update_logger(bot_pk: int):
+def _update_logger(bot_pk: int) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
     async def log_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = update.effective_chat
         kind = _update_type(update)

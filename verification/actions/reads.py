@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 import structlog
-from telegram import ChatPermissions
+from telegram import ChatFullInfo, ChatMember, ChatPermissions
 from telegram.error import BadRequest, TelegramError
 
 from groups import services
@@ -79,7 +79,7 @@ async def fetch_admins(engine: Engine, config: GroupConfig) -> bool:
     return True
 
 
-async def get_chat(engine: Engine, ref: int | str):
+async def get_chat(engine: Engine, ref: int | str) -> ChatFullInfo | None:
     """getChat by id or @username; None when Telegram does not know it (or refuses)."""
     try:
         with _p("P0"):
@@ -89,7 +89,7 @@ async def get_chat(engine: Engine, ref: int | str):
         return None
 
 
-async def get_member(engine: Engine, chat_id: int, user_id: int):
+async def get_member(engine: Engine, chat_id: int, user_id: int) -> ChatMember | None:
     """getChatMember; None when Telegram refuses (bot not in the chat, chat gone)."""
     try:
         with _p("P0"):
