@@ -86,3 +86,24 @@ async def test_a_bot_without_rights_in_the_group_is_flagged_not_crashed(world):
     await world.settle()
     group = await ProtectedGroup.objects.aget(chat_id=s.group.id)
     assert not group.needs_attention
+
+
+async def test_a_deleted_channel_is_unknown_not_a_miss(world):
+    s = world.scene
+    s.emulator.join(s.group, s.carol)
+    await world.settle()
+    await world.protect(fail_mode="open")
+    # The emulator cannot delete a chat; Telegram answers this for a deleted channel.
+    world.emu.fail("getChatMember", chat_id=s.channel.id, error_code=400,
+                   description="Bad Request: chat not found", times=None)
+    s.emulator.send_message(s.group, s.carol, "hello")
+    await world.emu.wait_for_call("getChatMember", chat_id=s.channel.id, user_id=s.carol.id)
+    await world.settle()
+    # Failing open, carol may speak: "chat not found" says nothing about her.
+    assert not world.calls("restrictChatMember")
+    # Whereas "user not found" is a definite no.
+    world.emu.clear_faults()
+    world.emu.fail("getChatMember", chat_id=s.channel.id, error_code=400,
+                   description="Bad Request: user not found")
+    s.emulator.send_message(s.group, s.carol, "again")
+    await world.emu.wait_for_call("restrictChatMember", user_id=s.carol.id)
