@@ -45,6 +45,17 @@ async def test_a_verification_appears_in_the_live_feed_without_a_reload(stack, p
     await screenshot(page, "live-feed")
 
 
+async def test_the_group_table_searches_without_a_reload(stack, page):
+    await page.goto(f"{stack.url}/groups/")
+    await page.evaluate("window.nzSamePage = true")
+    await page.fill("input[name=q]", "zebra")
+    await expect(page.locator("#group-table")).to_contain_text("No groups match")
+    await expect(page).to_have_url(re.compile(r"q=zebra"))
+    await page.fill("input[name=q]", "cat")
+    await expect(page.locator("#group-table")).to_contain_text("Cats")
+    assert await page.evaluate("window.nzSamePage") is True
+
+
 async def test_unmute_on_the_group_page_is_carried_out_by_runbot(stack, page):
     emu, scene = stack.emulator, stack.scene
     await page.goto(f"{stack.url}/groups/")
