@@ -109,6 +109,12 @@ class Commands:
                               f"or the id (-100…), up to {MAX_CHANNELS} channels." if bad else
                               f"At most {MAX_CHANNELS} channels per command.")
             return
+        if message.chat.type == "group":
+            # Telegram lets bots restrict members only in supergroups.
+            await self._reply(message, "This is a basic group, where I cannot mute anyone. "
+                              "Upgrade it to a supergroup (for example: make chat history "
+                              "visible to new members), then send /protect again.")
+            return
         problems, channels = await self._check_setup(message.chat_id, refs)
         if problems:
             lines = "\n".join(f"❌ {_esc(p.what)} — {_esc(p.fix)}" for p in problems)

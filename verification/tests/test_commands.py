@@ -159,3 +159,13 @@ async def test_doctor_notices_a_revoked_invite_link(world):
         await bot.export_chat_invite_link(private.id)
     text = await say(world, s.group, s.alice, "/doctor")
     assert "❌" in text and "revoked or replaced" in text
+
+
+async def test_protect_in_a_basic_group_asks_for_a_supergroup(world):
+    s = world.scene
+    basic = s.emulator.create_group("Old Cats", creator=s.alice)
+    s.emulator.promote(basic, s.bot, by=s.alice)
+    await world.settle()
+    text = await say(world, basic, s.alice, "/protect @catnews")
+    assert "supergroup" in text
+    assert not await ProtectedGroup.objects.aexists()
