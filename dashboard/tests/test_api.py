@@ -187,3 +187,14 @@ def test_only_a_bots_owner_may_disable_it_through_the_api(world):
     assert "owner" in response.json()["detail"]
     world.cats.bot.refresh_from_db()
     assert world.cats.bot.is_active
+
+
+def test_a_session_needs_the_csrf_token_for_changes(world):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.alice)
+    response = client.post(f"{API}/groups/{world.cats.pk}/disable")
+    assert response.status_code == 403
+    world.cats.refresh_from_db()
+    assert world.cats.enabled
+    # Reading needs no token.
+    assert client.get(f"{API}/groups").status_code == 200
