@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from bots.models import BotStatus
+from bots.models import BotInstance, BotStatus
 from nezuko.logging import redact
 
 BEAT_INTERVAL_SECONDS = 15.0
@@ -57,7 +57,10 @@ def write_status(
     if started:
         fields["started_at"] = now
         fields["updates_handled"] = 0
-    if not BotStatus.objects.filter(bot_id=bot_id).update(**fields):
+    if BotStatus.objects.filter(bot_id=bot_id).update(**fields):
+        return
+    # A bot deleted in admin while running has no row to create any more.
+    if BotInstance.objects.filter(pk=bot_id).exists():
         BotStatus.objects.update_or_create(bot_id=bot_id, defaults=fields)
 
 

@@ -134,6 +134,16 @@ async def test_a_bot_added_while_running_starts_and_a_disabled_one_stops(emulato
     assert await supervisor.reconcile() is True
     assert supervisor.runners == {}
     assert await has_state(row, BotStatus.State.STOPPED)
+
+    # Re-enabled, then deleted outright: it starts, then stops without a trace.
+    await BotInstance.objects.filter(pk=row.pk).aupdate(is_active=True)
+    assert await supervisor.reconcile() is True
+    await ping(emulator, bot)
+    pk = row.pk
+    await row.adelete()
+    assert await supervisor.reconcile() is True
+    assert supervisor.runners == {}
+    assert not await BotStatus.objects.filter(bot_id=pk).aexists()
     await supervisor.shutdown()
 
 
@@ -254,3 +264,26 @@ async def test_only_listed_bots_run_with_a_filter(emulator, running):
     await ping(emulator, wanted)
     assert [r.bot.username for r in supervisor.runners.values()] == ["wanted_bot"]
     assert not emulator.calls_named("getMe", bot_id=other.id)
+
+
+async def test_once_takes_what_is_pending_and_returns(emulator, tmp_path):
+    from bots.models import BotCommand
+
+    bot = emulator.create_bot(username="once_bot")
+    row = await sync_to_async(make_bot)(bot.token, username="once_bot")
+    user = emulator.create_user("Early")
+    # Waiting before runbot starts: an update at Telegram and a dashboard command.
+    emulator.send_message(bot, user, "ping")
+    command = await BotCommand.objects.acreate(bot=row, kind="recheck", payload={"user_id": 1})
+
+    async def recheck(cmd: BotCommand, _application: Application) -> dict:
+        return {"checked": cmd.payload["user_id"]}
+
+    supervisor = Supervisor(options(tmp_path, once=True, executors={"recheck": recheck}))
+    # It returns by itself, with no stop event ever set.
+    await asyncio.wait_for(supervisor.run(asyncio.Event()), 30)
+
+    assert emulator.calls_named("sendMessage", chat_id=user.id, text="pong")
+    await command.arefresh_from_db()
+    assert command.status == BotCommand.Status.DONE and command.result == {"checked": 1}
+    assert await has_state(row, BotStatus.State.STOPPED)
