@@ -23,6 +23,9 @@ from bots.ratelimit import (
     priority,
 )
 
+# PTB's RetryAfter warns about its own int/timedelta switch when built; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+
 # A guard against a hung test, far above what any case needs; never a speed claim.
 HANG_GUARD = 20
 

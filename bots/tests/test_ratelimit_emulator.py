@@ -24,6 +24,8 @@ from bots.tests.runtime_support import close_db_threads, make_bot  # noqa: F401
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("close_db_threads"),
+    # PTB's RetryAfter warns about its own int/timedelta switch when built.
+    pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning"),
 ]
 
 
