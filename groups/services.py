@@ -157,6 +157,37 @@ def known_member_ids(group_pk: int, limit: int) -> list[int]:
 aknown_member_ids = sync_to_async(known_member_ids)
 
 
+def overdue_warnings(bot_id: int, limit: int = 200) -> list[tuple[int, int]]:
+    """`(chat id, message id)` of warnings past their group's delay.
+
+    Warnings delete themselves on a timer in the process that posted them; this
+    finds those a restart left behind (the timer died with the process).
+    """
+    now = timezone.now()
+    rows = (
+        GroupMember.objects.filter(group__bot_id=bot_id, warning_message_id__isnull=False,
+                                   group__warning_delete_after__gt=0,
+                                   restricted_at__isnull=False)
+        .values_list("group__chat_id", "warning_message_id", "restricted_at",
+                     "group__warning_delete_after")[: limit * 5]
+    )
+    overdue = {(chat_id, message_id) for chat_id, message_id, at, delay in rows
+               if (now - at).total_seconds() > delay}
+    return sorted(overdue)[:limit]
+
+
+aoverdue_warnings = sync_to_async(overdue_warnings)
+
+
+def forget_warning(chat_id: int, message_id: int) -> None:
+    GroupMember.objects.filter(group__chat_id=chat_id, warning_message_id=message_id).update(
+        warning_message_id=None
+    )
+
+
+aforget_warning = sync_to_async(forget_warning)
+
+
 def restricted_user_ids(group_pk: int) -> list[int]:
     return list(
         GroupMember.objects.filter(group_id=group_pk, restricted_by_nezuko=True).values_list(

@@ -268,6 +268,17 @@ class Handlers:
                 await actions.decline_join(self.engine, config, Person(user_id, name))
         return len(expired)
 
+    async def sweep_warnings(self) -> int:
+        """Delete warnings a restart left past their delay; returns how many."""
+        removed = 0
+        for chat_id, message_id in await services.aoverdue_warnings(self.engine.bot_pk):
+            if self.engine.board.of_message(chat_id, message_id) is not None:
+                continue  # alive here, with its own timer
+            await actions.delete_message(self.engine, chat_id, message_id)
+            await services.aforget_warning(chat_id, message_id)
+            removed += 1
+        return removed
+
     # --- flow 6: "I've joined" --------------------------------------------------------
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

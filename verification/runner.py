@@ -149,14 +149,16 @@ async def run_bot(bot_instance: BotInstance, stop: asyncio.Event, *,
 
 
 async def maintain(engine: Engine, stop: asyncio.Event) -> None:
-    """A bot's periodic work until `stop`: decline stale join requests every minute,
-    run the /doctor check-up on every protected group every `CHECKUP_INTERVAL`."""
+    """A bot's periodic work until `stop`: every minute decline stale join requests and
+    delete warnings a restart left behind; every `CHECKUP_INTERVAL` run the /doctor
+    check-up on every protected group."""
     loop = asyncio.get_running_loop()
     # The first check-up waits a minute: start-up has enough to do.
     last_checkup = loop.time() - CHECKUP_INTERVAL + CHECKUP_DELAY
     while not stop.is_set():
         try:
             await engine.handlers.sweep_join_requests()
+            await engine.handlers.sweep_warnings()
             if loop.time() - last_checkup >= CHECKUP_INTERVAL:
                 last_checkup = loop.time()
                 await engine.commands.checkup()

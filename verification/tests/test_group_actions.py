@@ -62,3 +62,25 @@ def test_protect_accepts_a_reply_to_a_post_forwarded_from_the_channel():
     }, None)
     assert _forwarded_channel(message) == -1009
     assert _forwarded_channel(None) is None
+
+
+async def test_a_warning_left_behind_by_a_restart_is_still_removed(world):
+    import datetime
+
+    from django.utils import timezone
+
+    from groups.models import GroupMember
+
+    s = world.scene
+    await world.protect(warning_delete_after=120)
+    s.emulator.join(s.group, s.carol)
+    sent = await world.emu.wait_for_call("sendMessage", chat_id=s.group.id)
+    await world.settle()
+    # A restart: the board (and the warning's timer) is gone; the delay has passed.
+    world.engine.board.forget(world.engine.board.of_user(s.group.id, s.carol.id))
+    await GroupMember.objects.filter(user_id=s.carol.id).aupdate(
+        restricted_at=timezone.now() - datetime.timedelta(seconds=121))
+    # One sweep step removes it.
+    assert await world.engine.handlers.sweep_warnings() == 1
+    assert world.calls("deleteMessage", message_id=sent.result["message_id"])
+    assert await world.engine.handlers.sweep_warnings() == 0
