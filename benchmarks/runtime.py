@@ -1,6 +1,7 @@
 """The runtime's figures: throughput, decision latency, a raid under flood limits.
 
     .venv/bin/python benchmarks/runtime.py [--feed 50000] [--polled 20000] [--raid 1000]
+                                           [--webhook 20000]
 
 Runs runbot's composition (the supervisor with the real engine, fast path,
 limiter and per-user processor) against the Bot API emulator in this process,
@@ -17,6 +18,9 @@ on a throw-away SQLite database. It prints figures; it asserts nothing.
    each), emulator flood limits on; time until all are restricted beside the
    lower bound those limits allow; "I've joined" presses during the raid and
    how long until each was answered.
+5. webhook: runbot with web (daphne) in a child process on the same database;
+   updates POSTed to its webhook route with the right secret over 64
+   connections: updates/s, all decided by the fast path inside the request.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import asyncio
 import json
 import os
 import re
+import signal
+import socket
 import statistics
 import sys
 import tempfile
@@ -63,6 +69,7 @@ from bots.supervisor import BotRunner, Supervisor  # noqa: E402
 from groups.models import EnforcedChannel, GroupAdmin, GroupChannel, ProtectedGroup  # noqa: E402
 from verification.management.commands.runbot import runtime_options  # noqa: E402
 
+MANAGE = str(Path(__file__).resolve().parent.parent / "manage.py")
 OVERALL_PER_SECOND = 30.0  # Telegram's (and the emulator's) overall limit per bot
 MENTION = re.compile(r"tg://user\?id=(\d+)")
 
@@ -217,7 +224,83 @@ def _joined_button(message: dict) -> str | None:
     return None
 
 
-async def bench(feed: int, polled: int, raid_size: int) -> None:
+async def webhook_rate(emu: TelegramEmulator, scene, count: int) -> None:
+    """runbot with web in a child process; updates POSTed to its webhook route over HTTP."""
+    import aiohttp
+    from django.conf import settings
+
+    from bots import webhook
+
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        port = probe_socket.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    settings.WEBHOOK_SECRET = "benchmark-webhook-secret"
+    env = {
+        **os.environ,
+        "TELEGRAM_API_URL": emu.api_url,
+        "WEBHOOK_URL": base,
+        "WEBHOOK_SECRET": settings.WEBHOOK_SECRET,
+        "LOG_LEVEL": "ERROR",
+    }
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, MANAGE, "runbot",
+        "--host", "127.0.0.1", "--port", str(port), env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await emu.wait_for_call("setWebhook", timeout=60, since=len(emu.calls) - 1)
+        url = f"{base}{webhook.webhook_path(scene.bot.id)}"
+        headers = {webhook.SECRET_HEADER.decode(): webhook.webhook_secret(scene.bot.id)}
+        connector = aiohttp.TCPConnector(limit=64)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            # Warm the child's caches: Bob's first messages take the slow path.
+            for i in range(20):
+                raw = group_message(70_000_000 + i, scene.group.id, scene.bob.id)
+                async with http.post(url, json=raw, headers=headers) as response:
+                    await response.read()
+                if await _decided(http, base) > 0:
+                    break
+                await asyncio.sleep(0.2)
+            before = await _decided(http, base)
+            bodies = [
+                json.dumps(group_message(80_000_000 + i, scene.group.id, scene.bob.id)).encode()
+                for i in range(count)
+            ]
+            statuses: list[int] = []
+
+            async def post(body: bytes) -> None:
+                async with http.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    statuses.append(response.status)
+
+            start = time.perf_counter()
+            for chunk in range(0, count, 256):
+                await asyncio.gather(*(post(b) for b in bodies[chunk : chunk + 256]))
+            elapsed = time.perf_counter() - start
+            decided = await _decided(http, base) - before
+        ok = statuses.count(200)
+        print(
+            f"decided/s over the webhook (runbot with daphne in another process, 64 "
+            f"connections): {count / elapsed:,.0f} updates/s; {ok} answered 200, "
+            f"{decided:.0f} decided by the fast path"
+        )
+    finally:
+        child.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(child.wait(), 60)
+
+
+async def _decided(http, base: str) -> float:
+    """allow_subscribed decisions so far, from the child's /metrics."""
+    async with http.get(f"{base}/metrics") as response:
+        text = await response.text()
+    for line in text.splitlines():
+        if line.startswith('nezuko_decisions_total{outcome="allow_subscribed"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def bench(feed: int, polled: int, raid_size: int, hooked: int) -> None:
     emu = TelegramEmulator()
     await emu.start()
     scene = make_scene(emu)
@@ -273,6 +356,11 @@ async def bench(feed: int, polled: int, raid_size: int) -> None:
         )
         if raid_size:
             await raid(emu, scene, raid_size)
+        await supervisor.shutdown()
+        await supervisor.locks.close()
+        if hooked:
+            emu.flood_limits = False
+            await webhook_rate(emu, scene, hooked)
     finally:
         await supervisor.shutdown()
         await supervisor.locks.close()
@@ -284,9 +372,10 @@ def main() -> None:
     parser.add_argument("--feed", type=int, default=50_000)
     parser.add_argument("--polled", type=int, default=20_000)
     parser.add_argument("--raid", type=int, default=1_000, help="0 skips the raid (~70 s)")
+    parser.add_argument("--webhook", type=int, default=20_000, help="updates POSTed; 0 skips")
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
-    asyncio.run(bench(args.feed, args.polled, args.raid))
+    asyncio.run(bench(args.feed, args.polled, args.raid, args.webhook))
 
 
 if __name__ == "__main__":
