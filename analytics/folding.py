@@ -208,7 +208,10 @@ class RollupBuffer:
             logger.warning("analytics.rollups_dropped", keys=dropped)
         if not batch:
             return 0
-        if not connection.in_atomic_block:
+        # Outside a transaction this runs in a worker thread no request cycle
+        # cleans up after: drop stale connections before, and ours after.
+        standalone = not connection.in_atomic_block
+        if standalone:
             close_old_connections()
         try:
             try:
@@ -220,6 +223,9 @@ class RollupBuffer:
             logger.exception("analytics.flush_failed", keys=len(batch))
             self._requeue(batch)
             return 0
+        finally:
+            if standalone:
+                close_old_connections()
 
     def _requeue(self, batch: dict[Key, Any]) -> None:
         with self._lock:

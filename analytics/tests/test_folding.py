@@ -90,6 +90,7 @@ class TestFolding:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_thread_connections")
 async def test_it_flushes_by_itself_on_the_running_loop():
     from asgiref.sync import sync_to_async
 

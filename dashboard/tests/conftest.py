@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group, User
+from django.db import connections
 from django.test import Client
 
 from analytics.tests.factory import make_bot, make_channel, make_group
@@ -67,3 +69,11 @@ def world(db) -> World:
         charlie=telegram_user(CHARLIE_TG, "charlie"), dave=dave, staff=staff,
         cats=cats, dogs=dogs,
     )
+
+
+@pytest.fixture
+async def close_thread_connections():
+    """Async tests reach the ORM from asgiref's worker thread, which no request
+    cycle cleans up; close its connections so the test database can be dropped."""
+    yield
+    await sync_to_async(connections.close_all)()

@@ -6,7 +6,8 @@ from django.urls import reverse
 
 from bots.models import AuditLog, BotInstance
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("close_thread_connections")]
 
 
 async def test_a_valid_token_is_checked_stored_and_never_shown_again(emulator, world):

@@ -154,6 +154,7 @@ class TestEventsAndCommands:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_thread_connections")
 async def test_adding_a_bot_checks_the_token_with_telegram_and_never_returns_it(
     emulator, world
 ):

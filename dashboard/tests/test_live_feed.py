@@ -10,7 +10,8 @@ from dashboard import consumers
 from dashboard.routing import websocket_urlpatterns
 from verification import events
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("close_thread_connections")]
 
 app = URLRouter(websocket_urlpatterns)
 

@@ -10,7 +10,8 @@ from bots.application import build_application
 from dashboard import telegram
 from dashboard.models import TelegramAccount
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("close_thread_connections")]
 
 
 async def test_login_in_a_private_chat_answers_with_a_one_time_link(emulator, settings):
