@@ -63,6 +63,7 @@ class GroupConfig:
     admin_ids: frozenset[int]
     allowed_user_ids: frozenset[int]
     admins_refreshed_at: float | None = None  # epoch seconds
+    linked_chat_id: int | None = None  # the channel whose discussion group this is
 
     @property
     def protecting(self) -> bool:
@@ -118,6 +119,7 @@ def _build(group: ProtectedGroup) -> GroupConfig:
         admins_refreshed_at=group.admins_refreshed_at.timestamp()
         if group.admins_refreshed_at
         else None,
+        linked_chat_id=group.linked_chat_id,
     )
 
 

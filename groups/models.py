@@ -31,6 +31,8 @@ class ProtectedGroup(models.Model):
     title = models.CharField(max_length=255, blank=True)
     username = models.CharField(max_length=64, blank=True)
     is_forum = models.BooleanField(default=False)
+    # The channel this group is the discussion group of: posts as it are not a bypass.
+    linked_chat_id = models.BigIntegerField(null=True, blank=True)
     enabled = models.BooleanField(default=True, db_index=True)
 
     # Who set it up in Telegram (the group admin who ran /protect).

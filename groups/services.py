@@ -203,7 +203,8 @@ arestricted_user_ids = sync_to_async(restricted_user_ids)
 
 
 def protect(bot_id: int, chat_id: int, *, title: str, username: str, is_forum: bool,
-            channels: list[ChannelInfo], actor: Actor) -> ProtectedGroup:
+            channels: list[ChannelInfo], actor: Actor,
+            linked_chat_id: int | None = None) -> ProtectedGroup:
     """Create or update the group, link the channels (adding to existing ones), enable it."""
     with transaction.atomic():
         group, created = ProtectedGroup.objects.get_or_create(
@@ -213,6 +214,7 @@ def protect(bot_id: int, chat_id: int, *, title: str, username: str, is_forum: b
         )
         before = audit.snapshot(group, fields=AUDITED_FIELDS) if not created else None
         group.title, group.username, group.is_forum = title[:255], username or "", is_forum
+        group.linked_chat_id = linked_chat_id
         group.enabled = True
         if not group.setup_by_user_id:
             group.setup_by_user_id, group.setup_by_name = actor.telegram_id, actor.name[:255]

@@ -121,10 +121,12 @@ class Commands:
             await self._reply(message, f"I can't protect this group yet:\n{lines}")
             return
         actor = _actor(message)
+        chat = await actions.get_chat(self.engine, message.chat_id)
         group = await services.aprotect(
             self.engine.bot_pk, message.chat_id, title=message.chat.title or "",
             username=message.chat.username or "", is_forum=bool(message.chat.is_forum),
-            channels=channels, actor=actor)
+            channels=channels, actor=actor,
+            linked_chat_id=getattr(chat, "linked_chat_id", None))
         config = await aget_group_config(self.engine.bot_pk, message.chat_id)
         await actions.fetch_admins(self.engine, config)
         names = ", ".join(_esc(c.title or c.username) for c in channels)

@@ -118,8 +118,9 @@ def screen_message(
 def _screen_sender_chat(message: IncomingMessage, config: GroupConfig) -> Allow | RejectSenderChat:
     if message.sender_chat_id == config.chat_id:
         return Allow("anonymous_admin")
-    if config.channel(message.sender_chat_id) is not None:
-        # Only the channel's own admins can post as a linked channel.
+    if (config.channel(message.sender_chat_id) is not None
+            or message.sender_chat_id == config.linked_chat_id):
+        # Only a channel's own admins can post as it.
         return Allow("linked_channel")
     return RejectSenderChat(
         chat_id=config.chat_id,

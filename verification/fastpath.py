@@ -68,7 +68,8 @@ def _exempt(message: dict[str, Any], config) -> str | None:
     if isinstance(sender_chat, dict):
         if sender_chat.get("id") == config.chat_id:
             return "allow_anonymous_admin"
-        if config.channel(sender_chat.get("id")) is not None:
+        chat_id = sender_chat.get("id")
+        if config.channel(chat_id) is not None or chat_id == config.linked_chat_id:
             return "allow_linked_channel"
         return None
     sender = message.get("from")

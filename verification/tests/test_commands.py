@@ -169,3 +169,16 @@ async def test_protect_in_a_basic_group_asks_for_a_supergroup(world):
     text = await say(world, basic, s.alice, "/protect @catnews")
     assert "supergroup" in text
     assert not await ProtectedGroup.objects.aexists()
+
+
+async def test_posts_as_the_groups_own_linked_channel_are_not_a_bypass_attempt(world):
+    s = world.scene
+    blog = s.emulator.create_channel("Cat Blog", creator=s.alice, username="catblog")
+    s.emulator.link_discussion(blog, s.group)
+    await say(world, s.group, s.alice, "/protect @catnews")
+    group = await ProtectedGroup.objects.aget(chat_id=s.group.id)
+    assert group.linked_chat_id == blog.id
+    # Alice posts in the group as her blog channel: it stays.
+    s.emulator.send_as_chat(s.group, sender_chat=blog, text="new post is up")
+    await world.settle()
+    assert not world.calls("deleteMessage")

@@ -76,6 +76,11 @@ class TestScreening:
                           is_automatic_forward=True)
         assert screen_message(forward, config) == Allow("automatic_forward")
 
+    def test_posts_as_the_groups_linked_channel_pass(self):
+        config = make_config(linked_chat_id=-100888)
+        post = message(Person(136817688, "Channel", is_bot=True), sender_chat_id=-100888)
+        assert screen_message(post, config) == Allow("linked_channel")
+
     def test_it_holds_a_member_posting_as_their_own_channel_to_the_rules(self):
         decision = screen_message(
             message(Person(136817688, "Channel", is_bot=True), sender_chat_id=-100777,
