@@ -240,12 +240,14 @@ class Handlers:
         await actions.apply(self.engine, decision, config, started=started)
 
     async def _retry_join_request(self, chat_id: int, person: Person,
-                                  fresh: tuple[int, ...] = ()) -> StillMissing | None:
+                                  fresh: tuple[int, ...] = (),
+                                  level: str = "P1") -> StillMissing | None:
         """Approve a pending request if every channel is now satisfied."""
         config = await self.engine.config(chat_id)
         if config is None:
             return None
-        answers, _ = await self.engine.check(person.id, config.channels, fresh=fresh)
+        answers, _ = await self.engine.check(person.id, config.channels, fresh=fresh,
+                                             level=level)
         decision = decide_join_request(config, person, person.id, answers)
         if not isinstance(decision, ApproveJoin):
             missing = getattr(decision, "missing", ())
@@ -313,8 +315,10 @@ class Handlers:
             return
         missing = warning.users.get(press.presser.id, (None, config.channels))[1] \
             if warning else config.channels
+        # A person is waiting for the answer: their checks go first (P0).
         answers, _ = await self.engine.check(press.presser.id, config.channels,
-                                             fresh=tuple(c.chat_id for c in missing))
+                                             fresh=tuple(c.chat_id for c in missing),
+                                             level="P0")
         # The ledger decides; memory only covers a row not written yet.
         restricted = entry.restricted_by_nezuko if entry is not None else (
             config.chat_id, press.presser.id) in self.engine.restricted
@@ -347,7 +351,8 @@ class Handlers:
             await actions.answer(self.engine, press.query_id, "This request is no longer open.")
             return
         still = await self._retry_join_request(
-            press.target, press.presser, fresh=tuple(c.chat_id for c in config.channels))
+            press.target, press.presser, fresh=tuple(c.chat_id for c in config.channels),
+            level="P0")
         if still is None:
             await actions.answer(self.engine, press.query_id, "You're in!")
         else:
