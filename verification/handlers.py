@@ -146,7 +146,16 @@ class Handlers:
         if isinstance(decision, Check):
             decision, hit = await self._verify(decision, config, reason="join")
             metrics.record_decision(outcome_label(decision), time.perf_counter() - started)
+            if isinstance(decision, Allow):
+                await self._welcome_back(config, person)
             await actions.apply(self.engine, decision, config, started=started, cache_hit=hit)
+
+    async def _welcome_back(self, config: GroupConfig, person: Person) -> None:
+        """Telegram keeps a restriction through a leave: someone Nezuko muted who
+        subscribed while away comes back muted, unless Nezuko lifts it now."""
+        entry = await services.aledger_entry(config.pk, person.id)
+        if entry is not None and entry.restricted_by_nezuko:
+            await actions.unmute(self.engine, Unmute(config.chat_id, person, "rejoined"), config)
 
     async def on_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         change = MemberChange.from_update(update.chat_member)

@@ -60,3 +60,19 @@ async def test_a_user_who_leaves_and_rejoins_within_the_cache_ttl_is_checked_aga
     await world.emu.wait_for_call("restrictChatMember", user_id=s.carol.id)
     # The channel event updated the cache: no stale "subscribed" answer let her in.
     assert s.emulator.member(s.group, s.carol)["status"] == "restricted"
+
+
+async def test_a_muted_user_who_subscribes_while_away_is_unmuted_on_return(world):
+    s = world.scene
+    await world.protect()
+    s.emulator.join(s.group, s.carol)
+    await world.emu.wait_for_call("restrictChatMember", user_id=s.carol.id)
+    await world.settle()
+    # She leaves (Telegram keeps her restriction), subscribes, and comes back.
+    s.emulator.leave(s.group, s.carol)
+    s.emulator.join(s.channel, s.carol)
+    await world.settle()
+    mark = len(world.emu.calls)
+    s.emulator.join(s.group, s.carol)
+    unmute = await world.emu.wait_for_call("restrictChatMember", since=mark, user_id=s.carol.id)
+    assert unmute.params["permissions"]["can_send_messages"] is True
