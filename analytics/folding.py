@@ -28,6 +28,8 @@ from django.db.models import Model
 from analytics import histogram
 from analytics.models import ALL_GROUPS, ApiCallHourly, ApiCallRollup, DecisionRollup, Rollup
 from analytics.querysets import SPAN_DAY_TOTAL, TOTAL_OUTCOME
+from bots.models import BotInstance
+from groups.models import ProtectedGroup
 from verification.events import VerificationEventData
 
 logger = structlog.get_logger(__name__)
@@ -214,11 +216,17 @@ class RollupBuffer:
         if standalone:
             close_old_connections()
         try:
+            batch = _without_deleted(batch)
             try:
                 return _write(batch)
             except IntegrityError:
-                # Another process created one of our rows between read and insert.
-                return _write(batch)
+                # Another process created one of our rows between read and
+                # insert, or a bot or group went in between: try once more.
+                return _write(_without_deleted(batch))
+        except IntegrityError:
+            # Requeueing rows the database refuses would block every later flush.
+            logger.exception("analytics.flush_dropped", keys=len(batch))
+            return 0
         except DatabaseError:
             logger.exception("analytics.flush_failed", keys=len(batch))
             self._requeue(batch)
@@ -233,6 +241,33 @@ class RollupBuffer:
                 slot = self._slot(key, type(figures))
                 if slot is not None:
                     slot.merge(figures)
+
+
+def _without_deleted(batch: dict[Key, Any]) -> dict[Key, Any]:
+    """Drops rows of groups and bots deleted since their events were buffered.
+
+    Minute rows and API-call rows reference them by foreign key; one stale key
+    would make every flush fail. Hour and day rows keep plain ids and stay.
+    """
+    group_ids = {k[2] for k in batch if k[0] == "m" and k[2] is not None}
+    bot_ids = {k[2] for k in batch if k[0] in ("api", "apih") and k[2] is not None}
+    bot_ids |= {f.bot_id for k, f in batch.items() if k[0] == "m" and f.bot_id is not None}
+    live_groups = set(
+        ProtectedGroup.objects.filter(pk__in=group_ids).values_list("pk", flat=True)
+    ) if group_ids else set()
+    live_bots = set(
+        BotInstance.objects.filter(pk__in=bot_ids).values_list("pk", flat=True)
+    ) if bot_ids else set()
+    kept: dict[Key, Any] = {}
+    for key, figures in batch.items():
+        if key[0] == "m" and key[2] is not None and key[2] not in live_groups:
+            continue
+        if key[0] == "api" and key[2] is not None and key[2] not in live_bots:
+            continue
+        if key[0] == "m" and figures.bot_id is not None and figures.bot_id not in live_bots:
+            figures.bot_id = None
+        kept[key] = figures
+    return kept
 
 
 def _write(batch: dict[Key, Any]) -> int:

@@ -119,3 +119,18 @@ def test_bot_api_calls_reach_the_rollups_through_the_runtime_observer():
     folding.flush()
     row = ApiCallRollup.objects.get(method="getChatMember")
     assert (row.bot_id, row.count, row.latency_sum_ms) == (group.bot_id, 1, pytest.approx(12.0))
+
+
+def test_rows_of_a_group_or_bot_deleted_before_the_flush_are_dropped_not_retried():
+    doomed, kept = make_group(), make_group()
+    buffer = RollupBuffer()
+    buffer.fold(event(doomed, created_at=T0))
+    buffer.fold(event(kept, created_at=T0))
+    buffer.record_api_call(doomed.bot_id, "getChatMember", "ok", 5.0, at=T0)
+    doomed.bot.delete()  # the group goes with its bot
+
+    # It should write what still has a home, and not keep the rest for ever.
+    assert buffer.flush() > 0
+    assert list(DecisionRollup.objects.values_list("group_id", flat=True)) == [kept.pk]
+    assert not ApiCallRollup.objects.exists()
+    assert buffer.pending == 0
