@@ -90,6 +90,10 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         """`on_done(update, finished)` runs after each update; False: cancelled first."""
         super().__init__(max_concurrent_updates)
         self.on_done = on_done
+        # on_blocked(tasks): a button press waits for these (the presser's earlier
+        # updates); the supervisor hands them to the rate limiter's boost().
+        self.on_blocked: Callable[[set[asyncio.Task[Any]]], object] | None = None
+        self._chains: dict[object, set[asyncio.Task[Any]]] = {}
         self._tails: dict[object, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.pending = 0
@@ -108,8 +112,12 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         self.pending += 1
         started = False
         task = asyncio.current_task()
+        chain = self._chains.setdefault(key, set())
+        if previous is not None and self.on_blocked is not None and _is_press(update):
+            self.on_blocked(set(chain))
         if task is not None:
             self._tasks.add(task)
+            chain.add(task)
         finished = False
         try:
             if previous is not None:
@@ -121,6 +129,9 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
             finished = True
         finally:
             self._tasks.discard(task)
+            chain.discard(task)
+            if not chain and self._chains.get(key) is chain:
+                del self._chains[key]
             if self.on_done is not None:
                 self.on_done(update, finished)
             if not started and hasattr(coroutine, "close"):
@@ -145,3 +156,7 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
 
     async def shutdown(self) -> None:
         return None
+
+
+def _is_press(update: object) -> bool:
+    return isinstance(update, Update) and update.callback_query is not None

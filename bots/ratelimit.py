@@ -33,8 +33,9 @@ import dataclasses
 import math
 import re
 import time
+import weakref
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from datetime import timedelta
 from enum import IntEnum
 from typing import Any
@@ -144,6 +145,7 @@ class _Request:
     is_group: bool
     deadline: float
     future: asyncio.Future[None]
+    task: asyncio.Task[Any] | None = None
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:
@@ -180,6 +182,7 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         self._group_sent: dict[int | str, deque[float]] = {}
         self._paused_until: dict[int | str | None, float] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._boosted: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
 
     # --- Public state, for metrics, heartbeats and tests ------------------------
 
@@ -248,7 +251,30 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
     def _priority_of(self, endpoint: str, data: dict[str, Any], explicit: int | None) -> Priority:
         level = self._asked_priority(endpoint, data, explicit)
         floor = _floor.get()
+        if asyncio.current_task() in self._boosted:
+            floor = Priority.P0
         return level if floor is None else min(level, floor)
+
+    def boost(self, tasks: Iterable[asyncio.Task[Any]]) -> int:
+        """Serve these tasks' calls as P0 from now on, the queued ones included.
+
+        A person waits behind them: the update processor keeps one person's
+        updates in order, so a button press waits for that person's own join,
+        and the join's restriction must not wait behind a raid. Returns how many
+        queued calls moved.
+        """
+        tasks = set(tasks)
+        self._boosted.update(tasks)
+        moved = 0
+        for level in (Priority.P1, Priority.P2):
+            for request in [r for r in self._queues[level] if r.task in tasks]:
+                self._queues[level].remove(request)
+                request.priority = Priority.P0
+                self._queues[Priority.P0].append(request)
+                moved += 1
+        if moved:
+            self._pump()
+        return moved
 
     def _asked_priority(
         self, endpoint: str, data: dict[str, Any], explicit: int | None
@@ -279,6 +305,7 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
             is_group=is_message and _is_group(chat),
             deadline=self._clock() + extra_wait + self.limits.max_wait[level],
             future=asyncio.get_running_loop().create_future(),
+            task=asyncio.current_task(),
         )
         # A retried call was first in line already; it keeps its place.
         if retry:

@@ -147,6 +147,7 @@ class BotRunner:
         self.heartbeat = Heartbeat(bot.pk)
         self.limiter = TelegramRateLimiter(options.limits, name=str(bot.pk))
         self.processor = PerUserUpdateProcessor(options.max_concurrent_updates, self._done)
+        self.processor.on_blocked = self.limiter.boost
         self.stop_event = asyncio.Event()
         self.ready = asyncio.Event()
         self.task: asyncio.Task[None] | None = None

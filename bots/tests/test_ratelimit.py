@@ -280,3 +280,16 @@ async def test_calls_made_for_a_waiting_person_are_p0_even_when_they_ask_for_p1(
     await asyncio.wait_for(asyncio.gather(first, *queued, check), HANG_GUARD)
 
     assert wire.started == ["first", "fresh-check", "p1-0", "p1-1"]
+
+
+async def test_boosting_a_task_serves_its_queued_and_later_calls_first():
+    limiter, wire = TelegramRateLimiter(slow_limits()), Wire()
+    first = asyncio.create_task(request(limiter, wire, "first"))
+    queued = [asyncio.create_task(request(limiter, wire, f"p1-{i}")) for i in range(3)]
+    await asyncio.sleep(0)
+
+    # A person's button press waits for the task behind "p1-2" (their own join).
+    assert limiter.boost({queued[2]}) == 1
+    await asyncio.wait_for(asyncio.gather(first, *queued), HANG_GUARD)
+
+    assert wire.started == ["first", "p1-2", "p1-0", "p1-1"]
