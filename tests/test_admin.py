@@ -14,7 +14,7 @@ from analytics.models import ApiCallRollup, DecisionRollup
 from bots.models import AuditLog, BotCommand, BotInstance, BotStatus
 from groups.models import GroupAdmin, GroupMember
 from tests.factories import fake_token, make_bot, make_channel, make_group
-from verification.models import VerificationEvent
+from verification.models import PendingJoinRequest, VerificationEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +49,8 @@ def populated(token):
                                      outcome="restricted")
     AuditLog.objects.create(source="system", action="seed", object_type="bot")
     AuthGroup.objects.create(name="read-only")
+    PendingJoinRequest.objects.create(bot=bot, group=group, user_id=43, user_chat_id=43,
+                                      expires_at=timezone.now())
     now = timezone.now().replace(second=0, microsecond=0)
     DecisionRollup.objects.create(minute=now, group=group, bot=bot, outcome="restricted", count=1)
     ApiCallRollup.objects.create(minute=now, bot=bot, method="getChatMember", outcome="ok",

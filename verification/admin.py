@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from verification.models import VerificationEvent
+from verification.models import PendingJoinRequest, VerificationEvent
 
 
 @admin.register(VerificationEvent)
@@ -16,6 +16,22 @@ class VerificationEventAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
     # Events are a record of what happened; staff read them, they don't edit them.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PendingJoinRequest)
+class PendingJoinRequestAdmin(admin.ModelAdmin):
+    list_display = ["user_id", "user_name", "group", "created_at", "expires_at"]
+    search_fields = ["=user_id", "user_name", "group__title"]
+    date_hierarchy = "created_at"
+    raw_id_fields = ["group", "bot"]
+    list_select_related = ["group"]
+
+    # runbot creates these and answers them; staff may delete one to drop it.
     def has_add_permission(self, request):
         return False
 
