@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from analytics.models import ApiCallRollup, DecisionRollup
+from analytics.models import ApiCallHourly, ApiCallRollup, DecisionRollup, Rollup
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -27,3 +27,19 @@ class ApiCallRollupAdmin(ReadOnlyAdmin):
     search_fields = ["method"]
     date_hierarchy = "minute"
     list_select_related = ["bot"]
+
+
+@admin.register(Rollup)
+class RollupAdmin(ReadOnlyAdmin):
+    list_display = ["bucket", "span", "group_id", "outcome", "count", "cache_hits", "cache_misses"]
+    list_filter = ["span", "outcome"]
+    search_fields = ["=group_id"]
+    date_hierarchy = "bucket"
+
+
+@admin.register(ApiCallHourly)
+class ApiCallHourlyAdmin(ReadOnlyAdmin):
+    list_display = ["hour", "bot_id", "method", "outcome", "count", "latency_sum_ms"]
+    list_filter = ["method", "outcome"]
+    search_fields = ["method"]
+    date_hierarchy = "hour"

@@ -10,8 +10,9 @@ from django.contrib.auth.models import Group as AuthGroup
 from django.urls import reverse
 from django.utils import timezone
 
-from analytics.models import ApiCallRollup, DecisionRollup
+from analytics.models import ApiCallHourly, ApiCallRollup, DecisionRollup, Rollup
 from bots.models import AuditLog, BotCommand, BotInstance, BotStatus
+from dashboard.models import ApiToken, LoginSession, TelegramAccount
 from groups.models import GroupAdmin, GroupMember
 from tests.factories import fake_token, make_bot, make_channel, make_group
 from verification.models import PendingJoinRequest, VerificationEvent
@@ -36,7 +37,7 @@ def token():
 
 
 @pytest.fixture
-def populated(token):
+def populated(token, staff):
     """One row of every model, so change forms have something to show."""
     bot = make_bot(token=token, username="shop_bot")
     BotStatus.objects.create(bot=bot, state="running", last_error="boom")
@@ -49,9 +50,14 @@ def populated(token):
                                      outcome="restricted")
     AuditLog.objects.create(source="system", action="seed", object_type="bot")
     AuthGroup.objects.create(name="read-only")
+    now = timezone.now().replace(second=0, microsecond=0)
+    TelegramAccount.objects.create(user=staff, telegram_id=7, username="alice")
+    ApiToken.issue(staff, "scripts")
+    LoginSession.objects.create(user=staff, session_key="k" * 32, method="staff")
+    Rollup.objects.create(span="h", bucket=now, group_id=group.pk, outcome="restricted", count=1)
+    ApiCallHourly.objects.create(hour=now, bot_id=bot.pk, method="getMe", outcome="ok", count=1)
     PendingJoinRequest.objects.create(bot=bot, group=group, user_id=43, user_chat_id=43,
                                       expires_at=timezone.now())
-    now = timezone.now().replace(second=0, microsecond=0)
     DecisionRollup.objects.create(minute=now, group=group, bot=bot, outcome="restricted", count=1)
     ApiCallRollup.objects.create(minute=now, bot=bot, method="getChatMember", outcome="ok",
                                  count=3)
@@ -181,3 +187,19 @@ def test_tokens_are_scrubbed_from_log_output(log_output, token):
     assert "getMe" in output and "bot.failed" in output and "token in message" in output
     assert token.split(":")[1] not in output
     assert output.count("<token>") >= 3
+
+
+def test_staff_revoke_api_tokens_and_the_revocation_is_audited(staff_client, staff):
+    token, plaintext = ApiToken.issue(staff, "scripts")
+    response = staff_client.post(
+        reverse("admin:dashboard_apitoken_changelist"),
+        {"action": "revoke", "_selected_action": [token.pk]},
+    )
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert AuditLog.objects.filter(action="revoke", object_id=str(token.pk)).exists()
+    # Neither the token nor its digest is ever shown.
+    page = staff_client.get(reverse("admin:dashboard_apitoken_change", args=[token.pk]))
+    assert plaintext not in page.content.decode()
+    assert token.token_hash not in page.content.decode()
