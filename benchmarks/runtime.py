@@ -209,7 +209,7 @@ async def raid(emu: TelegramEmulator, scene, count: int) -> None:
     )
     if presses:
         print(
-            f"      \"I've joined\" pressed {len(presses)} times during the raid: answered in "
+            f'      "I\'ve joined" pressed {len(presses)} times during the raid: answered in '
             f"p50 {statistics.median(presses) * 1000:.0f} ms, "
             f"p95 {percentile(presses, 0.95) * 1000:.0f} ms, max {max(presses) * 1000:.0f} ms "
             f"(press #{presses.index(max(presses)) + 1})"

@@ -1,0 +1,413 @@
+"""One bot in runbot: its Application, update source, heartbeat and commands.
+
+`BotRunner` gets its own Application from the project factory, with its own
+rate limiter and a per-person update processor, and receives updates from
+our own long-polling loop or from the webhook route:
+
+* Polling is ours rather than PTB's Updater so raw update dicts can go
+  through the engine's fast path before any PTB object is built (building one
+  costs ~100 µs), so a revoked token surfaces as an error we can act on, and
+  so fetching waits while too many updates are unhandled: every getUpdates
+  confirms what came before, so this bound is what a drain must finish.
+* In webhook mode the runner calls setWebhook with a per-bot URL and secret
+  and registers itself with `bots.webhook`; stopping unregisters, so
+  Telegram's retries land after the restart.
+
+`RuntimeOptions` is what runbot composes: the engine's parts (`bots` knows
+nothing of the engine) and the runtime's knobs. `bots.supervisor` starts,
+stops and restarts runners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import structlog
+from django.conf import settings
+from telegram import Update
+from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError, TimedOut
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from bots import metrics, webhook
+from bots.application import PerUserUpdateProcessor, build_application
+from bots.command_queue import CommandQueue, Executor
+from bots.heartbeat import BEAT_INTERVAL_SECONDS, Heartbeat, describe_error
+from bots.locks import BotLocks
+from bots.models import BotInstance
+from bots.ratelimit import Limits, TelegramRateLimiter, retry_after_seconds
+
+logger = structlog.get_logger(__name__)
+
+InstallFn = Callable[[Application, BotInstance], Any]
+FastPath = Callable[[Any, dict[str, Any]], bool]
+BotTask = Callable[[Any, asyncio.Event], Awaitable[None]]
+Service = Callable[[asyncio.Event], Awaitable[None]]
+Flusher = Callable[[], Awaitable[Any]]
+
+# Runs before every engine handler: counts updates for the heartbeat and metrics.
+COUNT_GROUP = -1_000
+POLL_TIMEOUT_SECONDS = 25
+RECENT_UPDATE_IDS = 10_000
+
+
+@dataclasses.dataclass
+class RuntimeOptions:
+    """What runbot composes: the engine's parts and the runtime's knobs.
+
+    install: `install(application, bot_instance) -> engine`; an engine with an
+        async `close()` is closed after its bot drains.
+    fast_path: `fast_path(engine, raw_update) -> bool`; True means the update
+        was fully decided from raw JSON and needs no PTB objects.
+    bot_tasks: per-bot loops, `task(engine, stop)`, stopped with their bot.
+    services: process-wide loops, `service(stop)`, stopped after every bot drained.
+    flushers: awaited last, after the services stopped (buffered events).
+    """
+
+    install: InstallFn
+    allowed_updates: Sequence[str]
+    executors: Mapping[str, Executor] = dataclasses.field(default_factory=dict)
+    bot_filter: Callable[[BotInstance], bool] | None = None
+    api_url: str | None = None
+    webhook_url: str | None = None  # None: settings.WEBHOOK_URL; "": polling
+    fast_path: FastPath | None = None
+    bot_tasks: Sequence[BotTask] = ()
+    services: Sequence[Service] = ()
+    flushers: Sequence[Flusher] = ()
+    locks: BotLocks | None = None
+    limits: Limits | None = None
+    reconcile_interval: float = 5.0
+    drain_timeout: float = 30.0
+    heartbeat_interval: float = BEAT_INTERVAL_SECONDS
+    command_interval: float = 2.0
+    max_concurrent_updates: int = 512
+    max_pending_updates: int = 5_000
+    once: bool = False
+
+    @property
+    def uses_webhooks(self) -> bool:
+        url = settings.WEBHOOK_URL if self.webhook_url is None else self.webhook_url
+        return bool(url)
+
+
+def update_type(raw: dict[str, Any]) -> str:
+    for key in raw:
+        if key != "update_id":
+            return key
+    return "unknown"
+
+
+class BotRunner:
+    """One bot's Application, update source, heartbeat and command queue."""
+
+    def __init__(self, bot: BotInstance, options: RuntimeOptions) -> None:
+        self.bot = bot
+        self.pk = bot.pk
+        self.telegram_id = bot.telegram_id
+        self.fingerprint = bot.token_fingerprint
+        self.options = options
+        self.heartbeat = Heartbeat(bot.pk)
+        self.limiter = TelegramRateLimiter(options.limits, name=str(bot.pk))
+        self.processor = PerUserUpdateProcessor(options.max_concurrent_updates, self._done)
+        self.processor.on_blocked = self.limiter.boost
+        self.stop_event = asyncio.Event()
+        self.ready = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.application: Application | None = None
+        self.engine: Any = None
+        self.offset: int | None = None
+        self._inflight: set[int] = set()
+        self._recent: deque[int] = deque()
+        self._recent_set: set[int] = set()
+        self.log = logger.bind(bot=bot.pk, username=bot.username)
+
+    # --- lifecycle --------------------------------------------------------------
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name=f"nezuko-bot-{self.pk}")
+
+    async def stop(self) -> None:
+        """Ask the bot to stop and wait until it drained (bounded by drain_timeout)."""
+        self.stop_event.set()
+        if self.task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self.task
+
+    async def _run(self) -> None:
+        await self.heartbeat.starting()
+        application = build_application(
+            self.bot.token,
+            api_url=self.options.api_url,
+            rate_limiter=self.limiter,
+            with_updater=False,
+            update_processor=self.processor,
+        )
+        application.add_handler(TypeHandler(Update, self._count), group=COUNT_GROUP)
+        self.engine = self.options.install(application, self.bot)
+        self.application = application
+        try:
+            # initialize() calls getMe: a revoked token raises InvalidToken here.
+            await application.initialize()
+            await application.start()
+            source = asyncio.create_task(self._receive(), name=f"nezuko-source-{self.pk}")
+            loops = [
+                asyncio.create_task(self._beat_loop()),
+                asyncio.create_task(self._command_loop()),
+                *(
+                    asyncio.create_task(task(self.engine, self.stop_event))
+                    for task in self.options.bot_tasks
+                ),
+            ]
+            self.ready.set()
+            await self.heartbeat.running()
+            metrics.set_bot_up(self.pk, True)
+            self.log.info(
+                "bot.running", mode="webhook" if self.options.uses_webhooks else "polling"
+            )
+            stopping = asyncio.create_task(self.stop_event.wait())
+            await asyncio.wait({source, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            failure = source.exception() if source.done() and not source.cancelled() else None
+            if self.options.once and failure is None:
+                await CommandQueue(self.pk, application, self.options.executors).run_pending()
+            self.stop_event.set()
+            await self._drain(source, loops)
+            if failure is not None:
+                raise failure
+        finally:
+            metrics.set_bot_up(self.pk, False)
+            webhook.unregister(self.telegram_id)
+            with contextlib.suppress(Exception):
+                await application.shutdown()
+
+    async def _drain(self, source: asyncio.Task[None], loops: list[asyncio.Task[Any]]) -> None:
+        """Stop taking updates, finish those in flight (bounded), then the per-bot loops."""
+        webhook.unregister(self.telegram_id)
+        if not source.done():
+            source.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await source
+        assert self.application is not None
+        stopping = asyncio.ensure_future(self.application.stop())
+        try:
+            await asyncio.wait_for(asyncio.shield(stopping), self.options.drain_timeout)
+        except TimeoutError:
+            # Telegram has these already confirmed: say which, for the record.
+            self.log.error(
+                "bot.drain_deadline_lost_updates",
+                unfinished=len(self._inflight),
+                update_ids=sorted(self._inflight)[:50],
+            )
+            self.processor.cancel_all()
+            with contextlib.suppress(Exception, asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(stopping, 5)
+        await self._confirm_offset()
+        close = getattr(self.engine, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()
+        for task in loops:
+            task.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.heartbeat.beat()
+
+    # --- receiving updates ------------------------------------------------------------
+
+    async def _receive(self) -> None:
+        if self.options.uses_webhooks:
+            await self._open_webhook()
+            await self._watch_token()
+        else:
+            await self._poll()
+
+    async def _open_webhook(self) -> None:
+        assert self.application is not None
+        webhook.register(self.telegram_id, self.feed)
+        await self.application.bot.set_webhook(
+            url=webhook.webhook_url(self.telegram_id)
+            if self.options.webhook_url is None
+            else f"{self.options.webhook_url.rstrip('/')}{webhook.webhook_path(self.telegram_id)}",
+            secret_token=webhook.webhook_secret(self.telegram_id),
+            allowed_updates=list(self.options.allowed_updates),
+        )
+
+    async def _watch_token(self) -> None:
+        """Webhook mode: no polling notices a revoked token, so ask now and then."""
+        assert self.application is not None
+        while not self.stop_event.is_set():
+            await self._sleep(self.options.heartbeat_interval)
+            try:
+                await self.application.bot.get_me()
+            except InvalidToken:
+                raise
+            except TelegramError as exc:
+                self.log.warning("bot.get_me_failed", error=describe_error(exc))
+
+    async def _poll(self) -> None:
+        """getUpdates until stopped; raises InvalidToken when Telegram refuses the token."""
+        assert self.application is not None
+        bot = self.application.bot
+        await bot.delete_webhook(drop_pending_updates=False)
+        failures = 0
+        while not self.stop_event.is_set():
+            await self._wait_for_room()
+            timeout = 0 if self.options.once else POLL_TIMEOUT_SECONDS
+            try:
+                batch = await self._get_updates(timeout)
+            except InvalidToken:
+                raise
+            except RetryAfter as exc:
+                await self._sleep(retry_after_seconds(exc))
+                continue
+            except TimedOut:
+                continue
+            except Conflict:
+                # Another poller (or a webhook) uses this token: say so, keep trying.
+                self.log.warning("bot.poll_conflict")
+                failures += 1
+                await self._sleep(min(30.0, 2.0**failures))
+                continue
+            except TelegramError as exc:
+                failures += 1
+                self.log.warning("bot.poll_failed", error=describe_error(exc))
+                await self._sleep(min(30.0, 2.0**failures))
+                continue
+            failures = 0
+            for raw in batch:
+                self.offset = raw["update_id"] + 1
+                await self.feed(raw)
+            if self.options.once and not batch:
+                return
+
+    async def _get_updates(self, poll_seconds: int) -> list[dict[str, Any]]:
+        assert self.application is not None
+        params: dict[str, Any] = {
+            "timeout": poll_seconds,
+            "limit": 100,
+            "allowed_updates": list(self.options.allowed_updates),
+        }
+        if self.offset is not None:
+            params["offset"] = self.offset
+        # Bot._post is the one call that returns raw JSON: get_updates builds
+        # every Update (~100 µs each) before the fast path could skip it.
+        result = await self.application.bot._post(
+            "getUpdates", params, read_timeout=poll_seconds + 10
+        )
+        return [item for item in result if isinstance(item, dict) and "update_id" in item]
+
+    async def _wait_for_room(self) -> None:
+        """Back-pressure: fetch no more while too many updates wait to be handled."""
+        # Polling: the count changes inside PTB's tasks, which signal nothing.
+        while self._pending() >= self.options.max_pending_updates:  # noqa: ASYNC110
+            if self.stop_event.is_set():
+                return
+            await asyncio.sleep(0.05)
+
+    def _pending(self) -> int:
+        assert self.application is not None
+        return self.processor.pending + self.application.update_queue.qsize()
+
+    async def _confirm_offset(self) -> None:
+        """Confirm the last batch to Telegram, so a restart does not receive it again.
+
+        Every getUpdates confirms the batches before it, so only the last one
+        is left; the drain has finished it (or logged what it could not).
+        """
+        if self.options.uses_webhooks or self.offset is None or self.application is None:
+            return
+        with contextlib.suppress(Exception):
+            await self.application.bot._post(
+                "getUpdates", {"offset": self.offset, "limit": 1, "timeout": 0}
+            )
+
+    async def feed(self, raw: dict[str, Any]) -> None:
+        """Hand one raw update to the engine: the fast path, else PTB's queue.
+
+        Raises ValueError when PTB cannot build an Update from it.
+        """
+        update_id = raw["update_id"]
+        if self._seen(update_id):
+            # Telegram re-sent it (a webhook retry, an unconfirmed offset).
+            return
+        if self.options.fast_path is not None and self.options.fast_path(self.engine, raw):
+            self.heartbeat.count_update()
+            metrics.record_update(self.pk, update_type(raw))
+            return
+        assert self.application is not None
+        try:
+            update = Update.de_json(raw, self.application.bot)
+        except Exception as exc:
+            raise ValueError(f"not an update: {type(exc).__name__}") from exc
+        self._inflight.add(update_id)
+        await self.application.update_queue.put(update)
+
+    def _seen(self, update_id: int) -> bool:
+        if update_id in self._recent_set:
+            return True
+        self._recent.append(update_id)
+        self._recent_set.add(update_id)
+        if len(self._recent) > RECENT_UPDATE_IDS:
+            self._recent_set.discard(self._recent.popleft())
+        return False
+
+    async def _count(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        kind = _ptb_update_type(update)
+        chat = update.effective_chat
+        self.log.info(
+            "update.handled",
+            update_id=update.update_id,
+            chat_id=chat.id if chat else None,
+            type=kind,
+        )
+        self.heartbeat.count_update()
+        metrics.record_update(self.pk, kind)
+
+    def _done(self, update: object, finished: bool) -> None:
+        """The processor finished (or, past the drain deadline, cancelled) an update."""
+        if finished and isinstance(update, Update):
+            self._inflight.discard(update.update_id)
+
+    # --- background loops -----------------------------------------------------------
+
+    async def _beat_loop(self) -> None:
+        while not self.stop_event.is_set():
+            await self._sleep(self.options.heartbeat_interval)
+            try:
+                await self.heartbeat.beat()
+            except Exception:
+                self.log.warning("bot.heartbeat_failed", exc_info=True)
+
+    async def _command_loop(self) -> None:
+        assert self.application is not None
+        queue = CommandQueue(self.pk, self.application, self.options.executors)
+        while not self.stop_event.is_set():
+            try:
+                await queue.run_pending()
+            except Exception:
+                # The database blinked: the commands wait for the next pass.
+                self.log.warning("bot.commands_failed", exc_info=True)
+            await self._sleep(self.options.command_interval)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake up at once when the bot is asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop_event.wait(), timeout=seconds)
+
+
+def _ptb_update_type(update: Update) -> str:
+    for name in (
+        "message",
+        "edited_message",
+        "callback_query",
+        "chat_member",
+        "my_chat_member",
+        "chat_join_request",
+        "channel_post",
+    ):
+        if getattr(update, name, None) is not None:
+            return name
+    return "other"
