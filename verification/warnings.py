@@ -90,6 +90,8 @@ class WarningBoard:
         if is_new:
             warning = Warning(chat_id, thread_id, group_title, custom_text)
             self._open[key] = warning
+        # The group's current text, so a setting changed meanwhile shows on the next edit.
+        warning.custom_text = custom_text
         warning.users[person.id] = (person, missing)
         self._by_user[(chat_id, person.id)] = warning
         return warning, is_new

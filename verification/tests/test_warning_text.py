@@ -58,3 +58,14 @@ def test_a_user_who_complies_leaves_the_warning_and_an_empty_one_can_go():
     assert board.remove_user(-100, 1) is warning and not warning.users
     board.forget(warning)
     assert board.of_message(-100, 42) is None and board.of_user(-100, 1) is None
+
+
+def test_a_shared_warning_takes_up_the_groups_text_changed_while_it_is_open():
+    board = WarningBoard()
+    warning, _ = board.add(-100, None, "Cats", Person(1, "Carol"), (NEWS,))
+    # The owner sets a custom text on the dashboard; the next person joins the same warning.
+    same, is_new = board.add(-100, None, "Cats", Person(2, "Dave"), (NEWS,),
+                             custom_text="Welcome {mention}!")
+    text, _ = render(same)
+    assert same is warning and not is_new
+    assert "Welcome" in text and "Dave" in text
