@@ -54,6 +54,16 @@ COUNT_GROUP = -1_000
 POLL_TIMEOUT_SECONDS = 25
 RECENT_UPDATE_IDS = 10_000
 
+# Handlers that apps above the engine add to every bot (the dashboard's /login).
+# runbot lives in `verification`, which must not import those apps, so they
+# register here at start-up instead.
+_application_extensions: list[Callable[[Application], None]] = []
+
+
+def extend_applications(extension: Callable[[Application], None]) -> None:
+    if extension not in _application_extensions:
+        _application_extensions.append(extension)
+
 
 @dataclasses.dataclass
 class RuntimeOptions:
@@ -148,6 +158,8 @@ class BotRunner:
         )
         application.add_handler(TypeHandler(Update, self._count), group=COUNT_GROUP)
         self.engine = self.options.install(application, self.bot)
+        for extend in _application_extensions:
+            extend(application)
         self.application = application
         try:
             # initialize() calls getMe: a revoked token raises InvalidToken here.

@@ -27,12 +27,13 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection
 from telegram.error import InvalidToken
 
-from bots.botrunner import BotRunner, Flusher, RuntimeOptions
+from bots.botrunner import BotRunner, Flusher, RuntimeOptions, extend_applications
 from bots.heartbeat import describe_error
 from bots.locks import get_locks
 from bots.models import BotInstance
 
-__all__ = ["BotRunner", "RuntimeOptions", "Supervisor", "flush_on_shutdown"]
+__all__ = ["BotRunner", "RuntimeOptions", "Supervisor", "extend_applications",
+           "flush_on_shutdown"]
 
 logger = structlog.get_logger(__name__)
 

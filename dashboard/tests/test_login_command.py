@@ -1,5 +1,6 @@
 """/login in a private chat, over the real PTB stack and the emulator."""
 
+import asyncio
 import re
 
 import pytest
@@ -40,3 +41,31 @@ async def test_login_in_a_private_chat_answers_with_a_one_time_link(emulator, se
     assert account.username == "erin"
     # The link is spent.
     assert (await sync_to_async(Client().post)(match.group(1))).status_code == 403
+
+
+async def test_runbots_supervisor_answers_login_for_every_bot_it_runs(emulator, settings, tmp_path):
+    from bots.locks import FileLocks
+    from bots.supervisor import RuntimeOptions, Supervisor
+    from bots.tests.runtime_support import make_bot
+    from verification import ALLOWED_UPDATES
+    from verification.handlers import install
+
+    settings.DASHBOARD_URL = "http://dashboard.test"
+    bot = emulator.create_bot(username="nezuko_bot")
+    await sync_to_async(make_bot)(bot.token, username="nezuko_bot")
+    erin = emulator.create_user("Erin", username="erin")
+    # The engine's install only: /login comes from the dashboard's start-up registration.
+    supervisor = Supervisor(RuntimeOptions(
+        install=install, allowed_updates=ALLOWED_UPDATES, webhook_url="",
+        locks=FileLocks(tmp_path / "locks"), reconcile_interval=0.2, drain_timeout=10,
+    ))
+    stop = asyncio.Event()
+    task = asyncio.create_task(supervisor.run(stop))
+    try:
+        emulator.send_message(bot, erin, "/login")
+        call = await emulator.wait_for_call("sendMessage", timeout=15, chat_id=erin.id)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+    assert "http://dashboard.test/login/link/" in call.params["text"]
