@@ -58,11 +58,14 @@ async def register_token(token: str, *, api_url: str | None = None) -> BotInstan
         raise TokenRejected("Telegram rejected BOT_TOKEN (getMe: unauthorized).") from exc
     except TelegramError as exc:
         raise TokenRejected(f"Could not validate BOT_TOKEN with getMe: {exc}") from exc
-    return await sync_to_async(_store_bot)(token, me.id, me.username or "", me.first_name or "")
+    return await sync_to_async(_store_bot)(token, me.username or "", me.first_name or "")
 
 
-def _store_bot(token: str, telegram_id: int, username: str, name: str) -> BotInstance:
-    instance = BotInstance.objects.filter(telegram_id=telegram_id).first() or BotInstance()
+def _store_bot(token: str, username: str, name: str) -> BotInstance:
+    # Look up by the id set_token stores (the token's own prefix), so a second start
+    # with the same BOT_TOKEN updates the row instead of inserting a duplicate.
+    token_id = crypto.bot_id_from_token(token)
+    instance = BotInstance.objects.filter(telegram_id=token_id).first() or BotInstance()
     instance.set_token(token)
     instance.username, instance.display_name = username, name[:128]
     instance.save()

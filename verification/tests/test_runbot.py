@@ -90,3 +90,15 @@ async def test_run_bot_is_the_lifecycle_the_supervisor_calls(scene):
     await asyncio.wait_for(task, timeout=30)
     assert task.exception() is None
     await sync_to_async(connections.close_all)()
+
+
+async def test_registering_the_same_bot_token_again_updates_its_row(scene):
+    first = await runner.register_token(scene.bot.token)
+    await BotInstance.objects.filter(pk=first.pk).aupdate(username="renamed_meanwhile")
+
+    again = await runner.register_token(scene.bot.token)
+
+    # One row, refreshed from getMe: a restart with BOT_TOKEN set must not fail.
+    assert again.pk == first.pk
+    assert await BotInstance.objects.acount() == 1
+    assert (await BotInstance.objects.aget()).username == "nezuko_bot"
