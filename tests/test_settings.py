@@ -1,8 +1,8 @@
 """Settings come from the environment only; each case runs in a fresh interpreter."""
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +38,7 @@ def run(code_or_args, **env):
     environ = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "nezuko.settings",
                "NEZUKO_READ_DOTENV": "false", **env}
     args = code_or_args if isinstance(code_or_args, list) else ["-c", code_or_args]
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=environ,
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=environ,  # noqa: S603
                           capture_output=True, text=True, timeout=60)
 
 
