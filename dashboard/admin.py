@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 from django.utils import timezone
 
 from bots.admin import AuditedAdmin
@@ -13,6 +14,7 @@ class TelegramAccountAdmin(AuditedAdmin):
     readonly_fields = ["telegram_id", "created_at", "last_login_at"]
     raw_id_fields = ["user"]
     list_select_related = ["user"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(ApiToken)
