@@ -175,6 +175,22 @@ class BotCommandAdmin(AuditedAdmin):
     date_hierarchy = "created_at"
     readonly_fields = ["status", "result", "error", "started_at", "finished_at", "created_at"]
     raw_id_fields = ["requested_by"]
+    actions = ["queue_again"]
+
+    @admin.action(description="Queue selected commands again")
+    def queue_again(self, request, queryset):
+        """A failed command (or one a dead runbot left) is retried as a new command,
+        so the record of the first attempt stays as it was."""
+        retried = 0
+        for command in queryset.exclude(status=BotCommand.Status.PENDING):
+            copy = BotCommand.objects.create(
+                bot_id=command.bot_id, kind=command.kind, payload=command.payload,
+                requested_by=request.user,
+            )
+            audit.record("queue_again", copy, source=AuditLog.Source.ADMIN, actor=request.user,
+                         after={"retry_of": command.pk, "kind": command.kind})
+            retried += 1
+        self.message_user(request, f"Queued {retried} command(s) again.")
 
 
 @admin.register(AuditLog)

@@ -15,8 +15,9 @@ PENDING (a newer runbot may know them). An executor is
 `async def (command, application) -> dict | None`; its return value is stored
 as the result, an exception marks the command FAILED with its message.
 
-A command whose runbot died while RUNNING stays RUNNING (at most once beats
-twice for a ban); `requeue_stale()` is there for an operator to retry them.
+A command whose runbot died while RUNNING is never run again on its own (at
+most once beats twice for a ban): `fail_stale()` marks it FAILED saying so,
+and staff can queue it again from admin.
 """
 
 from __future__ import annotations
@@ -82,16 +83,30 @@ def finish(command: BotCommand, *, result: dict[str, Any] | None, error: str = "
     command.save(update_fields=["status", "result", "error", "finished_at"])
 
 
-def requeue_stale(older_than: datetime.timedelta) -> int:
-    """Put commands RUNNING for longer than `older_than` back to PENDING. Returns how many."""
-    cutoff = timezone.now() - older_than
+STALE_ERROR = (
+    "runbot stopped while running this command; it was not retried in case it had "
+    "already acted. Queue it again to retry."
+)
+
+
+def fail_stale(bot_id: int, older_than: datetime.timedelta) -> int:
+    """Mark this bot's commands RUNNING for longer than `older_than` as FAILED.
+
+    Only the process that runs a bot calls this for it, so a command still
+    RUNNING that long belongs to a runbot that died. Returns how many.
+    """
+    if not connection.in_atomic_block:
+        close_old_connections()
     return BotCommand.objects.filter(
-        status=BotCommand.Status.RUNNING, started_at__lt=cutoff
-    ).update(status=BotCommand.Status.PENDING, started_at=None)
+        bot_id=bot_id,
+        status=BotCommand.Status.RUNNING,
+        started_at__lt=timezone.now() - older_than,
+    ).update(status=BotCommand.Status.FAILED, error=STALE_ERROR, finished_at=timezone.now())
 
 
 aclaim_next = sync_to_async(claim_next)
 afinish = sync_to_async(finish)
+afail_stale = sync_to_async(fail_stale)
 
 
 class CommandQueue:

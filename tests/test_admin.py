@@ -203,3 +203,21 @@ def test_staff_revoke_api_tokens_and_the_revocation_is_audited(staff_client, sta
     page = staff_client.get(reverse("admin:dashboard_apitoken_change", args=[token.pk]))
     assert plaintext not in page.content.decode()
     assert token.token_hash not in page.content.decode()
+
+
+def test_staff_queue_a_failed_command_again_as_a_new_command(staff_client, staff):
+    bot = make_bot()
+    failed = BotCommand.objects.create(bot=bot, kind="unmute", payload={"user_id": 5},
+                                       status="failed", error="boom")
+    response = staff_client.post(
+        reverse("admin:bots_botcommand_changelist"),
+        {"action": "queue_again", "_selected_action": [failed.pk]},
+    )
+    assert response.status_code == 302
+    retry = BotCommand.objects.exclude(pk=failed.pk).get()
+    assert (retry.kind, retry.payload, retry.status) == ("unmute", {"user_id": 5}, "pending")
+    assert retry.requested_by == staff
+    # The first attempt keeps its record.
+    failed.refresh_from_db()
+    assert failed.status == "failed" and failed.error == "boom"
+    assert AuditLog.objects.filter(action="queue_again", object_id=str(retry.pk)).exists()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
@@ -25,7 +26,7 @@ from telegram import Bot, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, BaseRateLimiter, ContextTypes, TypeHandler
 
-from bots import crypto, metrics
+from bots import command_queue, crypto, metrics
 from bots.application import api_base_url, build_application
 from bots.models import BotInstance
 from bots.ratelimit import TelegramRateLimiter
@@ -39,6 +40,8 @@ logger = structlog.get_logger(__name__)
 SWEEP_INTERVAL = 60.0
 CHECKUP_INTERVAL = 15 * 60.0
 CHECKUP_DELAY = 60.0
+# Executors finish in seconds; a command RUNNING this long was orphaned by a dead runbot.
+STALE_COMMAND_AGE = datetime.timedelta(minutes=15)
 
 
 class TokenRejected(Exception):
@@ -152,9 +155,9 @@ async def run_bot(bot_instance: BotInstance, stop: asyncio.Event, *,
 
 
 async def maintain(engine: Engine, stop: asyncio.Event) -> None:
-    """A bot's periodic work until `stop`: every minute decline stale join requests and
-    delete warnings a restart left behind; every `CHECKUP_INTERVAL` run the /doctor
-    check-up on every protected group."""
+    """A bot's periodic work until `stop`: every minute decline stale join requests,
+    delete warnings a restart left behind and fail commands a dead runbot left running;
+    every `CHECKUP_INTERVAL` run the /doctor check-up on every protected group."""
     loop = asyncio.get_running_loop()
     # The first check-up waits a minute: start-up has enough to do.
     last_checkup = loop.time() - CHECKUP_INTERVAL + CHECKUP_DELAY
@@ -162,6 +165,7 @@ async def maintain(engine: Engine, stop: asyncio.Event) -> None:
         try:
             await engine.handlers.sweep_join_requests()
             await engine.handlers.sweep_warnings()
+            await command_queue.afail_stale(engine.bot_pk, STALE_COMMAND_AGE)
             if loop.time() - last_checkup >= CHECKUP_INTERVAL:
                 last_checkup = loop.time()
                 await engine.commands.checkup()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 import threading
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from bots.application import build_application
-from bots.command_queue import CommandQueue, claim_next
+from bots.command_queue import CommandQueue, claim_next, fail_stale
 from bots.models import BotCommand
 from bots.tests.runtime_support import close_db_threads, make_bot, postgres_only  # noqa: F401
 
@@ -142,3 +144,24 @@ async def _other_bot():
     return await sync_to_async(make_bot)(
         "7000000002:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB", username="other_bot"
     )
+
+
+def test_a_command_a_dead_runbot_left_running_is_failed_not_rerun(bot):
+    other = make_bot("7000000002:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB", username="other_bot")
+    long_ago = timezone.now() - datetime.timedelta(hours=1)
+    orphan = BotCommand.objects.create(bot=bot, kind="ban", status="running", started_at=long_ago)
+    busy = BotCommand.objects.create(bot=bot, kind="ban", status="running",
+                                     started_at=timezone.now())
+    elsewhere = BotCommand.objects.create(bot=other, kind="ban", status="running",
+                                          started_at=long_ago)
+
+    assert fail_stale(bot.pk, datetime.timedelta(minutes=15)) == 1
+
+    # Only this bot's old command fails, saying why; nothing is put back to run twice.
+    orphan.refresh_from_db()
+    assert orphan.status == "failed" and "not retried" in orphan.error
+    assert orphan.finished_at is not None
+    busy.refresh_from_db()
+    elsewhere.refresh_from_db()
+    assert busy.status == "running" and elsewhere.status == "running"
+    assert not BotCommand.objects.filter(status="pending").exists()
