@@ -92,7 +92,7 @@ class BotInstanceForm(forms.ModelForm):
 
     class Meta:
         model = BotInstance
-        fields = ["token", "username", "display_name", "is_active", "update_mode", "owner"]
+        fields = ["token", "username", "display_name", "is_active", "owner"]
 
     def clean_token(self) -> str:
         token = self.cleaned_data["token"]
@@ -139,7 +139,7 @@ class BotInstanceAdmin(AuditedAdmin):
                     "state", "heartbeat", "created_at"]
     list_filter = ["is_active", "update_mode", "status__state"]
     search_fields = ["username", "display_name", "=telegram_id"]
-    readonly_fields = ["telegram_id", "created_at", "updated_at"]
+    readonly_fields = ["telegram_id", "update_mode", "created_at", "updated_at"]
     inlines = [BotStatusInline]
     actions = ["activate", "deactivate"]
 

@@ -230,6 +230,12 @@ class BotRunner:
     # --- receiving updates ------------------------------------------------------------
 
     async def _receive(self) -> None:
+        # Show in admin and on the dashboard how this bot gets its updates.
+        mode = (BotInstance.UpdateMode.WEBHOOK if self.options.uses_webhooks
+                else BotInstance.UpdateMode.POLLING)
+        await BotInstance.objects.filter(pk=self.pk).exclude(update_mode=mode).aupdate(
+            update_mode=mode
+        )
         if self.options.uses_webhooks:
             await self._open_webhook()
             await self._watch_token()

@@ -26,7 +26,11 @@ class BotInstance(models.Model):
     token_fingerprint = models.CharField(max_length=64, unique=True, editable=False)
     is_active = models.BooleanField(default=True, db_index=True)
     update_mode = models.CharField(
-        max_length=16, choices=UpdateMode.choices, default=UpdateMode.POLLING
+        max_length=16,
+        choices=UpdateMode.choices,
+        default=UpdateMode.POLLING,
+        editable=False,
+        help_text="How runbot receives this bot's updates: webhook when WEBHOOK_URL is set.",
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,

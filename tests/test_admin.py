@@ -96,7 +96,7 @@ def test_staff_add_a_bot_by_token_and_it_is_stored_encrypted_and_audited(staff_c
     response = staff_client.post(
         reverse("admin:bots_botinstance_add"),
         {"token": token, "username": "shop_bot", "display_name": "Shop", "is_active": "on",
-         "update_mode": "polling", "status-TOTAL_FORMS": "0", "status-INITIAL_FORMS": "0"},
+         "status-TOTAL_FORMS": "0", "status-INITIAL_FORMS": "0"},
     )
     assert response.status_code == 302, response.content.decode()[:2000]
 
@@ -116,7 +116,7 @@ def test_staff_add_a_bot_by_token_and_it_is_stored_encrypted_and_audited(staff_c
 def test_it_refuses_a_malformed_token_with_a_clear_error(staff_client):
     response = staff_client.post(
         reverse("admin:bots_botinstance_add"),
-        {"token": "hello", "username": "x", "update_mode": "polling",
+        {"token": "hello", "username": "x",
          "status-TOTAL_FORMS": "0", "status-INITIAL_FORMS": "0"},
     )
     assert response.status_code == 200

@@ -114,6 +114,9 @@ async def test_it_sets_a_per_bot_webhook_and_handles_what_telegram_posts(emulato
     assert call.params["url"].endswith(webhook.webhook_path(webhook_bot.id))
     assert call.params["secret_token"] == webhook.webhook_secret(webhook_bot.id)
     assert sorted(call.params["allowed_updates"]) == ["callback_query", "message"]
+    # Admin shows how the bot gets its updates.
+    row = await BotInstance.objects.aget(telegram_id=webhook_bot.id)
+    assert row.update_mode == BotInstance.UpdateMode.WEBHOOK
 
     user = emulator.create_user("Hooked")
     emulator.send_message(webhook_bot, user, "ping")
