@@ -21,9 +21,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model, login
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from bots.models import BotInstance
 from dashboard.models import LoginLink, LoginSession, TelegramAccount, TelegramLoginReplay, digest
 
 LOGIN_LINK_TTL = timedelta(minutes=5)
@@ -44,6 +46,18 @@ class TelegramIdentity:
 
 
 # --- Telegram Login Widget --------------------------------------------------------
+
+
+def login_bots() -> QuerySet[BotInstance]:
+    """Active bots whose token may sign a Login Widget payload.
+
+    Only bots staff registered (admin, `BOT_TOKEN`: no owner) or a staff member
+    added. Whoever holds a token can sign a payload for any Telegram id, and an
+    owner who adds their own bot on the dashboard holds its token.
+    """
+    return BotInstance.objects.filter(is_active=True).filter(
+        Q(owner__isnull=True) | Q(owner__is_staff=True)
+    )
 
 
 def widget_hash(data: Mapping[str, str], bot_token: str) -> str:

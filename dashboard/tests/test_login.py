@@ -10,6 +10,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from analytics.tests.factory import make_bot
+from bots.models import BotInstance
 from dashboard import auth
 from dashboard.models import LoginLink, TelegramAccount
 
@@ -141,3 +143,22 @@ def test_verify_widget_uses_the_configured_window(world, max_age):
     data = signed(world, auth_date=str(int(time.time()) - 120))
     with pytest.raises(auth.LoginRefused):
         auth.verify_widget(data, [world.cats.bot.token], max_age=max_age)
+
+
+def test_a_bot_an_owner_added_cannot_sign_logins_for_other_people(world):
+    # Charlie added his own bot on the dashboard, so he knows its token.
+    charlies_bot = make_bot(username="charlies_bot", owner=world.charlie)
+    data = {"id": str(ALICE_TG), "auth_date": str(int(time.time()))}
+    data["hash"] = auth.widget_hash(data, charlies_bot.token)
+
+    client = Client()
+    response = client.get(CALLBACK, data)
+
+    # It should refuse the signature instead of logging Charlie in as Alice.
+    assert response.status_code == 403
+    assert "not signed by our bot" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    # The login page offers only a bot that staff registered, even when it is the only one.
+    BotInstance.objects.exclude(pk=charlies_bot.pk).update(is_active=False)
+    page = Client().get(reverse("dashboard:login")).content.decode()
+    assert "charlies_bot" not in page

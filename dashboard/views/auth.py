@@ -14,7 +14,7 @@ from dashboard import auth
 
 
 def _login_bot() -> BotInstance | None:
-    return BotInstance.objects.filter(is_active=True).order_by("pk").first()
+    return auth.login_bots().order_by("pk").first()
 
 
 def _render_login(request: HttpRequest, form: AuthenticationForm | None = None,
@@ -45,7 +45,7 @@ def login_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def telegram_callback(request: HttpRequest) -> HttpResponse:
     """The Login Widget's data-auth-url: signed fields in the query string."""
-    tokens = [bot.token for bot in BotInstance.objects.filter(is_active=True)]
+    tokens = [bot.token for bot in auth.login_bots()]
     try:
         identity = auth.verify_widget(request.GET, tokens)
     except auth.LoginRefused as exc:
