@@ -251,3 +251,20 @@ def test_the_overview_lists_what_needs_attention(world):
     assert "the bot cannot restrict members" in html
     assert "not started yet" in html
     assert "Dogs" not in html
+
+
+def test_a_shared_channel_lists_only_the_groups_you_see(world):
+    from analytics.tests.factory import make_group
+
+    from .conftest import CHARLIE_TG
+
+    # Charlie's group, on the same bot, requires Alice's channel too.
+    make_group(bot=world.cats.bot, title="Charlie's Den", setup_by_user_id=CHARLIE_TG,
+               channels=[world.cats.channels.get()])
+
+    html = world.client(world.alice).get(url("channels")).content.decode()
+
+    # It should name Cats as requiring Cat News, and nothing of Charlie's.
+    assert "Cat News" in html and "Cats" in html
+    assert "Den" not in html
+    assert "Den" in world.client(world.staff).get(url("channels")).content.decode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
@@ -48,7 +49,9 @@ def feed_row_from_model(event) -> dict:
 @require_GET
 @login_required
 def channels(request: HttpRequest) -> HttpResponse:
-    items = access.visible_channels(request.user).prefetch_related("groups").select_related("bot")
+    # A channel can be required by other owners' groups too: list only the visible ones.
+    groups = Prefetch("groups", queryset=access.visible_groups(request.user))
+    items = access.visible_channels(request.user).prefetch_related(groups).select_related("bot")
     context = base_context(request, "channels") | {"page": paginate(request, items)}
     return page_or_partial(request, "dashboard/channels.html", "channel-table", context)
 
