@@ -7,7 +7,10 @@ under test is the bot that runs: only `TELEGRAM_API_URL` differs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import heapq
+import itertools
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -72,6 +75,69 @@ def ordering_key(update: object) -> object:
     return ("other", None)
 
 
+class _Slots:
+    """`limit` concurrent holders; waiters served by (urgent first, then arrival).
+
+    Replaces a FIFO semaphore, which serves updates in the order they *asked*
+    for a slot: a person's second update asks only once their first is done,
+    so in a raid it went to the back of a queue of hundreds of other joins
+    (every slot held by a join waiting for the rate limiter), and an
+    "I've joined" press waiting behind it waited as long (~14 s).
+    Here a waiter keeps the rank of its update's arrival, and `promote()`
+    moves a press's own chain ahead of everyone.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.free = limit
+        self._heap: list[list[Any]] = []  # [0 urgent | 1, arrival, future | None (moved)]
+        self._waiting: dict[asyncio.Task[Any], list[Any]] = {}
+        self.waiting = 0  # waiters not yet served nor cancelled
+
+    async def acquire(self, arrival: int, *, urgent: bool) -> None:
+        if self.free > 0 and not self.waiting:
+            self.free -= 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = [0 if urgent else 1, arrival, future]
+        heapq.heappush(self._heap, entry)
+        self.waiting += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._waiting[task] = entry
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.cancelled():
+                self.waiting -= 1  # never served; its heap entry is skipped when popped
+            else:
+                self.release()  # served, then cancelled before it could run: pass it on
+            raise
+        finally:
+            if task is not None:
+                self._waiting.pop(task, None)
+
+    def release(self) -> None:
+        while self._heap:
+            future = heapq.heappop(self._heap)[2]
+            if future is not None and not future.done():
+                self.waiting -= 1
+                future.set_result(None)  # the slot changes hands; `free` unchanged
+                return
+        self.free += 1
+
+    def promote(self, tasks: Iterable[asyncio.Task[Any]]) -> None:
+        """These waiters go first (a person is waiting for them)."""
+        for task in tasks:
+            entry = self._waiting.get(task)
+            if entry is None or entry[0] == 0 or entry[2] is None:
+                continue
+            moved = [0, entry[1], entry[2]]
+            entry[2] = None  # the old place is skipped when popped
+            heapq.heappush(self._heap, moved)
+            self._waiting[task] = moved
+
+
 class PerUserUpdateProcessor(BaseUpdateProcessor):
     """Concurrent across people, in order for each person.
 
@@ -80,6 +146,10 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
     limiter's priorities say. Here each update waits only for the previous
     update with the same `ordering_key`, then for one of
     `max_concurrent_updates` slots: a chain of waiting updates holds no slot.
+
+    Slots go to button presses and to the updates a press waits for first,
+    then in the order updates arrived (not the order they asked for a slot):
+    a person's later update never queues behind a raid that arrived after it.
     """
 
     def __init__(
@@ -96,7 +166,15 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         self._chains: dict[object, set[asyncio.Task[Any]]] = {}
         self._tails: dict[object, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._slots = _Slots(max_concurrent_updates)
+        # Tasks a waiting press depends on: urgent when they ask for a slot.
+        self._urgent: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+        self._arrivals = itertools.count()
         self.pending = 0
+
+    @property
+    def current_concurrent_updates(self) -> int:
+        return self._slots.limit - self._slots.free
 
     def cancel_all(self) -> int:
         """Cancel every update still waiting or running (a drain past its deadline)."""
@@ -106,6 +184,7 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
 
     async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = ordering_key(update)
+        arrival = next(self._arrivals)
         previous = self._tails.get(key)
         mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._tails[key] = mine
@@ -113,8 +192,13 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         started = False
         task = asyncio.current_task()
         chain = self._chains.setdefault(key, set())
-        if previous is not None and self.on_blocked is not None and _is_press(update):
-            self.on_blocked(set(chain))
+        press = _is_press(update)
+        if previous is not None and press:
+            ahead = set(chain)
+            self._urgent.update(ahead)
+            self._slots.promote(ahead)
+            if self.on_blocked is not None:
+                self.on_blocked(ahead)
         if task is not None:
             self._tasks.add(task)
             chain.add(task)
@@ -123,9 +207,12 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
             if previous is not None:
                 # Shielded: cancelling this update must not cancel its predecessor's marker.
                 await asyncio.shield(previous)
-            async with self._semaphore:
+            await self._slots.acquire(arrival, urgent=press or task in self._urgent)
+            try:
                 started = True
                 await self.do_process_update(update, coroutine)
+            finally:
+                self._slots.release()
             finished = True
         finally:
             self._tasks.discard(task)
