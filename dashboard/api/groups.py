@@ -15,13 +15,15 @@ from dashboard.forms import GroupSettingsForm
 
 router = Router(tags=["groups"])
 SOURCE = AuditLog.Source.API
+# Far past any real list, and far below what the databases' OFFSET accepts.
+MAX_OFFSET = 1_000_000_000
 
 
 class GroupFilter(Schema):
     q: str | None = Field(default=None, max_length=100)
     status: str | None = Field(default=None, pattern="^(enabled|disabled|attention)$")
     limit: int = Field(default=50, ge=1, le=200)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 @router.get("/groups", response=list[GroupOut])
@@ -86,7 +88,7 @@ channels_router = Router(tags=["channels"])
 
 @channels_router.get("/channels", response=list[ChannelOut])
 def list_channels(request: HttpRequest, limit: int = Query(100, ge=1, le=500),
-                  offset: int = Query(0, ge=0)):
+                  offset: int = Query(0, ge=0, le=MAX_OFFSET)):
     channels = access.visible_channels(request.auth).order_by("title", "pk")
     return channels[offset:offset + limit]
 

@@ -199,3 +199,12 @@ def test_a_session_needs_the_csrf_token_for_changes(world):
     assert world.cats.enabled
     # Reading needs no token.
     assert client.get(f"{API}/groups").status_code == 200
+
+
+class TestBadInput:
+    @pytest.mark.parametrize("path", ["/groups", "/channels"])
+    def test_an_offset_beyond_any_database_integer_is_a_422(self, world, path):
+        response = bearer(world.alice).get(f"{API}{path}", {"offset": "9" * 20})
+        # It should name the field instead of failing in the database (500).
+        assert response.status_code == 422
+        assert [e["field"] for e in response.json()["errors"]] == ["offset"]
