@@ -28,6 +28,8 @@ MEMBER_COMMANDS = {
     "unban": BotCommand.Kind.UNBAN,
     "recheck": BotCommand.Kind.RECHECK,
 }
+# Telegram user ids have at most 52 significant bits.
+MAX_USER_ID = 2**52 - 1
 
 
 class ServiceError(Exception):
@@ -68,6 +70,8 @@ def queue_member_command(
     """Queues unmute/ban/unban/recheck of `user_id` in `group` for runbot."""
     if kind not in MEMBER_COMMANDS:
         raise ServiceError(f"Unknown command “{kind}”; use one of {', '.join(MEMBER_COMMANDS)}.")
+    if not 0 < int(user_id) <= MAX_USER_ID:
+        raise ServiceError(f"{user_id} is not a Telegram user id.")
     with transaction.atomic():
         command = BotCommand.objects.create(
             bot_id=group.bot_id,

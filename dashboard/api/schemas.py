@@ -8,6 +8,8 @@ from typing import Literal
 from ninja import Schema
 from pydantic import Field
 
+from dashboard.services import MAX_USER_ID
+
 
 class ErrorOut(Schema):
     detail: str
@@ -110,7 +112,7 @@ class EventPageOut(Schema):
 class CommandIn(Schema):
     group_id: int
     kind: Literal["unmute", "ban", "unban", "recheck"]
-    user_id: int = Field(gt=0)
+    user_id: int = Field(gt=0, le=MAX_USER_ID)
 
 
 class CommandOut(Schema):

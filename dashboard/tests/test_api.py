@@ -208,3 +208,12 @@ class TestBadInput:
         # It should name the field instead of failing in the database (500).
         assert response.status_code == 422
         assert [e["field"] for e in response.json()["errors"]] == ["offset"]
+
+    @pytest.mark.parametrize("user_id", [0, 2**52, 10**20])
+    def test_a_command_for_an_impossible_user_id_is_a_422(self, world, user_id):
+        response = bearer(world.alice).post(
+            f"{API}/commands", {"group_id": world.cats.pk, "kind": "ban", "user_id": user_id},
+            content_type="application/json")
+        assert response.status_code == 422
+        assert [e["field"] for e in response.json()["errors"]] == ["user_id"]
+        assert not BotCommand.objects.exists()

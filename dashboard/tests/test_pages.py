@@ -169,6 +169,15 @@ class TestMemberCommands:
         assert "Unknown command" in response.content.decode()
         assert not BotCommand.objects.exists()
 
+    def test_a_user_id_no_telegram_user_can_have_goes_to_the_flash_region(self, world):
+        response = world.client(world.alice).post(
+            url("member-command", world.cats.pk, 10**20, "ban"), HTTP_HX_REQUEST="true"
+        )
+        # It should say so instead of queueing work runbot cannot store or do.
+        assert response["HX-Retarget"] == "#flash"
+        assert "not a Telegram user id" in response.content.decode()
+        assert not BotCommand.objects.exists()
+
 
 class TestOtherPages:
     def test_channels_bots_audit_for_alice(self, world):
