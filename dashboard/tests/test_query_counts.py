@@ -1,10 +1,12 @@
 """Query-count guards: pages cost a fixed number of queries, however many rows."""
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from analytics.tests.factory import make_channel, make_group
-from groups.models import GroupAdmin
+from dashboard.models import ApiToken
+from groups.models import GroupAdmin, GroupMember
 from verification.models import VerificationEvent
 
 from .conftest import ALICE_TG
@@ -22,7 +24,7 @@ def more_groups(world, n: int = 15) -> None:
 # Measured with 16 groups; session and user lookups included.
 @pytest.mark.parametrize("name,limit", [
     ("overview", 17), ("groups", 6), ("channels", 7), ("bots", 6), ("analytics", 18),
-    ("audit", 5),
+    ("audit", 5), ("tokens", 5),
 ])
 def test_a_page_costs_the_same_with_many_groups(world, django_assert_max_num_queries,
                                                 name, limit):
@@ -30,3 +32,29 @@ def test_a_page_costs_the_same_with_many_groups(world, django_assert_max_num_que
     more_groups(world)
     with django_assert_max_num_queries(limit):
         assert client.get(reverse(f"dashboard:{name}")).status_code == 200
+
+
+def test_group_detail_costs_the_same_with_many_members_and_events(
+    world, django_assert_max_num_queries
+):
+    client = world.client(world.alice)
+    for i in range(30):
+        GroupMember.objects.create(group=world.cats, user_id=9000 + i, status="restricted",
+                                   restricted_by_nezuko=True)
+        VerificationEvent.objects.create(group=world.cats, chat_id=world.cats.chat_id,
+                                         user_id=9000 + i, outcome="restricted")
+    with django_assert_max_num_queries(8):
+        assert client.get(reverse("dashboard:group", args=[world.cats.pk])).status_code == 200
+
+
+# Token lookup and its last-used stamp included.
+@pytest.mark.parametrize("path,limit", [
+    ("/groups", 4), ("/channels", 4), ("/bots", 5), ("/events", 4), ("/analytics", 12),
+])
+def test_an_api_list_costs_the_same_with_many_groups(world, django_assert_max_num_queries,
+                                                     path, limit):
+    _, plaintext = ApiToken.issue(world.alice, "script")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    more_groups(world)
+    with django_assert_max_num_queries(limit):
+        assert client.get(f"/api/v1{path}").status_code == 200
