@@ -29,7 +29,6 @@ from bots.models import BotInstance
 from dashboard.models import LoginLink, LoginSession, TelegramAccount, TelegramLoginReplay, digest
 
 LOGIN_LINK_TTL = timedelta(minutes=5)
-WIDGET_FIELDS = ("id", "first_name", "last_name", "username", "photo_url", "auth_date", "hash")
 
 
 class LoginRefused(Exception):
@@ -71,7 +70,8 @@ def verify_widget(
     max_age: int | None = None,
 ) -> TelegramIdentity:
     """Checks signature and freshness; raises LoginRefused with the reason."""
-    fields = {k: str(v) for k, v in data.items() if k in WIDGET_FIELDS}
+    # Every received field is signed, not only those Nezuko reads (Telegram's spec).
+    fields = {k: str(v) for k, v in data.items()}
     received = fields.get("hash", "")
     if not received or "id" not in fields or "auth_date" not in fields:
         raise LoginRefused("The Telegram login data is incomplete.")

@@ -69,6 +69,13 @@ class TestTelegramWidget:
         assert response.status_code == 403
         assert "already used" in response.content.decode()
 
+    def test_every_received_field_is_signed_as_telegram_specifies(self, world):
+        # A field Telegram signs that Nezuko does not read still counts in the check.
+        assert Client().get(CALLBACK, signed(world, allows_write_to_pm="true")).status_code == 302
+        # A field added after signing is refused, not silently dropped.
+        data = signed(world) | {"is_admin": "1"}
+        assert Client().get(CALLBACK, data).status_code == 403
+
     def test_incomplete_or_junk_data_is_refused_without_a_500(self, world):
         assert Client().get(CALLBACK, {"id": "x"}).status_code == 403
         data = signed(world, auth_date="not-a-number")
