@@ -11,11 +11,13 @@ import structlog
 
 # Bot API URLs carry the token (`/bot<id>:<secret>/method`); keep it out of logs.
 TOKEN_PATTERN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
+# A one-time login link is its path; Django logs the path of a refused request.
+LOGIN_LINK_PATTERN = re.compile(r"(/login/link/)[^/\s'\"]+")
 
 
 def redact(text: str) -> str:
-    """Replace anything shaped like a bot token."""
-    return TOKEN_PATTERN.sub("<token>", text)
+    """Replace anything shaped like a bot token or a login link's secret."""
+    return LOGIN_LINK_PATTERN.sub(r"\1<token>", TOKEN_PATTERN.sub("<token>", text))
 
 
 def redact_tokens(_logger, _method, event_dict: dict) -> dict:
@@ -23,6 +25,9 @@ def redact_tokens(_logger, _method, event_dict: dict) -> dict:
     for key, value in event_dict.items():
         if isinstance(value, str):
             event_dict[key] = redact(value)
+        elif key == "request" and value is not None:
+            # Django's request logs pass the request itself; its repr holds the path.
+            event_dict[key] = redact(repr(value))
     return event_dict
 
 

@@ -1,5 +1,7 @@
 """Logging in: the Telegram widget check, one-time links, staff, logout everywhere."""
 
+import io
+import logging
 import time
 from datetime import timedelta
 
@@ -26,6 +28,19 @@ def signed(world, **fields) -> dict:
 
 
 CALLBACK = reverse("dashboard:login-telegram")
+
+
+@pytest.fixture
+def log_output():
+    """What the configured root handler would write, formatted and filtered alike."""
+    (console,) = logging.getLogger().handlers[:1]
+    handler = logging.StreamHandler(io.StringIO())
+    handler.setFormatter(console.formatter)
+    for log_filter in console.filters:
+        handler.addFilter(log_filter)
+    logging.getLogger().addHandler(handler)
+    yield handler.stream
+    logging.getLogger().removeHandler(handler)
 
 
 class TestTelegramWidget:
@@ -106,6 +121,16 @@ class TestLoginLink:
         path = self.link()
         with time_machine.travel(timezone.now() + timedelta(minutes=5, seconds=1)):
             assert Client().post(path).status_code == 403
+
+    def test_its_token_stays_out_of_the_logs(self, world, log_output):
+        path = self.link()
+        token = path.rstrip("/").rsplit("/", 1)[1]
+        # A browser without the CSRF cookie is refused, and Django logs the path.
+        assert Client(enforce_csrf_checks=True).post(path).status_code == 403
+        assert "/login/link/" in log_output.getvalue()
+        assert token not in log_output.getvalue()
+        # The link still works for its owner.
+        assert Client().post(path).status_code == 302
 
     def test_a_made_up_token_is_refused(self, world):
         assert Client().post(reverse("dashboard:login-link", args=["nope"])).status_code == 403
