@@ -64,6 +64,16 @@ class TestGroups:
         # A bad sort or page is ignored, not a 500.
         assert client.get(url("groups"), {"sort": "evil", "page": "x"}).status_code == 200
 
+    def test_the_counts_do_not_multiply_with_several_channels(self, world):
+        from analytics.tests.factory import make_channel
+        from groups.models import GroupChannel
+
+        GroupChannel.objects.create(group=world.cats, channel=make_channel(bot=world.cats.bot))
+        response = world.client(world.alice).get(url("groups"))
+        (cats,) = response.context["page"].object_list
+        # Two channels and one restricted member (Mallory), not two.
+        assert (cats.channel_count, cats.restricted_count) == (2, 1)
+
     def test_the_detail_shows_restricted_members(self, world):
         html = world.client(world.alice).get(url("group", world.cats.pk)).content.decode()
         assert "Mallory" in html and "Cat News" in html

@@ -25,7 +25,9 @@ def group_list(request: HttpRequest) -> HttpResponse:
     form.is_valid()
     data = form.cleaned_data
     groups = access.visible_groups(request.user).select_related("bot").annotate(
-        restricted_count=Count("members", filter=Q(members__restricted_by_nezuko=True)),
+        # Both counts join from the group; distinct keeps one from multiplying the other.
+        restricted_count=Count("members", filter=Q(members__restricted_by_nezuko=True),
+                               distinct=True),
         channel_count=Count("links", distinct=True),
     )
     if q := data.get("q"):
