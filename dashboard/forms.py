@@ -63,16 +63,23 @@ class GroupSettingsForm(forms.ModelForm):
         if len(text) > 1000:
             raise forms.ValidationError("Keep the warning under 1000 characters.")
         try:
-            names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+            fields = [(name, spec, conversion) for _, name, spec, conversion
+                      in string.Formatter().parse(text) if name is not None]
         except ValueError:
             raise forms.ValidationError(
                 "Unbalanced braces: write {{ and }} for literal braces."
             ) from None
-        unknown = sorted(names - PLACEHOLDERS)
+        # The engine replaces the bare names only: "{mention!r}" would reach members as typed.
+        unknown = sorted({
+            "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            + "}"
+            for name, spec, conversion in fields
+            if name not in PLACEHOLDERS or spec or conversion
+        })
         if unknown:
             raise forms.ValidationError(
                 "Unknown placeholder %(names)s; use {mention}, {group} or {channels}.",
-                params={"names": ", ".join("{" + n + "}" for n in unknown)},
+                params={"names": ", ".join(unknown)},
             )
         return text
 

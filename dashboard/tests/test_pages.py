@@ -117,6 +117,9 @@ class TestSettings:
     @pytest.mark.parametrize("field,value,message", [
         ("warning_text", "Hi {name}", "Unknown placeholder {name}"),
         ("warning_text", "Hi {mention", "Unbalanced braces"),
+        # The engine substitutes the bare names only; these would reach members as typed.
+        ("warning_text", "Hi {mention!r}", "Unknown placeholder {mention!r}"),
+        ("warning_text", "Hi {group:>9}", "Unknown placeholder {group:&gt;9}"),
         ("warning_delete_after", "-5", "greater than or equal to 0"),
         ("allowed_user_ids", "42, bob", "“bob” is not a Telegram user id"),
         ("action", "explode", "Select a valid choice"),
