@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import string
 
 from django import forms
 
@@ -11,6 +10,7 @@ from bots import crypto
 from groups.models import ProtectedGroup
 
 PLACEHOLDERS = frozenset({"mention", "group", "channels"})
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 MAX_ALLOWED_USERS = 500
 
 
@@ -62,20 +62,16 @@ class GroupSettingsForm(forms.ModelForm):
         text = self.cleaned_data.get("warning_text", "").strip()
         if len(text) > 1000:
             raise forms.ValidationError("Keep the warning under 1000 characters.")
-        try:
-            fields = [(name, spec, conversion) for _, name, spec, conversion
-                      in string.Formatter().parse(text) if name is not None]
-        except ValueError:
-            raise forms.ValidationError(
-                "Unbalanced braces: write {{ and }} for literal braces."
-            ) from None
-        # The engine replaces the bare names only: "{mention!r}" would reach members as typed.
+        # The engine replaces exactly "{mention}", "{group}" and "{channels}", as typed;
+        # anything else in braces would reach members verbatim, so it is refused here.
         unknown = sorted({
-            "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
-            + "}"
-            for name, spec, conversion in fields
-            if name not in PLACEHOLDERS or spec or conversion
+            "{" + name + "}" for name in PLACEHOLDER.findall(text) if name not in PLACEHOLDERS
         })
+        rest = PLACEHOLDER.sub("", text)
+        if "{" in rest or "}" in rest:
+            raise forms.ValidationError(
+                "Unbalanced braces: braces are only for {mention}, {group} and {channels}."
+            )
         if unknown:
             raise forms.ValidationError(
                 "Unknown placeholder %(names)s; use {mention}, {group} or {channels}.",

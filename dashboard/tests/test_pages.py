@@ -117,6 +117,8 @@ class TestSettings:
     @pytest.mark.parametrize("field,value,message", [
         ("warning_text", "Hi {name}", "Unknown placeholder {name}"),
         ("warning_text", "Hi {mention", "Unbalanced braces"),
+        # The engine does not unescape doubled braces, so members would see them.
+        ("warning_text", "Hi {{mention}}", "Unbalanced braces"),
         # The engine substitutes the bare names only; these would reach members as typed.
         ("warning_text", "Hi {mention!r}", "Unknown placeholder {mention!r}"),
         ("warning_text", "Hi {group:>9}", "Unknown placeholder {group:&gt;9}"),
