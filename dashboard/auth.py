@@ -156,7 +156,8 @@ def account_for(identity: TelegramIdentity):
         telegram_id=identity.telegram_id
     ).first()
     if account is None:
-        user = User(username=f"tg{identity.telegram_id}", first_name=identity.first_name[:150])
+        user = User(username=_free_username(f"tg{identity.telegram_id}"),
+                    first_name=identity.first_name[:150])
         user.set_unusable_password()
         user.save()
         account = TelegramAccount(user=user, telegram_id=identity.telegram_id)
@@ -166,6 +167,18 @@ def account_for(identity: TelegramIdentity):
     account.last_login_at = timezone.now()
     account.save()
     return account.user
+
+
+def _free_username(base: str) -> str:
+    """`base`, or `base-2`, `base-3`…: a leftover user of that name is never taken over
+    (staff may have made it, or left it behind when deleting a Telegram account)."""
+    taken = set(get_user_model().objects.filter(username__startswith=base)
+                .values_list("username", flat=True))
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
 
 
 def start_session(request: HttpRequest, user, method: str) -> None:

@@ -58,6 +58,16 @@ class TestTelegramWidget:
         account = TelegramAccount.objects.get(telegram_id=5555)
         assert account.username == "newbie" and account.user.has_usable_password() is False
 
+    def test_a_leftover_user_with_the_same_name_is_not_taken_over(self, world, django_user_model):
+        leftover = django_user_model.objects.create_user("tg5556", password="pw", is_staff=True)
+        client = Client()
+        response = client.get(CALLBACK, signed(world, id="5556", username="newbie"))
+        assert response.status_code == 302
+        # A new account of its own, never the staff user that happened to have the name.
+        account = TelegramAccount.objects.get(telegram_id=5556)
+        assert account.user != leftover and account.user.username == "tg5556-2"
+        assert not account.user.is_staff
+
     def test_a_forged_hash_is_refused(self, world):
         data = signed(world)
         data["id"] = str(world.charlie.telegram.telegram_id)  # tampered after signing
