@@ -8,8 +8,20 @@ pytest_plugins = ["bots.testing"]
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Every test starts with an empty cache: on the Redis run the cache outlives tests,
-    and emulator ids repeat from test to test, so a stale membership would leak across."""
+def _fresh_caches():
+    """Process-wide caches must not leak answers from one test into the next.
+
+    The Redis run's cache outlives tests too, and emulator ids repeat from test
+    to test, so a membership cached by one test would answer for the next.
+    """
+    from groups.config import configs
+    from verification.membership import memberships
+    from verification.recorder import recorder
+
     cache.clear()
+    configs.clear()
+    memberships.clear_local()
+    recorder._buffer.clear()
     yield
+    configs.clear()
+    memberships.clear_local()

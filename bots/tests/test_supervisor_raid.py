@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.core.cache import cache
 from django.utils import timezone
 
 from bots.emulator import TelegramEmulator
@@ -28,23 +27,11 @@ from groups.models import GroupAdmin, ProtectedGroup
 from tests.factories import make_bot, make_channel, make_group
 from verification.management.commands.runbot import runtime_options
 from verification.membership import memberships
-from verification.recorder import recorder
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("close_db_threads"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    cache.clear()
-    configs.clear()
-    memberships.clear_local()
-    recorder._buffer.clear()
-    yield
-    configs.clear()
-    memberships.clear_local()
 
 
 def protect(scene: Scene):

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.core.cache import cache
 from django.db import connections
 
 from bots.emulator import Chat, TelegramEmulator, User
@@ -27,8 +26,6 @@ from groups.models import EnforcedChannel, GroupAdmin, ProtectedGroup
 from tests.factories import make_bot, make_channel, make_group
 from verification import runner
 from verification.engine import Engine
-from verification.membership import memberships
-from verification.recorder import recorder
 
 
 @dataclasses.dataclass
@@ -84,18 +81,6 @@ def _now():
     from django.utils import timezone
 
     return timezone.now()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    """Process-wide caches must not leak answers from one test into the next."""
-    cache.clear()
-    configs.clear()
-    memberships.clear_local()
-    recorder._buffer.clear()
-    yield
-    configs.clear()
-    memberships.clear_local()
 
 
 @pytest.fixture
