@@ -67,10 +67,6 @@ def unregister(telegram_id: int) -> None:
     _receivers.pop(telegram_id, None)
 
 
-def is_registered(telegram_id: int) -> bool:
-    return telegram_id in _receivers
-
-
 def parse_update(body: bytes) -> dict[str, Any] | None:
     """The update as a dict, or None when the body is not one."""
     try:
