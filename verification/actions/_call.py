@@ -5,13 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-try:
-    from bots.ratelimit import Priority, priority
-except ImportError:  # pragma: no cover - the limiter ships with the runtime work
-    Priority = None  # type: ignore[assignment,misc]
-
-    def priority(level):  # type: ignore[no-redef]
-        return contextlib.nullcontext()
+from bots.ratelimit import Priority, priority
 
 PERMISSIONS_TTL = 300.0
 # BadRequest texts that mean "not a member" rather than "cannot tell".
@@ -22,8 +16,5 @@ NOT_A_MEMBER = ("user not found", "participant_id_invalid", "member not found",
 @contextlib.contextmanager
 def _p(level: str) -> Iterator[None]:
     """Calls inside get this priority (P0 a person waits, P1 enforcement, P2 bulk)."""
-    if Priority is None:
-        yield
-        return
-    with priority(getattr(Priority, level)):
+    with priority(Priority[level]):
         yield
