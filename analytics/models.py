@@ -21,19 +21,39 @@ from bots.models import BotInstance
 from groups.models import ProtectedGroup
 
 
-class DecisionRollup(models.Model):
-    """Decisions per minute, group and outcome, with cache and latency figures."""
+class DecisionFigures(models.Model):
+    """What both decision rollups count for one bucket, group and outcome."""
 
-    minute = models.DateTimeField()
-    group = models.ForeignKey(ProtectedGroup, null=True, on_delete=models.CASCADE, related_name="+")
-    bot = models.ForeignKey(BotInstance, null=True, on_delete=models.CASCADE, related_name="+")
-    outcome = models.CharField(max_length=16)
     count = models.PositiveIntegerField(default=0)
     cache_hits = models.PositiveIntegerField(default=0)
     cache_misses = models.PositiveIntegerField(default=0)
     latency_sum_ms = models.FloatField(default=0)
     # Counts per LATENCY_BUCKETS_MS bucket, same order.
     latency_buckets = models.JSONField(default=list)
+
+    class Meta:
+        abstract = True
+
+
+class CallFigures(models.Model):
+    """What both API call rollups count for one bucket, bot, method and outcome."""
+
+    method = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=32, help_text="ok, or the error kind")
+    count = models.PositiveIntegerField(default=0)
+    latency_sum_ms = models.FloatField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class DecisionRollup(DecisionFigures):
+    """Decisions per minute, group and outcome, with cache and latency figures."""
+
+    minute = models.DateTimeField()
+    group = models.ForeignKey(ProtectedGroup, null=True, on_delete=models.CASCADE, related_name="+")
+    bot = models.ForeignKey(BotInstance, null=True, on_delete=models.CASCADE, related_name="+")
+    outcome = models.CharField(max_length=16)
 
     objects = DecisionRollupQuerySet.as_manager()
 
@@ -52,7 +72,7 @@ class DecisionRollup(models.Model):
         return f"{self.minute:%Y-%m-%d %H:%M} {self.outcome} x{self.count}"
 
 
-class Rollup(models.Model):
+class Rollup(DecisionFigures):
     """Decisions per hour or day, per group (or all groups), per outcome."""
 
     class Span(models.TextChoices):
@@ -67,11 +87,6 @@ class Rollup(models.Model):
     # group age out with retention like the rest.
     group_id = models.BigIntegerField()
     outcome = models.CharField(max_length=16)
-    count = models.PositiveIntegerField(default=0)
-    cache_hits = models.PositiveIntegerField(default=0)
-    cache_misses = models.PositiveIntegerField(default=0)
-    latency_sum_ms = models.FloatField(default=0)
-    latency_buckets = models.JSONField(default=list)
 
     objects = RollupQuerySet.as_manager()
 
@@ -89,15 +104,11 @@ class Rollup(models.Model):
         return f"{self.span} {when} g{self.group_id} {self.outcome} x{self.count}"
 
 
-class ApiCallRollup(models.Model):
+class ApiCallRollup(CallFigures):
     """Telegram Bot API calls per minute, bot, method and outcome."""
 
     minute = models.DateTimeField()
     bot = models.ForeignKey(BotInstance, null=True, on_delete=models.CASCADE, related_name="+")
-    method = models.CharField(max_length=64)
-    outcome = models.CharField(max_length=32, help_text="ok, or the error kind")
-    count = models.PositiveIntegerField(default=0)
-    latency_sum_ms = models.FloatField(default=0)
 
     objects = ApiCallRollupQuerySet.as_manager()
 
@@ -116,15 +127,11 @@ class ApiCallRollup(models.Model):
         return f"{self.minute:%Y-%m-%d %H:%M} {self.method} {self.outcome} x{self.count}"
 
 
-class ApiCallHourly(models.Model):
+class ApiCallHourly(CallFigures):
     """The same calls per hour: what the charts read, sixty times fewer rows."""
 
     hour = models.DateTimeField()
     bot_id = models.BigIntegerField(null=True)
-    method = models.CharField(max_length=64)
-    outcome = models.CharField(max_length=32)
-    count = models.PositiveIntegerField(default=0)
-    latency_sum_ms = models.FloatField(default=0)
 
     objects = ApiCallRollupQuerySet.as_manager()
 
