@@ -66,9 +66,6 @@ class MembershipCache:
         self._local: dict[Key, tuple[bool, float]] = {}
         self._inflight: dict[Key, asyncio.Future[bool]] = {}
         self._l2_down_until = 0.0
-        self.hits = 0
-        self.misses = 0
-        self.fetches = 0
 
     # --- reads --------------------------------------------------------------------
 
@@ -97,10 +94,8 @@ class MembershipCache:
                 if value is not None:
                     self._store_local(key, value)
             if value is not None:
-                self.hits += 1
                 metrics.record_cache(True)
                 return Lookup(value, True)
-        self.misses += 1
         metrics.record_cache(False)
         try:
             value = await self._single_flight(key, fetch, fresh=fresh)
@@ -115,7 +110,6 @@ class MembershipCache:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            self.fetches += 1
             value = await fetch()
         except asyncio.CancelledError:
             future.cancel()

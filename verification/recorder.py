@@ -32,8 +32,6 @@ class EventRecorder:
         self._buffer: deque[VerificationEventData] = deque()
         self.max_buffered = max_buffered
         self.dropped = 0
-        self.written = 0
-        self.failures = 0
 
     def __len__(self) -> int:
         return len(self._buffer)
@@ -63,12 +61,10 @@ class EventRecorder:
                     self._buffer.popleft()
                     self.dropped += 1
                     metrics.record_events_dropped(1)
-                self.failures += 1
                 logger.warning("recorder.flush_failed", buffered=len(self._buffer),
                                dropped=self.dropped, exc_info=True)
                 break
             written += len(batch)
-        self.written += written
         return written
 
     async def aflush(self) -> int:
