@@ -136,13 +136,6 @@ def need(params: Params, name: str) -> Any:
     return value
 
 
-def chat_kind(chat: Chat) -> str:
-    """How Telegram names a chat type in its errors: "the supergroup chat"."""
-    return {"group": "group", "supergroup": "supergroup", "channel": "channel"}.get(
-        chat.type, "private"
-    )
-
-
 # --- finding chats and users the way a bot may see them ----------------------------------
 
 
@@ -184,7 +177,7 @@ def visible_chat(emu: TelegramEmulator, bot: User, chat_id: int | str) -> tuple[
     if chat.type == "private":
         return chat, me
     if me.status == "kicked":
-        raise forbidden(f"bot was kicked from the {chat_kind(chat)} chat")
+        raise forbidden(f"bot was kicked from the {chat.type} chat")
     if not me.in_chat and not chat.username:
         raise bad_request(CHAT_NOT_FOUND)
     return chat, me
@@ -212,11 +205,10 @@ def sendable_chat(emu: TelegramEmulator, bot: User, chat_id: int | str) -> Chat:
             raise forbidden("bot can't initiate conversation with a user") from None
     chat = find_chat(emu, bot, chat_id)
     me = chat.member(bot)
-    kind = chat_kind(chat)
     if me.status == "kicked":
-        raise forbidden(f"bot was kicked from the {kind} chat")
+        raise forbidden(f"bot was kicked from the {chat.type} chat")
     if not me.in_chat:
-        raise forbidden(f"bot is not a member of the {kind} chat")
+        raise forbidden(f"bot is not a member of the {chat.type} chat")
     if chat.type == "channel":
         if not me.has_right("can_post_messages"):
             raise bad_request("need administrator rights in the channel chat")
