@@ -19,57 +19,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-_db = Path(tempfile.mkdtemp()) / "bench.sqlite3"
-os.environ.update({
-    "DJANGO_SETTINGS_MODULE": "nezuko.settings",
-    "NEZUKO_READ_DOTENV": "false",
-    "DEBUG": "true",
-    "LOG_LEVEL": "ERROR",
-    "LOG_FORMAT": "console",
-    "DATABASE_URL": f"sqlite:///{_db}",
-})
-
-import django  # noqa: E402
-
-django.setup()
-
 from asgiref.sync import sync_to_async  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from telegram import Update  # noqa: E402
 
+from benchmarks.scratch import protect, register  # noqa: E402  (sets Django up)
 from bots.emulator import TelegramEmulator  # noqa: E402
 from bots.emulator.scene import make_scene  # noqa: E402
-from bots.models import BotInstance  # noqa: E402
-from groups.models import EnforcedChannel, GroupAdmin, GroupChannel, ProtectedGroup  # noqa: E402
 from verification import runner  # noqa: E402
 from verification.fastpath import fast_path  # noqa: E402
-
-
-def protect(bot: BotInstance, group, channel, admins) -> None:
-    row = ProtectedGroup.objects.create(bot=bot, chat_id=group.id, title=group.title)
-    chan = EnforcedChannel.objects.create(bot=bot, chat_id=channel.id, title=channel.title,
-                                          username=channel.username or "")
-    GroupChannel.objects.create(group=row, channel=chan)
-    for admin in admins:
-        GroupAdmin.objects.create(group=row, user_id=admin.id)
-    from django.utils import timezone
-
-    ProtectedGroup.objects.filter(pk=row.pk).update(admins_refreshed_at=timezone.now())
-
-
-def register(token: str, username: str) -> BotInstance:
-    bot = BotInstance(username=username)
-    bot.set_token(token)
-    bot.save()
-    return bot
 
 
 async def until_handled(emu: TelegramEmulator, scene, probe) -> None:

@@ -34,62 +34,24 @@ import signal
 import socket
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-_db = Path(tempfile.mkdtemp()) / "bench.sqlite3"
-os.environ.update(
-    {
-        "DJANGO_SETTINGS_MODULE": "nezuko.settings",
-        "NEZUKO_READ_DOTENV": "false",
-        "DEBUG": "true",
-        "LOG_LEVEL": "ERROR",
-        "LOG_FORMAT": "console",
-        "DATABASE_URL": f"sqlite:///{_db}",
-        "REDIS_URL": "",
-    }
-)
-
-import django  # noqa: E402
-
-django.setup()
-
 from asgiref.sync import sync_to_async  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.utils import timezone  # noqa: E402
 from telegram import Bot, Update  # noqa: E402
 
+from benchmarks.scratch import DB, protect, register  # noqa: E402  (sets Django up)
 from bots.emulator import TelegramEmulator  # noqa: E402
 from bots.emulator.scene import make_scene  # noqa: E402
 from bots.locks import FileLocks  # noqa: E402
-from bots.models import BotInstance  # noqa: E402
 from bots.supervisor import BotRunner, Supervisor  # noqa: E402
-from groups.models import EnforcedChannel, GroupAdmin, GroupChannel, ProtectedGroup  # noqa: E402
 from verification.management.commands.runbot import runtime_options  # noqa: E402
 
 MANAGE = str(Path(__file__).resolve().parent.parent / "manage.py")
 OVERALL_PER_SECOND = 30.0  # Telegram's (and the emulator's) overall limit per bot
 MENTION = re.compile(r"tg://user\?id=(\d+)")
-
-
-def protect(bot: BotInstance, group, channel, admins) -> None:
-    row = ProtectedGroup.objects.create(bot=bot, chat_id=group.id, title=group.title)
-    chan = EnforcedChannel.objects.create(
-        bot=bot, chat_id=channel.id, title=channel.title, username=channel.username or ""
-    )
-    GroupChannel.objects.create(group=row, channel=chan)
-    for admin in admins:
-        GroupAdmin.objects.create(group=row, user_id=admin.id)
-    ProtectedGroup.objects.filter(pk=row.pk).update(admins_refreshed_at=timezone.now())
-
-
-def register(token: str, username: str) -> BotInstance:
-    bot = BotInstance(username=username)
-    bot.set_token(token)
-    bot.save()
-    return bot
 
 
 def group_message(update_id: int, chat_id: int, user_id: int) -> dict:
@@ -312,7 +274,7 @@ async def bench(feed: int, polled: int, raid_size: int, hooked: int) -> None:
     options = runtime_options()
     options.api_url = emu.api_url
     options.webhook_url = ""
-    options.locks = FileLocks(_db.parent / "locks")
+    options.locks = FileLocks(DB.parent / "locks")
     supervisor = Supervisor(options)
     try:
         await supervisor.reconcile()
