@@ -22,7 +22,14 @@ from typing import Any
 
 import structlog
 from asgiref.sync import sync_to_async
-from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    close_old_connections,
+    connection,
+    models,
+    transaction,
+)
 from django.db.models import Model
 
 from analytics import histogram
@@ -277,8 +284,10 @@ def _write(batch: dict[Key, Any]) -> int:
         written += _upsert_rollups(
             {k: v for k, v in batch.items() if k[0] in ("h", "d", SPAN_DAY_TOTAL)}
         )
-        written += _upsert_calls({k: v for k, v in batch.items() if k[0] == "api"})
-        written += _upsert_hourly_calls({k: v for k, v in batch.items() if k[0] == "apih"})
+        written += _upsert_calls({k: v for k, v in batch.items() if k[0] == "api"},
+                                 ApiCallRollup, "api", "minute")
+        written += _upsert_calls({k: v for k, v in batch.items() if k[0] == "apih"},
+                                 ApiCallHourly, "apih", "hour")
     return written
 
 
@@ -334,30 +343,19 @@ def _upsert_rollups(batch: dict[Key, Figures]) -> int:
     return _upsert(Rollup, batch, existing, new_row, FIGURE_FIELDS)
 
 
-def _upsert_calls(batch: dict[Key, CallFigures]) -> int:
+def _upsert_calls(batch: dict[Key, CallFigures], model: type[models.Model], tag: str,
+                  time_field: str) -> int:
+    """ApiCallRollup ("api", per minute) or ApiCallHourly ("apih", per hour)."""
     if not batch:
         return 0
-    minutes = {key[1] for key in batch}
-    rows = ApiCallRollup.objects.select_for_update().filter(minute__in=minutes)
-    existing = {("api", r.minute, r.bot_id, r.method, r.outcome): r for r in rows}
+    times = {key[1] for key in batch}
+    rows = model.objects.select_for_update().filter(**{f"{time_field}__in": times})
+    existing = {(tag, getattr(r, time_field), r.bot_id, r.method, r.outcome): r for r in rows}
 
-    def new_row(key: Key, figures: CallFigures) -> ApiCallRollup:
-        return ApiCallRollup(minute=key[1], bot_id=key[2], method=key[3], outcome=key[4])
+    def new_row(key: Key, figures: CallFigures) -> models.Model:
+        return model(**{time_field: key[1]}, bot_id=key[2], method=key[3], outcome=key[4])
 
-    return _upsert(ApiCallRollup, batch, existing, new_row, ["count", "latency_sum_ms"])
-
-
-def _upsert_hourly_calls(batch: dict[Key, CallFigures]) -> int:
-    if not batch:
-        return 0
-    hours = {key[1] for key in batch}
-    rows = ApiCallHourly.objects.select_for_update().filter(hour__in=hours)
-    existing = {("apih", r.hour, r.bot_id, r.method, r.outcome): r for r in rows}
-
-    def new_row(key: Key, figures: CallFigures) -> ApiCallHourly:
-        return ApiCallHourly(hour=key[1], bot_id=key[2], method=key[3], outcome=key[4])
-
-    return _upsert(ApiCallHourly, batch, existing, new_row, ["count", "latency_sum_ms"])
+    return _upsert(model, batch, existing, new_row, ["count", "latency_sum_ms"])
 
 
 # The process-wide buffer the app subscribes at start-up.
