@@ -99,9 +99,12 @@ class RuntimeOptions:
     once: bool = False
 
     @property
+    def webhook_base(self) -> str:
+        return settings.WEBHOOK_URL if self.webhook_url is None else self.webhook_url
+
+    @property
     def uses_webhooks(self) -> bool:
-        url = settings.WEBHOOK_URL if self.webhook_url is None else self.webhook_url
-        return bool(url)
+        return bool(self.webhook_base)
 
 
 def update_type(raw: dict[str, Any]) -> str:
@@ -246,9 +249,7 @@ class BotRunner:
         assert self.application is not None
         webhook.register(self.telegram_id, self.feed)
         await self.application.bot.set_webhook(
-            url=webhook.webhook_url(self.telegram_id)
-            if self.options.webhook_url is None
-            else f"{self.options.webhook_url.rstrip('/')}{webhook.webhook_path(self.telegram_id)}",
+            url=webhook.webhook_url(self.telegram_id, self.options.webhook_base),
             secret_token=webhook.webhook_secret(self.telegram_id),
             allowed_updates=list(self.options.allowed_updates),
         )

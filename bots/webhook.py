@@ -55,8 +55,10 @@ def webhook_path(telegram_id: int) -> str:
     return f"{WEBHOOK_PREFIX}{telegram_id}"
 
 
-def webhook_url(telegram_id: int) -> str:
-    return f"{settings.WEBHOOK_URL.rstrip('/')}{webhook_path(telegram_id)}"
+def webhook_url(telegram_id: int, base: str | None = None) -> str:
+    """The bot's webhook URL under `base` (settings.WEBHOOK_URL by default)."""
+    base = settings.WEBHOOK_URL if base is None else base
+    return f"{base.rstrip('/')}{webhook_path(telegram_id)}"
 
 
 def register(telegram_id: int, receiver: Receiver) -> None:
