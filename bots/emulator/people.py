@@ -295,7 +295,7 @@ class People(World):
         if isinstance(chat, User) and chat.is_bot:
             if (chat.id, person.id) in self.blocked:
                 self.blocked.discard((chat.id, person.id))
-            return self.private_chat(chat, person)  # type: ignore[return-value]
+            return self.private_chat(chat, person)
         found = self.chat(chat)
         member = found.member(person)
         if found.type == "channel":
@@ -430,7 +430,6 @@ class People(World):
         """The user presses an inline button of a bot's message; returns the query id."""
         person = self.user(user)
         found = self.chat(chat) if not isinstance(chat, User) else self.private_chat(chat, person)
-        assert found is not None
         message = found.messages.get(message_id)
         if message is None:
             raise EmulatorError(f"no message {message_id} in chat {found.id}")

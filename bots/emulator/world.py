@@ -213,9 +213,9 @@ class World:
             raise EmulatorError(f"unknown chat {ref!r}")
         return chat
 
-    def private_chat(self, bot: User, user: User, *, create: bool = True) -> Chat | None:
+    def private_chat(self, bot: User, user: User) -> Chat:
         chat = self.private_chats.get((bot.id, user.id))
-        if chat is None and create:
+        if chat is None:
             chat = Chat(id=user.id, type="private", peer=user, bot_id=bot.id)
             chat.members[user.id] = Member(user=user, status="member")
             chat.members[bot.id] = Member(user=bot, status="member")
