@@ -289,13 +289,16 @@ def missing_group_rights(status: str, rights: dict) -> list[str]:
 
 def record_bot_rights(bot_id: int, chat_id: int, chat_type: str, status: str,
                       rights: dict) -> None:
-    """Remember the bot's rights; flag a protected group where it cannot enforce."""
+    """Remember the bot's rights; flag a protected group where it cannot enforce.
+
+    None of this is in GroupConfig, so the cached configuration stays: a restrict
+    refused for missing rights lands here once per message of a raid.
+    """
     if chat_type == "channel":
         EnforcedChannel.objects.filter(bot_id=bot_id, chat_id=chat_id).update(
             bot_is_admin=status == "administrator"
         )
         _flag_groups_of_channel(bot_id, chat_id, ok=status == "administrator")
-        bump_version()
         return
     missing = missing_group_rights(status, rights)
     ProtectedGroup.objects.filter(bot_id=bot_id, chat_id=chat_id).update(
@@ -304,7 +307,6 @@ def record_bot_rights(bot_id: int, chat_id: int, chat_type: str, status: str,
         needs_attention=bool(missing),
         attention_reason=("Bot lacks: " + ", ".join(missing))[:255] if missing else "",
     )
-    bump_version()
 
 
 arecord_bot_rights = sync_to_async(record_bot_rights)
@@ -370,7 +372,6 @@ def set_attention(group_pk: int, problems: list[str]) -> None:
     ProtectedGroup.objects.filter(pk=group_pk).update(
         needs_attention=bool(problems), attention_reason="; ".join(problems)[:255]
     )
-    bump_version()
 
 
 aset_attention = sync_to_async(set_attention)
