@@ -180,9 +180,11 @@ class BotCommandAdmin(AuditedAdmin):
     @admin.action(description="Queue selected commands again")
     def queue_again(self, request, queryset):
         """A failed command (or one a dead runbot left) is retried as a new command,
-        so the record of the first attempt stays as it was."""
+        so the record of the first attempt stays as it was. Pending and running
+        commands are skipped: a copy of one still running could act twice."""
         retried = 0
-        for command in queryset.exclude(status=BotCommand.Status.PENDING):
+        unfinished = [BotCommand.Status.PENDING, BotCommand.Status.RUNNING]
+        for command in queryset.exclude(status__in=unfinished):
             copy = BotCommand.objects.create(
                 bot_id=command.bot_id, kind=command.kind, payload=command.payload,
                 requested_by=request.user,
