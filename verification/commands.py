@@ -12,6 +12,7 @@ import re
 
 import structlog
 from django.template.loader import render_to_string
+from django.utils.html import escape
 from telegram import (
     ChatMember,
     InlineKeyboardButton,
@@ -105,7 +106,7 @@ class Commands:
             return
         bad = [r for r in refs if not CHANNEL_REF.match(r)]
         if bad or len(refs) > MAX_CHANNELS:
-            await self._reply(message, f"Not a channel: {_esc(', '.join(bad))}. Use @username "
+            await self._reply(message, f"Not a channel: {escape(', '.join(bad))}. Use @username "
                               f"or the id (-100…), up to {MAX_CHANNELS} channels." if bad else
                               f"At most {MAX_CHANNELS} channels per command.")
             return
@@ -117,7 +118,7 @@ class Commands:
             return
         problems, channels = await self._check_setup(message.chat_id, refs)
         if problems:
-            lines = "\n".join(f"❌ {_esc(p.what)} — {_esc(p.fix)}" for p in problems)
+            lines = "\n".join(f"❌ {escape(p.what)} — {escape(p.fix)}" for p in problems)
             await self._reply(message, f"I can't protect this group yet:\n{lines}")
             return
         actor = _actor(message)
@@ -129,8 +130,8 @@ class Commands:
             linked_chat_id=getattr(chat, "linked_chat_id", None))
         config = await aget_group_config(self.engine.bot_pk, message.chat_id)
         await actions.fetch_admins(self.engine, config)
-        names = ", ".join(_esc(c.title or c.username) for c in channels)
-        await self._reply(message, f"✅ <b>{_esc(group.title)}</b> now requires: {names}.\n"
+        names = ", ".join(escape(c.title or c.username) for c in channels)
+        await self._reply(message, f"✅ <b>{escape(group.title)}</b> now requires: {names}.\n"
                           "Members who are not subscribed will be muted until they join.")
 
     async def unprotect(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -142,7 +143,8 @@ class Commands:
         if context.args:
             channel_id = _match_channel(config, context.args[0])
             if channel_id is None:
-                await self._reply(message, f"{_esc(context.args[0])} is not linked to this group.")
+                await self._reply(message,
+                                  f"{escape(context.args[0])} is not linked to this group.")
                 return
         off = await services.aunprotect(config.pk, channel_chat_id=channel_id,
                                         actor=_actor(message))
@@ -370,9 +372,3 @@ def _settings_keyboard(group: ProtectedGroup) -> InlineKeyboardMarkup:
             for value, label in choices
         ])
     return InlineKeyboardMarkup(rows)
-
-
-def _esc(text: str) -> str:
-    from django.utils.html import escape
-
-    return escape(text)

@@ -13,6 +13,7 @@ import time
 import weakref
 
 import structlog
+from django.utils.html import escape
 from telegram import Update
 from telegram.ext import (
     Application,
@@ -267,7 +268,7 @@ class Handlers:
         await actions.approve_join(self.engine, decision, config)
         if request.message_id:
             await actions.edit_private(self.engine, request.user_chat_id, request.message_id,
-                                       f"You're in! Welcome to <b>{_escape(config.title)}</b>.")
+                                       f"You're in! Welcome to <b>{escape(config.title)}</b>.")
         return None
 
     async def sweep_join_requests(self) -> int:
@@ -408,9 +409,3 @@ def _missing_text(decision: StillMissing) -> str:
         return "Telegram did not answer just now. Please try again in a minute."
     names = ", ".join(c.label for c in decision.missing)
     return f"You still need to join: {names}"
-
-
-def _escape(text: str) -> str:
-    from django.utils.html import escape
-
-    return escape(text)
