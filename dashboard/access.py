@@ -107,12 +107,6 @@ def visible_bots(user: User) -> QuerySet[BotInstance]:
     return BotInstance.objects.filter(Q(pk__in=used) | Q(owner=user)).distinct()
 
 
-def visible_bot_ids(user: User) -> list[int] | None:
-    if sees_everything(user):
-        return None
-    return list(visible_bots(user).values_list("pk", flat=True))
-
-
 def get_bot_for(user: User, bot_id: int | str) -> BotInstance:
     try:
         return visible_bots(user).get(pk=int(bot_id))

@@ -43,8 +43,8 @@ def overview(user) -> dict[str, Any]:
     bots = access.visible_bots(user)
     fresh_after = timezone.now() - timedelta(seconds=90)
     return {
-        "groups_protected": groups.filter(enabled=True).count(),
-        "groups_attention": groups.filter(needs_attention=True).count(),
+        "groups_protected": groups.enabled().count(),
+        "groups_attention": groups.needing_attention().count(),
         "channels": access.visible_channels(user).count(),
         "restricted_now": GroupMember.objects.filter(
             group__in=groups, restricted_by_nezuko=True

@@ -32,7 +32,7 @@ def list_groups(request: HttpRequest, filters: Query[GroupFilter]):
     if filters.q:
         groups = groups.filter(Q(title__icontains=filters.q) | Q(username__icontains=filters.q))
     if filters.status == "enabled":
-        groups = groups.filter(enabled=True)
+        groups = groups.enabled()
     elif filters.status == "disabled":
         groups = groups.filter(enabled=False)
     elif filters.status == "attention":

@@ -34,11 +34,11 @@ def group_list(request: HttpRequest) -> HttpResponse:
         groups = groups.filter(Q(title__icontains=q) | Q(username__icontains=q))
     status = data.get("status")
     if status == "enabled":
-        groups = groups.filter(enabled=True)
+        groups = groups.enabled()
     elif status == "disabled":
         groups = groups.filter(enabled=False)
     elif status == "attention":
-        groups = groups.filter(needs_attention=True)
+        groups = groups.needing_attention()
     sort = data.get("sort") or "title"
     groups = groups.order_by(GroupFilterForm.SORTS[sort], "pk")
     context = base_context(request, "groups") | {

@@ -26,7 +26,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "figures": figures.overview(request.user),
         "rows": rows,
         "last_hour": figures.last_hour(request.user),
-        "attention": access.visible_groups(request.user).filter(needs_attention=True)[:5],
+        "attention": access.visible_groups(request.user).needing_attention()[:5],
         "bots_down": figures.bots_down(request.user),
     }
     return page_or_partial(request, "dashboard/overview.html", "figures", context)
