@@ -14,7 +14,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
 
-from bots.models import BotInstance
+# The project's bot factory, re-exported for the tests that import it from here.
+from tests.factories import make_bot  # noqa: F401
 
 
 def on_postgresql() -> bool:
@@ -25,13 +26,6 @@ def postgres_only(test: Callable) -> Callable:
     """Tests that need PostgreSQL carry the marker and skip cleanly on SQLite runs."""
     test = pytest.mark.postgres(test)
     return pytest.mark.skipif(not on_postgresql(), reason="needs PostgreSQL (DATABASE_URL)")(test)
-
-
-def make_bot(token: str, **fields: object) -> BotInstance:
-    bot = BotInstance(**fields)
-    bot.set_token(token)
-    bot.save()
-    return bot
 
 
 @pytest.fixture
