@@ -276,7 +276,7 @@ class World:
         if invite_link is not None:
             payload["invite_link"] = invite_link
         if user.is_bot:
-            self.inboxes[user.id].push("my_chat_member", payload)
+            self.push(user, "my_chat_member", payload)
         for bot, bot_member in self.bots_in(chat):
             if bot.id != user.id and bot_member.is_admin:
                 self.push(bot, "chat_member", payload)

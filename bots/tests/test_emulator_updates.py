@@ -136,6 +136,20 @@ async def test_promotion_and_demotion_reach_the_bot_as_my_chat_member(
     assert any(u.message and u.message.new_chat_members for u in updates)
 
 
+async def test_my_chat_member_is_filtered_by_allowed_updates_like_the_rest(
+    emulator: TelegramEmulator,
+) -> None:
+    alice = emulator.create_user("Alice")
+    group = emulator.create_supergroup("Dogs", creator=alice)
+    bot_user = emulator.create_bot(username="dog_bot")
+    async with Bot(bot_user.token, base_url=f"{emulator.api_url}/bot") as bot:
+        await bot.get_updates(timeout=0, allowed_updates=["message"])
+        emulator.add_bot(group, bot_user, by=alice)
+        # Asking for my_chat_member later does not bring back what was filtered out.
+        updates = await drain(bot, allowed=["message", "my_chat_member"])
+    assert kinds(updates) == ["message"]
+
+
 async def test_button_presses_and_join_requests_reach_the_bot(scene: Scene) -> None:
     emu = scene.emulator
     scene.group.join_by_request = True
