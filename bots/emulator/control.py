@@ -20,7 +20,7 @@ from aiohttp import web
 
 from bots.emulator.errors import EmulatorError
 from bots.emulator.faults import FloodLimiter
-from bots.emulator.state import Chat, User
+from bots.emulator.state import Chat
 
 if TYPE_CHECKING:
     from bots.emulator.emulator import TelegramEmulator
@@ -55,16 +55,12 @@ CHAT_ARGS = frozenset({"chat", "channel", "group", "sender_chat"})
 Route = Callable[[web.Request], Awaitable[web.Response]]
 
 
-def _ok(result: Any, status: int = 200) -> web.Response:
-    return web.json_response({"ok": True, "result": result}, status=status)
+def _ok(result: Any) -> web.Response:
+    return web.json_response({"ok": True, "result": result})
 
 
-def _error(message: str, status: int = 400) -> web.Response:
-    return web.json_response({"ok": False, "error": message}, status=status)
-
-
-def _user_json(user: User) -> dict[str, Any]:
-    return user.to_json()
+def _error(message: str) -> web.Response:
+    return web.json_response({"ok": False, "error": message}, status=400)
 
 
 def _chat_json(chat: Chat) -> dict[str, Any]:
@@ -115,8 +111,8 @@ def _guarded(emu: TelegramEmulator, route: Callable[..., Awaitable[Any]]) -> Rou
 async def _state(emu: TelegramEmulator, request: web.Request) -> dict[str, Any]:
     return {
         "api_url": emu.api_url,
-        "bots": [_user_json(u) for u in emu.users.values() if u.is_bot],
-        "users": [_user_json(u) for u in emu.users.values() if not u.is_bot],
+        "bots": [u.to_json() for u in emu.users.values() if u.is_bot],
+        "users": [u.to_json() for u in emu.users.values() if not u.is_bot],
         "chats": [_chat_json(c) for c in emu.chats.values()],
     }
 
