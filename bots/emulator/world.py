@@ -1,7 +1,7 @@
 """The emulator's world: who exists, which chats, and who is told about each change.
 
 `World` owns the registries and the fan-out rules (which bot gets which update);
-`People` (people.py) acts on it as users, `methods.py` as bots.
+`People` (people.py) acts on it as users, the `api_*.py` modules as bots.
 """
 
 from __future__ import annotations
