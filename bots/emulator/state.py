@@ -2,7 +2,7 @@
 
 Everything here is plain data with a `to_json` that answers in the Bot API's
 shapes (the dicts python-telegram-bot's `de_json` accepts). Rules that decide
-what may happen live in `rights.py`; who is told about it lives in `updates.py`.
+what may happen live in `api.py` and `people.py`; who is told about it in `world.py`.
 """
 
 from __future__ import annotations
