@@ -166,6 +166,11 @@ class ConfigCache:
             self._channels[key] = load_groups_for_channel(bot_id, channel_chat_id)
         return self._channels[key]
 
+    def drop(self, bot_id: int, chat_id: int) -> None:
+        """Forget one group here (a change only this process needs to see)."""
+        with self._lock:
+            self._groups.pop((bot_id, chat_id), None)
+
     def clear(self) -> None:
         with self._lock:
             self._groups.clear()

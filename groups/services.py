@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from bots import audit
 from bots.models import AuditLog
-from groups.config import bump_version
+from groups.config import bump_version, configs
 from groups.models import EnforcedChannel, GroupAdmin, GroupChannel, GroupMember, ProtectedGroup
 
 # Rights the bot needs in a protected group, and in each linked channel.
@@ -323,9 +323,27 @@ def _flag_groups_of_channel(bot_id: int, channel_chat_id: int, *, ok: bool) -> N
                       attention_reason=f"Bot is not admin in channel {channel_chat_id}")
 
 
+ADMIN_FIELDS = ("user_id", "username", "first_name", "is_creator", "is_anonymous",
+                "can_restrict_members")
+
+
 def replace_admins(group_pk: int, admins: list[dict]) -> None:
-    """Store the group's admin list as fetched (getChatAdministrators)."""
+    """Store the group's admin list as fetched (getChatAdministrators).
+
+    Every active group does this every few minutes and the list rarely changes:
+    an unchanged list only moves the timestamps and drops this group's cached
+    configuration, instead of every group's in every process.
+    """
     now = timezone.now()
+    stored = set(GroupAdmin.objects.filter(group_id=group_pk).values_list(*ADMIN_FIELDS))
+    if stored == {tuple(a[f] for f in ADMIN_FIELDS) for a in admins}:
+        with transaction.atomic():
+            GroupAdmin.objects.filter(group_id=group_pk).update(refreshed_at=now)
+            ProtectedGroup.objects.filter(pk=group_pk).update(admins_refreshed_at=now)
+        key = ProtectedGroup.objects.filter(pk=group_pk).values_list("bot_id", "chat_id").first()
+        if key is not None:
+            configs.drop(*key)
+        return
     with transaction.atomic():
         GroupAdmin.objects.filter(group_id=group_pk).delete()
         GroupAdmin.objects.bulk_create(

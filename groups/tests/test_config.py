@@ -107,3 +107,33 @@ def test_a_failing_shared_cache_is_asked_again_only_after_a_pause(monkeypatch):
     now[0] += config_module.VERSION_RETRY_SECONDS
     runbot.peek(1, -1)
     assert len(calls) == 2
+
+
+def _admin(user_id: int) -> dict:
+    return {"user_id": user_id, "username": "", "first_name": "A", "is_creator": False,
+            "is_anonymous": False, "can_restrict_members": True}
+
+
+def test_an_unchanged_admin_refresh_reloads_only_its_own_group(django_assert_num_queries):
+    from groups import services
+
+    bot = make_bot()
+    cats = make_group(bot, channels=[make_channel(bot)])
+    dogs = make_group(bot, channels=[make_channel(bot)])
+    services.replace_admins(cats.pk, [_admin(7)])
+    before = configs.get(bot.pk, cats.chat_id)
+    configs.get(bot.pk, dogs.chat_id)
+    version = cache.get(config_module.VERSION_KEY)
+    services.replace_admins(cats.pk, [_admin(7)])
+    # Nothing another process must reload, and the other group stays in memory...
+    assert cache.get(config_module.VERSION_KEY) == version
+    with django_assert_num_queries(0):
+        configs.get(bot.pk, dogs.chat_id)
+    # ...while this one shows the new refresh time.
+    after = configs.get(bot.pk, cats.chat_id)
+    assert after.admins_refreshed_at > before.admins_refreshed_at
+    assert after.admin_ids == frozenset({7})
+    # A changed list is a change for everyone.
+    services.replace_admins(cats.pk, [_admin(7), _admin(8)])
+    assert cache.get(config_module.VERSION_KEY) != version
+    assert configs.get(bot.pk, cats.chat_id).admin_ids == frozenset({7, 8})
