@@ -18,7 +18,7 @@ from aiohttp import web
 from bots.emulator import api_bot, api_members, api_messages  # noqa: F401
 from bots.emulator.api import METHODS, coerce
 from bots.emulator.emulator import DropConnection
-from bots.emulator.errors import ApiError, EmulatorError
+from bots.emulator.errors import ApiError, EmulatorError, bad_request
 from bots.emulator.recording import Call
 
 if TYPE_CHECKING:
@@ -78,30 +78,25 @@ async def handle_bot_api(request: web.Request) -> web.StreamResponse:
         await emu.before_call(bot, lname, params)
         result = await handler(emu, bot, params) if is_async else handler(emu, bot, params)
     except ApiError as error:
-        emu.record(
-            Call(
-                name, bot.id, params, False, None, error.error_code, error.description, time.time()
-            )
-        )
-        return _answer(error.to_json(), error.error_code)
+        failure = error
     except EmulatorError as error:
-        description = f"Bad Request: {error}"
-        emu.record(Call(name, bot.id, params, False, None, 400, description, time.time()))
-        return _answer({"ok": False, "error_code": 400, "description": description}, 400)
+        failure = bad_request(str(error))
     except (TypeError, ValueError, AttributeError, KeyError) as error:
         # A parameter of the wrong shape that no check caught: still a client error.
-        description = f"Bad Request: invalid parameters ({type(error).__name__})"
-        emu.record(Call(name, bot.id, params, False, None, 400, description, time.time()))
         logger.warning("emulator.bad_parameters", exc_info=True, extra={"method": name})
-        return _answer({"ok": False, "error_code": 400, "description": description}, 400)
+        failure = bad_request(f"invalid parameters ({type(error).__name__})")
     except DropConnection:
         emu.record(Call(name, bot.id, params, False, None, None, "dropped", time.time()))
         if request.transport is not None:
             request.transport.abort()
         # Nothing reaches the client: the transport is gone before this is written.
         return web.Response(status=500)
-    emu.record(Call(name, bot.id, params, True, result, None, None, time.time()))
-    return _answer({"ok": True, "result": result})
+    else:
+        emu.record(Call(name, bot.id, params, True, result, None, None, time.time()))
+        return _answer({"ok": True, "result": result})
+    code, description = failure.error_code, failure.description
+    emu.record(Call(name, bot.id, params, False, None, code, description, time.time()))
+    return _answer(failure.to_json(), code)
 
 
 def build_app(emu: TelegramEmulator) -> web.Application:
