@@ -54,7 +54,7 @@ def fast_path(engine: Engine, raw: dict[str, Any]) -> bool:
     answers = engine.peek(sender["id"], config.channels)
     if answers is None or not all(answers.values()):
         return False
-    engine.seen(config, Person(sender["id"], "", sender.get("username") or ""))
+    engine.seen(config, _person(sender))
     if engine.admins_stale(config):
         engine.refresh_admins_soon(config)
     return _done("allow_subscribed", started)
@@ -83,6 +83,14 @@ def _exempt(message: dict[str, Any], config) -> str | None:
     if user_id in config.allowed_user_ids:
         return "allow_allow_list"
     return None
+
+
+def _person(sender: dict[str, Any]) -> Person:
+    """As Person.from_user: the ledger keeps the name (a blank one would overwrite it)."""
+    username = sender.get("username") or ""
+    name = " ".join(p for p in (sender.get("first_name"), sender.get("last_name")) if p)
+    return Person(sender["id"], name or (f"@{username}" if username else str(sender["id"])),
+                  username)
 
 
 def _is_command(message: dict[str, Any]) -> bool:

@@ -117,3 +117,22 @@ def test_whatever_it_passes_the_handlers_would_allow(setup):
             assert answers is not None and all(answers.values())
         else:
             assert isinstance(decision, Allow)
+
+
+def test_a_member_first_seen_here_is_noted_with_their_name(setup):
+    from groups.models import GroupMember
+
+    engine, group, channel = setup
+    # Known from a channel join event, never seen in the group by the handlers.
+    memberships.remember((engine.bot_telegram_id, channel.chat_id, 21), True)
+    data = raw(group.chat_id, 21, **{"from": {"id": 21, "is_bot": False, "first_name": "Dora",
+                                              "last_name": "Lee", "username": "dora"}})
+
+    async def go() -> bool:
+        passed = fast_path(engine, data)
+        await engine.idle()
+        return passed
+
+    assert async_to_sync(go)()
+    member = GroupMember.objects.get(group=group, user_id=21)
+    assert (member.first_name, member.username) == ("Dora Lee", "dora")
