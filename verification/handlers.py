@@ -197,8 +197,9 @@ class Handlers:
     # --- flows 4 and 5: someone left or joined a linked channel ---------------------
 
     async def _channel_member(self, change: MemberChange) -> None:
-        linked = await agroups_for_channel(self.engine.bot_pk, change.chat_id)
-        if not linked or change.was_member == change.is_member:
+        if change.was_member == change.is_member:
+            return
+        if not await agroups_for_channel(self.engine.bot_pk, change.chat_id):
             return
         # The event is the answer: no getChatMember needed.
         key = (self.engine.bot_telegram_id, change.chat_id, change.person.id)
