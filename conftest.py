@@ -8,6 +8,12 @@ pytest_plugins = ["bots.testing"]
 
 
 @pytest.fixture(autouse=True)
+def _own_spool(settings, tmp_path):
+    """Journals and spools are keyed by bot id, and emulator ids repeat between tests."""
+    settings.NEZUKO_SPOOL_DIR = tmp_path / "spool"
+
+
+@pytest.fixture(autouse=True)
 def _fresh_caches():
     """Process-wide caches must not leak answers from one test into the next.
 

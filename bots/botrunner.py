@@ -7,11 +7,20 @@ our own long-polling loop or from the webhook route:
 * Polling is ours rather than PTB's Updater so raw update dicts can go
   through the engine's fast path before any PTB object is built (building one
   costs ~100 µs), so a revoked token surfaces as an error we can act on, and
-  so fetching waits while too many updates are unhandled: every getUpdates
-  confirms what came before, so this bound is what a drain must finish.
+  so fetching waits while too many updates are unhandled.
 * In webhook mode the runner calls setWebhook with a per-bot URL and secret
   and registers itself with `bots.webhook`; stopping unregisters, so
   Telegram's retries land after the restart.
+
+The delivery guarantee: at least once, with exactly-once effect. An update is
+confirmed to Telegram (the next getUpdates offset, or the webhook's 200) only
+after it was decided on the spot by the fast path or appended to the bot's
+journal (`bots.journal`); it leaves the journal when its handlers finished.
+A restart, after SIGTERM or kill -9, handles what the journal still holds
+before it polls again. An update whose handling failed because the database
+was unreachable stays pending and is tried again. Duplicates are dropped by
+update id; what a handler does twice must be harmless (the engine checks its
+restriction ledger before restricting).
 
 `RuntimeOptions` is what runbot composes: the engine's parts (`bots` knows
 nothing of the engine) and the runtime's knobs. `bots.supervisor` starts,
@@ -29,6 +38,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ContextTypes, TypeHandler
@@ -37,6 +47,7 @@ from bots import metrics, webhook
 from bots.application import PerUserUpdateProcessor, build_application
 from bots.command_queue import CommandQueue, Executor
 from bots.heartbeat import BEAT_INTERVAL_SECONDS, Heartbeat, describe_error
+from bots.journal import UpdateJournal
 from bots.locks import BotLocks
 from bots.models import BotInstance
 from bots.ratelimit import Limits, TelegramRateLimiter, retry_after_seconds
@@ -53,6 +64,12 @@ Flusher = Callable[[], Awaitable[Any]]
 COUNT_GROUP = -1_000
 POLL_TIMEOUT_SECONDS = 25
 RECENT_UPDATE_IDS = 10_000
+# An update that failed because the database was unreachable is tried again after
+# these many seconds (doubling per attempt); it stays journaled meanwhile.
+RETRY_FIRST_SECONDS = 2.0
+RETRY_MAX_SECONDS = 60.0
+# Errors that say "the database is not there right now", not "this update is bad".
+OUTAGE_ERRORS = (OperationalError, InterfaceError)
 
 # Handlers that apps above the engine add to every bot (the dashboard's /login).
 # runbot lives in `verification`, which must not import those apps, so they
@@ -133,7 +150,9 @@ class BotRunner:
         self.application: Application | None = None
         self.engine: Any = None
         self.offset: int | None = None
-        self._inflight: set[int] = set()
+        self.journal: UpdateJournal | None = None
+        self._outage_failed: set[int] = set()
+        self._attempts: dict[int, int] = {}
         self._recent: deque[int] = deque()
         self._recent_set: set[int] = set()
         self.log = logger.bind(bot=bot.pk, username=bot.username)
@@ -160,6 +179,7 @@ class BotRunner:
             update_processor=self.processor,
         )
         application.add_handler(TypeHandler(Update, self._count), group=COUNT_GROUP)
+        application.add_error_handler(self._note_outage)
         self.engine = self.options.install(application, self.bot)
         for extend in _application_extensions:
             extend(application)
@@ -168,6 +188,7 @@ class BotRunner:
             # initialize() calls getMe: a revoked token raises InvalidToken here.
             await application.initialize()
             await application.start()
+            await self._replay_journal()
             source = asyncio.create_task(self._receive(), name=f"nezuko-source-{self.pk}")
             loops = [
                 asyncio.create_task(self._beat_loop()),
@@ -195,6 +216,8 @@ class BotRunner:
         finally:
             metrics.set_bot_up(self.pk, False)
             webhook.unregister(self.telegram_id)
+            if self.journal is not None:
+                self.journal.close()
             with contextlib.suppress(Exception):
                 await application.shutdown()
 
@@ -210,11 +233,10 @@ class BotRunner:
         try:
             await asyncio.wait_for(asyncio.shield(stopping), self.options.drain_timeout)
         except TimeoutError:
-            # Telegram has these already confirmed: say which, for the record.
-            self.log.error(
-                "bot.drain_deadline_lost_updates",
-                unfinished=len(self._inflight),
-                update_ids=sorted(self._inflight)[:50],
+            # Nothing is lost: what did not finish stays journaled for the next start.
+            self.log.warning(
+                "bot.drain_deadline",
+                left_pending=self.journal.pending if self.journal else 0,
             )
             self.processor.cancel_all()
             with contextlib.suppress(Exception, asyncio.CancelledError, TimeoutError):
@@ -296,10 +318,11 @@ class BotRunner:
                 await self._sleep(min(30.0, 2.0**failures))
                 continue
             failures = 0
-            for raw in batch:
-                self.offset = raw["update_id"] + 1
-                await self.feed(raw)
-            if self.options.once and not batch:
+            if batch:
+                # Journaled first: the next getUpdates confirms this batch to Telegram.
+                await self.take(batch, high_water=batch[-1]["update_id"])
+                self.offset = batch[-1]["update_id"] + 1
+            elif self.options.once:
                 return
 
     async def _get_updates(self, poll_seconds: int) -> list[dict[str, Any]]:
@@ -331,12 +354,14 @@ class BotRunner:
         return self.processor.pending + self.application.update_queue.qsize()
 
     async def _confirm_offset(self) -> None:
-        """Confirm the last batch to Telegram, so a restart does not receive it again.
+        """Confirm the last batch to Telegram once nothing is left to handle.
 
-        Every getUpdates confirms the batches before it, so only the last one
-        is left; the drain has finished it (or logged what it could not).
+        While the journal still holds updates they stay unconfirmed too, so a
+        process on another host that takes this bot over receives them again.
         """
         if self.options.uses_webhooks or self.offset is None or self.application is None:
+            return
+        if self.journal is not None and self.journal.pending:
             return
         with contextlib.suppress(Exception):
             await self.application.bot._post(
@@ -344,25 +369,73 @@ class BotRunner:
             )
 
     async def feed(self, raw: dict[str, Any]) -> None:
-        """Hand one raw update to the engine: the fast path, else PTB's queue.
+        """A webhook delivery: journaled or decided before the caller answers 200.
 
         Raises ValueError when PTB cannot build an Update from it.
         """
-        update_id = raw["update_id"]
-        if self._seen(update_id):
-            # Telegram re-sent it (a webhook retry, an unconfirmed offset).
-            return
-        if self.options.fast_path is not None and self.options.fast_path(self.engine, raw):
-            self.heartbeat.count_update()
-            metrics.record_update(self.pk, update_type(raw))
-            return
+        if await self.take([raw]):
+            raise ValueError("not an update")
+
+    async def take(self, batch: list[dict[str, Any]], *, high_water: int | None = None) -> int:
+        """Hand raw updates to the engine: the fast path, else journal and PTB's queue.
+
+        Returns how many were malformed (logged and left out: Telegram would only
+        send them again). `high_water` is the batch's last update id (polling).
+        """
+        assert self.application is not None and self.journal is not None
+        raws: list[dict[str, Any]] = []
+        updates: list[Update] = []
+        malformed = 0
+        for raw in batch:
+            if self._seen(raw["update_id"]):
+                continue  # Telegram re-sent it: a webhook retry, an unconfirmed offset
+            if self.options.fast_path is not None and self.options.fast_path(self.engine, raw):
+                self.heartbeat.count_update()
+                metrics.record_update(self.pk, update_type(raw))
+                continue
+            update = self._build(raw)
+            if update is None:
+                malformed += 1
+            else:
+                raws.append(raw)
+                updates.append(update)
+        self.journal.append(raws, high_water=high_water)
+        for update in updates:
+            await self.application.update_queue.put(update)
+        metrics.set_updates_pending(self.pk, self.journal.pending)
+        return malformed
+
+    def _build(self, raw: dict[str, Any]) -> Update | None:
         assert self.application is not None
         try:
-            update = Update.de_json(raw, self.application.bot)
+            return Update.de_json(raw, self.application.bot)
         except Exception as exc:
-            raise ValueError(f"not an update: {type(exc).__name__}") from exc
-        self._inflight.add(update_id)
-        await self.application.update_queue.put(update)
+            self.log.warning("update.malformed", update_id=raw.get("update_id"),
+                             error=type(exc).__name__)
+            return None
+
+    async def _replay_journal(self) -> None:
+        """Handle first what a previous run journaled and did not finish."""
+        self.journal = UpdateJournal(
+            settings.NEZUKO_SPOOL_DIR / "updates" / f"bot-{self.telegram_id}.jsonl",
+            fsync=settings.NEZUKO_JOURNAL_FSYNC,
+        )
+        pending = await asyncio.to_thread(self.journal.open)
+        if self.journal.high_water is not None:
+            # Confirms to Telegram, on the first poll, everything journaled before.
+            self.offset = self.journal.high_water + 1
+        assert self.application is not None
+        for raw in pending:
+            self._seen(raw["update_id"])
+            update = self._build(raw)
+            if update is None:
+                self.journal.done([raw["update_id"]])
+            else:
+                await self.application.update_queue.put(update)
+        if pending:
+            metrics.record_reprocessed(self.pk, "restart", len(pending))
+            self.log.info("bot.journal_replayed", updates=len(pending))
+        metrics.set_updates_pending(self.pk, self.journal.pending)
 
     def _seen(self, update_id: int) -> bool:
         if update_id in self._recent_set:
@@ -385,10 +458,39 @@ class BotRunner:
         self.heartbeat.count_update()
         metrics.record_update(self.pk, kind)
 
+    async def _note_outage(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An error handler: remember updates that failed only because the database
+        was unreachable, so `_done` keeps them for another try."""
+        if isinstance(update, Update) and isinstance(context.error, OUTAGE_ERRORS):
+            self._outage_failed.add(update.update_id)
+
     def _done(self, update: object, finished: bool) -> None:
         """The processor finished (or, past the drain deadline, cancelled) an update."""
-        if finished and isinstance(update, Update):
-            self._inflight.discard(update.update_id)
+        if not finished or not isinstance(update, Update) or self.journal is None:
+            return  # cancelled: it stays journaled for the next start
+        update_id = update.update_id
+        if update_id in self._outage_failed:
+            self._outage_failed.discard(update_id)
+            self._retry_later(update)
+            return
+        self._attempts.pop(update_id, None)
+        self.journal.done([update_id])
+        metrics.set_updates_pending(self.pk, self.journal.pending)
+
+    def _retry_later(self, update: Update) -> None:
+        """Handle it again once the database may be back (it stays journaled)."""
+        attempt = self._attempts.get(update.update_id, 0) + 1
+        self._attempts[update.update_id] = attempt
+        delay = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** (attempt - 1))
+        self.log.warning("update.retry_after_outage", update_id=update.update_id,
+                         attempt=attempt, delay=delay)
+        metrics.record_reprocessed(self.pk, "database_unavailable")
+
+        def requeue() -> None:
+            if not self.stop_event.is_set() and self.application is not None:
+                self.application.update_queue.put_nowait(update)
+
+        asyncio.get_running_loop().call_later(delay, requeue)
 
     # --- background loops -----------------------------------------------------------
 

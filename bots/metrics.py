@@ -120,3 +120,25 @@ def set_bot_up(bot: int | str, up: bool) -> None:
 def record_events_dropped(count: int) -> None:
     if count > 0:
         EVENTS_DROPPED.inc(count)
+
+
+UPDATES_PENDING = Gauge(
+    "nezuko_updates_pending",
+    "Updates journaled (so confirmed to Telegram) and not yet handled, per bot.",
+    ["bot"],
+)
+UPDATES_REPROCESSED = Counter(
+    "nezuko_updates_reprocessed_total",
+    "Updates handled again: replayed from the journal after a restart, or retried "
+    "after the database was unavailable.",
+    ["bot", "reason"],
+)
+
+
+def set_updates_pending(bot: int | str, pending: int) -> None:
+    UPDATES_PENDING.labels(str(bot)).set(pending)
+
+
+def record_reprocessed(bot: int | str, reason: str, count: int = 1) -> None:
+    if count > 0:
+        UPDATES_REPROCESSED.labels(str(bot), reason).inc(count)

@@ -31,6 +31,8 @@ env = environ.Env(
     DASHBOARD_URL=(str, "http://127.0.0.1:8000"),
     EVENT_RETENTION_DAYS=(int, 30),
     ROLLUP_RETENTION_DAYS=(int, 400),
+    NEZUKO_SPOOL_DIR=(str, ""),
+    NEZUKO_JOURNAL_FSYNC=(bool, False),
 )
 
 # Real environment variables always win over the file.
@@ -191,6 +193,11 @@ if WEBHOOK_URL and not WEBHOOK_SECRET:
 TELEGRAM_LOGIN_MAX_AGE = env("TELEGRAM_LOGIN_MAX_AGE")
 # Public base URL of the dashboard, for the one-time login links the bot sends.
 DASHBOARD_URL = env("DASHBOARD_URL").rstrip("/")
+# Local disk for what must survive a crash or an outage: each bot's update journal
+# (updates received but not yet handled) and records the database could not take.
+NEZUKO_SPOOL_DIR = Path(env("NEZUKO_SPOOL_DIR") or BASE_DIR / "var" / "spool")
+# fsync every journal append: survives a power loss too, not only a killed process.
+NEZUKO_JOURNAL_FSYNC = env("NEZUKO_JOURNAL_FSYNC")
 
 # --- Security -------------------------------------------------------------------
 

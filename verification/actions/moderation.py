@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 import structlog
+from django.db import DatabaseError
 from django.template.loader import render_to_string
 from telegram import ChatPermissions
 from telegram.error import BadRequest, TelegramError
@@ -44,8 +45,23 @@ async def restrict(engine: Engine, d: Restrict, config: GroupConfig, *,
                   cache_hit=cache_hit, detail=d.reason)
 
 
+async def _muted_by_us_already(engine: Engine, d: Restrict, config: GroupConfig) -> bool:
+    """The ledger says Nezuko's restriction is in place (Telegram keeps it through a
+    leave and rejoin): an update handled again after a crash must not restrict twice."""
+    if (d.chat_id, d.person.id) in engine.restricted:
+        return True
+    try:
+        entry = await services.aledger_entry(config.pk, d.person.id)
+    except DatabaseError:
+        return False  # no ledger now: restricting again is harmless, missing one is not
+    return entry is not None and entry.restricted_by_nezuko
+
+
 async def _hold(engine: Engine, d: Restrict, config: GroupConfig) -> str | None:
     """Apply the group's action; the Outcome, or None when Telegram refused."""
+    if d.action == "mute" and await _muted_by_us_already(engine, d, config):
+        engine.restricted.add((d.chat_id, d.person.id))
+        return Outcome.RESTRICTED
     try:
         with _p("P1"):
             if d.action == "mute":
