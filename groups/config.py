@@ -7,12 +7,17 @@ how?", so the answer comes from process memory. It is loaded once per chat
 * a ProtectedGroup, EnforcedChannel, link or admin row changes in this process
   (signals, see groups/signals.py), or
 * another process (the dashboard, admin, a second runbot) changed one: every
-  change bumps a version number in Django's cache, and readers compare their
-  version with it at most every `VERSION_CHECK_SECONDS`.
+  change bumps a version number in the database (`ConfigVersion`, committed
+  with the change, so a Redis outage cannot lose it). Loads compare their
+  version with it at most every `VERSION_CHECK_SECONDS`; the hot path, which
+  must not query from the event loop, relies on `ConfigCache.watch()`, which
+  runbot runs beside its bots and which checks on the same timer.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import threading
 import time
@@ -20,16 +25,15 @@ from collections.abc import Callable
 
 import structlog
 from asgiref.sync import sync_to_async
-from django.core.cache import cache
+from django.db import DatabaseError, close_old_connections, connection
+from django.db.models import F
 
-from groups.models import GroupAdmin, GroupChannel, ProtectedGroup
+from groups.models import ConfigVersion, GroupAdmin, GroupChannel, ProtectedGroup
 
 logger = structlog.get_logger(__name__)
 
-VERSION_KEY = "groups:config:version"
 VERSION_CHECK_SECONDS = 2.0
-# After the shared cache fails, wait this long before asking it again: a Redis
-# that times out must not stall the event loop every two seconds.
+# After the database failed to answer, wait this long before asking it again.
 VERSION_RETRY_SECONDS = 10.0
 
 
@@ -144,8 +148,10 @@ class ConfigCache:
         self._lock = threading.Lock()
 
     def peek(self, bot_id: int, chat_id: int) -> tuple[bool, GroupConfig | None]:
-        """`(known, config)` from memory only: never touches the database."""
-        self._check_version()
+        """`(known, config)` from memory only: never touches the database.
+
+        Fresh within `VERSION_CHECK_SECONDS` of a change while `watch()` runs.
+        """
         key = (bot_id, chat_id)
         if key in self._groups:
             return True, self._groups[key]
@@ -177,11 +183,12 @@ class ConfigCache:
             self._channels.clear()
 
     def _check_version(self) -> None:
+        """Compare with the database's version (sync code only: it may query)."""
         now = self.clock()
         if now - self._checked_at < VERSION_CHECK_SECONDS:
             return
         self._checked_at = now
-        version = _shared_version()
+        version = shared_version()
         if version is None:
             self._checked_at = now + VERSION_RETRY_SECONDS - VERSION_CHECK_SECONDS
             return
@@ -195,18 +202,27 @@ class ConfigCache:
         self._checked_at = 0.0
         self._check_version()
 
+    async def watch(self, stop: asyncio.Event) -> None:
+        """A runtime service: check the version on a timer until `stop` is set."""
+        check = sync_to_async(self._check_version)
+        while not stop.is_set():
+            await check()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=VERSION_CHECK_SECONDS)
 
-def _shared_version() -> int | None:
+
+def shared_version() -> int | None:
+    """The database's configuration version; None while the database is unreachable."""
     try:
-        version = cache.get(VERSION_KEY)
+        if not connection.in_atomic_block:
+            close_old_connections()  # runbot has no requests to recycle connections
+        version = ConfigVersion.objects.filter(pk=1).values_list("version", flat=True).first()
         if version is None:
-            # Start at a random-ish value so a flushed cache still reads as a change.
-            cache.add(VERSION_KEY, int(time.time() * 1000), timeout=None)
-            version = cache.get(VERSION_KEY)
+            version = ConfigVersion.objects.get_or_create(pk=1)[0].version
         return version
-    except Exception:
-        # A cache outage must not stop enforcement; keep what we have.
-        logger.warning("config.version_unavailable", exc_info=True)
+    except DatabaseError as exc:
+        # Enforcement goes on with what is cached; the next check tries again.
+        logger.warning("config.version_unavailable", error=str(exc).strip()[:200])
         return None
 
 
@@ -214,12 +230,10 @@ def bump_version() -> None:
     """Tell every process that group configuration changed."""
     configs.clear()
     try:
-        try:
-            cache.incr(VERSION_KEY)
-        except ValueError:
-            cache.set(VERSION_KEY, int(time.time() * 1000), timeout=None)
-    except Exception:
-        logger.warning("config.version_bump_failed", exc_info=True)
+        if not ConfigVersion.objects.filter(pk=1).update(version=F("version") + 1):
+            ConfigVersion.objects.get_or_create(pk=1, defaults={"version": 1})
+    except DatabaseError as exc:
+        logger.warning("config.version_bump_failed", error=str(exc).strip()[:200])
 
 
 configs = ConfigCache()

@@ -187,3 +187,18 @@ class GroupAdmin(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username or self.user_id} (admin of {self.group})"
+
+
+class ConfigVersion(models.Model):
+    """One row whose number moves whenever anything the engine enforces changes.
+
+    Every runbot compares it with the number it loaded its cached GroupConfigs
+    at, every few seconds (`groups.config`). It lives in the database, beside
+    the change itself, so a change commits with its version and reaches every
+    process even while Redis is unreachable.
+    """
+
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"configuration version {self.version}"

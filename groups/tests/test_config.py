@@ -1,7 +1,10 @@
 """Group configuration: cached in memory, dropped when anything changes."""
 
+import asyncio
+
 import pytest
 from django.core.cache import cache
+from django.db import OperationalError
 
 from groups import config as config_module
 from groups.config import ConfigCache, configs
@@ -70,9 +73,12 @@ def test_a_change_made_by_another_process_is_seen_within_the_check_interval(monk
     assert not runbot.get(bot.pk, group.chat_id).enabled
 
 
-def test_it_keeps_working_when_the_shared_cache_is_down(settings):
+def test_a_change_reaches_another_process_while_the_shared_cache_is_down(settings):
     bot = make_bot()
     group = make_group(bot, channels=[make_channel(bot)])
+    runbot = ConfigCache()
+    assert runbot.get(bot.pk, group.chat_id).action == "mute"
+    # Redis is unreachable (a partition): the version must not live only there.
     settings.CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
@@ -80,32 +86,55 @@ def test_it_keeps_working_when_the_shared_cache_is_down(settings):
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
         }
     }
-    configs.force_check()
-    assert configs.get(bot.pk, group.chat_id).pk == group.pk
-    group.title = "Renamed"
-    group.save()  # the bump fails quietly; the local cache is still dropped
-    assert configs.get(bot.pk, group.chat_id).title == "Renamed"
+    group.action = ProtectedGroup.Action.KICK
+    group.save()
+    runbot.force_check()
+    assert runbot.get(bot.pk, group.chat_id).action == "kick"
 
 
-def test_a_failing_shared_cache_is_asked_again_only_after_a_pause(monkeypatch):
+@pytest.mark.django_db(transaction=True)
+async def test_the_watcher_drops_what_the_hot_path_peeks_at_after_a_change():
+    from asgiref.sync import sync_to_async
+
+    def protected_group():
+        bot = make_bot()
+        return bot, make_group(bot, channels=[make_channel(bot)])
+
+    bot, group = await sync_to_async(protected_group)()
+    runbot = ConfigCache()
+    await sync_to_async(runbot.get)(bot.pk, group.chat_id)
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(runbot.watch(stop))
+    await ProtectedGroup.objects.filter(pk=group.pk).aupdate(enabled=False)
+    await sync_to_async(config_module.bump_version)()
+    # peek() never queries; within a check interval the watcher forgets the old config.
+    async with asyncio.timeout(config_module.VERSION_CHECK_SECONDS * 3):
+        while runbot.peek(bot.pk, group.chat_id)[0]:  # noqa: ASYNC110 - polling the cache
+            await asyncio.sleep(0.05)
+    stop.set()
+    await watcher
+    assert not (await sync_to_async(runbot.get)(bot.pk, group.chat_id)).enabled
+
+
+def test_an_unreachable_database_is_asked_again_only_after_a_pause(monkeypatch):
     calls = []
 
-    def failing_get(*args, **kwargs):
+    def failing_read(*args, **kwargs):
         calls.append(args)
-        raise ConnectionError("redis is away")
+        raise OperationalError("the database is away")
 
-    monkeypatch.setattr(config_module.cache, "get", failing_get)
+    monkeypatch.setattr(config_module.ConfigVersion.objects, "filter", failing_read)
     now = [1000.0]
     runbot = ConfigCache(clock=lambda: now[0])
     runbot.force_check()
     assert len(calls) == 1
     # Not every two seconds while it is down...
     now[0] += config_module.VERSION_CHECK_SECONDS + 1
-    runbot.peek(1, -1)
+    runbot._check_version()
     assert len(calls) == 1
     # ...but again after the pause.
     now[0] += config_module.VERSION_RETRY_SECONDS
-    runbot.peek(1, -1)
+    runbot._check_version()
     assert len(calls) == 2
 
 
@@ -123,10 +152,10 @@ def test_an_unchanged_admin_refresh_reloads_only_its_own_group(django_assert_num
     services.replace_admins(cats.pk, [_admin(7)])
     before = configs.get(bot.pk, cats.chat_id)
     configs.get(bot.pk, dogs.chat_id)
-    version = cache.get(config_module.VERSION_KEY)
+    version = config_module.shared_version()
     services.replace_admins(cats.pk, [_admin(7)])
     # Nothing another process must reload, and the other group stays in memory...
-    assert cache.get(config_module.VERSION_KEY) == version
+    assert config_module.shared_version() == version
     with django_assert_num_queries(0):
         configs.get(bot.pk, dogs.chat_id)
     # ...while this one shows the new refresh time.
@@ -135,5 +164,5 @@ def test_an_unchanged_admin_refresh_reloads_only_its_own_group(django_assert_num
     assert after.admin_ids == frozenset({7})
     # A changed list is a change for everyone.
     services.replace_admins(cats.pk, [_admin(7), _admin(8)])
-    assert cache.get(config_module.VERSION_KEY) != version
+    assert config_module.shared_version() != version
     assert configs.get(bot.pk, cats.chat_id).admin_ids == frozenset({7, 8})

@@ -32,6 +32,7 @@ from django.db import connections
 
 from bots.models import BotInstance
 from bots.supervisor import RuntimeOptions, Supervisor
+from groups.config import configs
 from verification import ALLOWED_UPDATES, runner
 from verification.executors import EXECUTORS
 from verification.fastpath import fast_path
@@ -75,7 +76,7 @@ def runtime_options(
         executors=EXECUTORS,
         bot_filter=bot_filter(selectors),
         bot_tasks=[runner.maintain],
-        services=[recorder.run],
+        services=[recorder.run, configs.watch],
         flushers=[recorder.aflush],
         once=once,
         drain_timeout=drain_timeout,
