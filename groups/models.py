@@ -129,7 +129,17 @@ class GroupMember(models.Model):
 
     `restricted_by_nezuko` is the ledger: Nezuko lifts only restrictions it
     placed, so a member muted by a human admin stays muted.
+
+    `owed_action` is what Nezuko decided but Telegram did not carry out (a
+    429 storm, a 5xx, a network error): retried with backoff from
+    `owed_retry_at` until done, or dropped once moot (they subscribed, left,
+    the group was unprotected). See verification/owed.py.
     """
+
+    class Owed(models.TextChoices):
+        NOTHING = "", "nothing"
+        RESTRICT = "restrict", "a restriction"
+        UNMUTE = "unmute", "an unmute"
 
     class Status(models.TextChoices):
         MEMBER = "member"
@@ -149,12 +159,23 @@ class GroupMember(models.Model):
     restriction_reason = models.CharField(max_length=255, blank=True)
     warning_message_id = models.BigIntegerField(null=True, blank=True)
     last_seen_at = models.DateTimeField(default=timezone.now)
+    owed_action = models.CharField(max_length=16, choices=Owed.choices, blank=True, default="")
+    owed_since = models.DateTimeField(null=True, blank=True)
+    owed_attempts = models.PositiveIntegerField(default=0)
+    owed_retry_at = models.DateTimeField(null=True, blank=True)
+    owed_error = models.CharField(max_length=255, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["group", "user_id"], name="unique_member_per_group"),
         ]
         indexes = [
+            # "What is owed and due now": small, since almost nothing is owed.
+            models.Index(
+                fields=["owed_retry_at"],
+                name="groupmember_owed_due",
+                condition=~models.Q(owed_action=""),
+            ),
             # "Every linked group where this user is a known member" (channel leave).
             models.Index(fields=["user_id"], name="groupmember_user"),
             models.Index(

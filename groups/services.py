@@ -44,6 +44,10 @@ class Actor:
 
 # --- the member ledger ----------------------------------------------------------
 
+# Whatever was owed for a member is settled once their restriction changes hands.
+SETTLED = {"owed_action": "", "owed_since": None, "owed_attempts": 0, "owed_retry_at": None,
+           "owed_error": ""}
+
 
 def note_member(group_pk: int, user_id: int, *, name: str = "", username: str = "",
                 status: str = GroupMember.Status.MEMBER) -> None:
@@ -73,6 +77,7 @@ def mark_restricted(group_pk: int, user_id: int, *, name: str, username: str,
             "restricted_at": timezone.now(),
             "restriction_reason": reason[:255],
             "last_seen_at": timezone.now(),
+            **SETTLED,
         },
     )
 
@@ -95,6 +100,7 @@ def clear_restriction(group_pk: int, user_id: int) -> None:
         status=GroupMember.Status.MEMBER,
         restriction_reason="",
         warning_message_id=None,
+        **SETTLED,
     )
 
 
@@ -106,7 +112,7 @@ def hand_over_restriction(group_pk: int, user_id: int) -> None:
     GroupMember.objects.update_or_create(
         group_id=group_pk, user_id=user_id,
         defaults={"status": GroupMember.Status.RESTRICTED, "restricted_by_nezuko": False,
-                  "restriction_reason": "restricted by an admin"},
+                  "restriction_reason": "restricted by an admin", **SETTLED},
     )
 
 
@@ -376,6 +382,7 @@ def group_status(group_pk: int) -> dict:
         "group": group,
         "channels": list(EnforcedChannel.objects.filter(links__group=group).order_by("links__pk")),
         "restricted": GroupMember.objects.filter(group=group, restricted_by_nezuko=True).count(),
+        "owed": GroupMember.objects.filter(group=group).exclude(owed_action="").count(),
         "missing_rights": missing_group_rights(group.bot_status or "administrator",
                                                group.bot_rights or {})
         if group.bot_status else [],

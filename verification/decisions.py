@@ -194,6 +194,53 @@ def decide_unmute(
     return Unmute(config.chat_id, person, reason)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Moot:
+    """An owed action that no longer needs doing."""
+
+    chat_id: int
+    person: Person
+    why: str
+
+
+def screen_owed(action: str, person: Person, config: GroupConfig | None, *,
+                in_group: bool, restricted_by_nezuko: bool) -> Check | Unmute | Moot:
+    """What an owed action needs now, before any membership answer.
+
+    A restriction is owed only while the group is protected, the person is in it
+    and is not exempt; an unmute only while the restriction is still Nezuko's
+    (protection switched off: lift it without asking).
+    """
+    chat_id = config.chat_id if config is not None else 0
+    if action == "restrict":
+        if not in_group:
+            return Moot(chat_id, person, "left the group")
+        screened = screen_person(person, config)
+        if isinstance(screened, Allow):
+            return Moot(chat_id, person, screened.reason)
+        return screened
+    if not restricted_by_nezuko:
+        return Moot(chat_id, person, "not our restriction")
+    if config is None or not config.protecting:
+        return Unmute(chat_id, person, "unprotect")
+    return Check(person, config.channels)
+
+
+def decide_owed(action: str, check: Check, config: GroupConfig,
+                answers: Answers) -> Restrict | Unmute | Moot:
+    """The owed action again, on today's answers: still needed, or moot."""
+    if action == "restrict":
+        decision = decide_membership(check, config, answers, reason="owed")
+        if isinstance(decision, Allow):
+            return Moot(config.chat_id, check.person, decision.reason)
+        return decision
+    unmute = decide_unmute(config, check.person, answers, restricted_by_nezuko=True,
+                           reason="owed")
+    if isinstance(unmute, Unmute):
+        return unmute
+    return Moot(config.chat_id, check.person, "no longer subscribed")
+
+
 def decide_join_request(
     config: GroupConfig | None, person: Person, user_chat_id: int, answers: Answers
 ) -> JoinDecision:

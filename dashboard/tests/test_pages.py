@@ -78,6 +78,18 @@ class TestGroups:
         html = world.client(world.alice).get(url("group", world.cats.pk)).content.decode()
         assert "Mallory" in html and "Cat News" in html
 
+    def test_the_detail_shows_what_is_owed(self, world):
+        from groups import owed
+
+        html = world.client(world.alice).get(url("group", world.cats.pk)).content.decode()
+        assert 'id="owed"' not in html
+        owed.owe(world.cats.pk, 777001, "restrict", error="Too Many Requests: retry after 5",
+                 name="Oscar")
+        html = world.client(world.alice).get(url("group", world.cats.pk)).content.decode()
+        # It should name the member, what is owed and why.
+        assert 'id="owed"' in html and "Oscar" in html and "a restriction" in html
+        assert "retry after 5" in html
+
     @pytest.mark.parametrize("name,method", [
         ("group", "get"), ("group-settings", "get"), ("group-settings", "post"),
         ("group-toggle", "post"),

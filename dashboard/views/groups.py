@@ -52,11 +52,15 @@ def _detail_context(request: HttpRequest, group, form: GroupSettingsForm | None 
     restricted = GroupMember.objects.filter(group=group, restricted_by_nezuko=True).order_by(
         "-restricted_at"
     )[:100]
+    owed = GroupMember.objects.filter(group=group).exclude(owed_action="").order_by(
+        "owed_since"
+    )[:100]
     events = group.events.select_related("group").order_by("-created_at", "-pk")[:20]
     return base_context(request, "groups") | {
         "group": group,
         "channels": group.channels.all(),
         "restricted": restricted,
+        "owed": owed,
         "rows": [feed_row_from_model(e) for e in events],
         "form": form or GroupSettingsForm(instance=group),
         "saved": False,

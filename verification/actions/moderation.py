@@ -9,9 +9,10 @@ import structlog
 from django.db import DatabaseError
 from django.template.loader import render_to_string
 from telegram import ChatPermissions
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
-from groups import services
+from bots.ratelimit import RateLimitDropped
+from groups import owed, services
 from groups.config import GroupConfig
 from verification.actions._call import _p
 from verification.actions.messages import delete_message, send
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from verification.engine import Engine
 
 logger = structlog.get_logger(__name__)
+
+# Failures that pass: a 429 the limiter gave up waiting on, 5xx, timeouts, the network.
+PASSING_ERRORS = (NetworkError, RetryAfter, RateLimitDropped)
 
 
 async def restrict(engine: Engine, d: Restrict, config: GroupConfig, *,
@@ -81,6 +85,7 @@ async def _hold(engine: Engine, d: Restrict, config: GroupConfig) -> str | None:
                        error=str(exc))
         engine.record(Outcome.ERROR, config, d.person, missing=d.missing,
                       detail=f"restrict failed: {exc}")
+        await _owe(config, d.person, "restrict", exc)
         return None
     if d.action == "mute":
         engine.restricted.add((d.chat_id, d.person.id))
@@ -91,6 +96,20 @@ async def _hold(engine: Engine, d: Restrict, config: GroupConfig) -> str | None:
         await services.aset_member_status(config.pk, d.person.id, "kicked")
         return Outcome.KICKED
     return Outcome.DELETED
+
+
+async def _owe(config: GroupConfig, person: Person, action: str, exc: TelegramError) -> None:
+    """Telegram did not carry it out for a passing reason: retry it until done or moot
+    (verification/owed.py). A refusal (BadRequest, Forbidden) is not owed: it would
+    fail again until someone fixes the bot's rights, which /doctor reports."""
+    if isinstance(exc, BadRequest) or not isinstance(exc, PASSING_ERRORS):
+        return
+    try:
+        await owed.aowe(config.pk, person.id, action, error=str(exc), name=person.name,
+                        username=person.username)
+    except DatabaseError:
+        logger.warning("owed.not_recorded", chat_id=config.chat_id, user_id=person.id,
+                       action=action)
 
 
 async def _refused(engine: Engine, d: Restrict, config: GroupConfig, exc: BadRequest) -> None:
@@ -138,6 +157,7 @@ async def unmute(engine: Engine, d: Unmute, config: GroupConfig, *,
             logger.warning("unmute.failed", chat_id=d.chat_id, user_id=d.person.id,
                            error=str(exc))
             engine.record(Outcome.ERROR, config, d.person, detail=f"unmute failed: {exc}")
+            await _owe(config, d.person, "unmute", exc)
             return False
     engine.restricted.discard((d.chat_id, d.person.id))
     await unwarn(engine, config, d.person.id)

@@ -94,6 +94,18 @@ async def test_status_shows_channels_counts_and_missing_rights(world):
     await world.settle()
     text = await say(world, s.group, s.alice, "/status")
     assert "on" in text and "Cat News" in text and "Restricted by Nezuko: 1" in text
+    assert "Owed" not in text
+
+
+async def test_status_says_how_many_actions_are_owed(world):
+    s = world.scene
+    await say(world, s.group, s.alice, "/protect @catnews")
+    world.emu.fail("restrictChatMember", chat_id=s.group.id, error_code=502, times=None)
+    s.emulator.join(s.group, s.carol)
+    await world.emu.wait_for_call("restrictChatMember", user_id=s.carol.id, ok=False)
+    await world.settle()
+    text = await say(world, s.group, s.alice, "/status")
+    assert "Owed (Telegram refused for now, retrying): 1" in text
 
 
 async def test_settings_change_through_the_keyboard_and_are_audited(world):

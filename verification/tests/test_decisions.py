@@ -166,3 +166,49 @@ def test_decisions_are_frozen():
         pass
     else:
         raise AssertionError("decisions must be immutable")
+
+
+# --- owed actions ---------------------------------------------------------------------
+
+
+def test_an_owed_restriction_is_moot_once_the_member_left_or_became_exempt():
+    from verification.decisions import Moot, screen_owed
+
+    config = make_config()
+    assert isinstance(screen_owed("restrict", CAROL, config, in_group=False,
+                                  restricted_by_nezuko=False), Moot)
+    assert screen_owed("restrict", ADMIN, config, in_group=True,
+                       restricted_by_nezuko=False) == Moot(config.chat_id, ADMIN, "admin")
+    assert screen_owed("restrict", CAROL, make_config(enabled=False), in_group=True,
+                       restricted_by_nezuko=False) == Moot(config.chat_id, CAROL, "unprotected")
+    assert screen_owed("restrict", CAROL, config, in_group=True,
+                       restricted_by_nezuko=False) == Check(CAROL, config.channels)
+
+
+def test_an_owed_restriction_stands_only_while_a_channel_is_missing():
+    from verification.decisions import Moot, decide_owed
+
+    config = make_config()
+    check = Check(CAROL, config.channels)
+    still = decide_owed("restrict", check, config, {NEWS.chat_id: True, PICS.chat_id: False})
+    assert isinstance(still, Restrict) and still.missing == (PICS,) and still.reason == "owed"
+    assert decide_owed("restrict", check, config, {NEWS.chat_id: True, PICS.chat_id: True}) \
+        == Moot(config.chat_id, CAROL, "subscribed")
+
+
+def test_an_owed_unmute_needs_our_restriction_and_every_channel():
+    from verification.decisions import Moot, decide_owed, screen_owed
+
+    config = make_config()
+    # Someone else's restriction now: not ours to lift.
+    assert isinstance(screen_owed("unmute", CAROL, config, in_group=True,
+                                  restricted_by_nezuko=False), Moot)
+    # Protection switched off: lift it without asking anyone.
+    assert screen_owed("unmute", CAROL, make_config(enabled=False), in_group=True,
+                       restricted_by_nezuko=True) == Unmute(config.chat_id, CAROL, "unprotect")
+    check = screen_owed("unmute", CAROL, config, in_group=False, restricted_by_nezuko=True)
+    assert check == Check(CAROL, config.channels)
+    both = {NEWS.chat_id: True, PICS.chat_id: True}
+    assert decide_owed("unmute", check, config, both) == Unmute(config.chat_id, CAROL, "owed")
+    # They left a channel again meanwhile: the mute stands, nothing is owed.
+    assert isinstance(decide_owed("unmute", check, config, {**both, PICS.chat_id: False}), Moot)

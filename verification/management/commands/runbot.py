@@ -33,7 +33,7 @@ from django.db import connections
 from bots.models import BotInstance
 from bots.supervisor import RuntimeOptions, Supervisor
 from groups.config import configs
-from verification import ALLOWED_UPDATES, runner
+from verification import ALLOWED_UPDATES, owed, runner
 from verification.executors import EXECUTORS
 from verification.fastpath import fast_path
 from verification.handlers import install
@@ -75,7 +75,7 @@ def runtime_options(
         fast_path=fast_path,
         executors=EXECUTORS,
         bot_filter=bot_filter(selectors),
-        bot_tasks=[runner.maintain],
+        bot_tasks=[runner.maintain, owed.run],
         services=[recorder.run, configs.watch],
         flushers=[recorder.aflush],
         once=once,

@@ -1,0 +1,117 @@
+"""Owed actions: what Nezuko decided and Telegram did not carry out.
+
+A restriction dropped by a long 429 storm, an unmute that met a 5xx: the
+decision stands, so it is written on the member's ledger row
+(`GroupMember.owed_action`) and retried with backoff by the engine
+(verification/owed.py) until it is done or moot. Carrying the action out
+clears it (`services.mark_restricted`, `services.clear_restriction`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import random
+
+from asgiref.sync import sync_to_async
+from django.db.models import F
+from django.utils import timezone
+
+from groups.models import GroupMember
+
+FIRST_RETRY_SECONDS = 5.0
+MAX_RETRY_SECONDS = 300.0
+
+
+@dataclasses.dataclass(frozen=True)
+class OwedAction:
+    group_pk: int
+    chat_id: int
+    user_id: int
+    name: str
+    username: str
+    action: str
+    attempts: int
+    restricted_by_nezuko: bool
+    status: str
+
+
+def backoff(attempts: int) -> datetime.timedelta:
+    """5 s, 10 s, 20 s … at most 5 minutes, with 10% jitter so retries spread."""
+    seconds = min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** max(0, attempts - 1))
+    return datetime.timedelta(seconds=seconds * random.uniform(0.9, 1.1))
+
+
+def owe(group_pk: int, user_id: int, action: str, *, error: str, name: str = "",
+        username: str = "") -> None:
+    """Write down an action Telegram did not carry out (one try made so far).
+
+    Already owed: a retry failed; `claim` has set its next try, keep the error.
+    """
+    member, _ = GroupMember.objects.get_or_create(
+        group_id=group_pk, user_id=user_id,
+        defaults={"first_name": name[:255], "username": username[:64]},
+    )
+    if member.owed_action == action:
+        GroupMember.objects.filter(pk=member.pk).update(owed_error=error[:255])
+        return
+    now = timezone.now()
+    GroupMember.objects.filter(pk=member.pk).update(
+        owed_action=action, owed_since=now, owed_attempts=1,
+        owed_retry_at=now + backoff(1), owed_error=error[:255],
+    )
+
+
+aowe = sync_to_async(owe)
+
+
+def settle(group_pk: int, user_id: int) -> None:
+    """Nothing is owed any more for this member (done, or moot)."""
+    GroupMember.objects.filter(group_id=group_pk, user_id=user_id).exclude(owed_action="").update(
+        owed_action="", owed_since=None, owed_attempts=0, owed_retry_at=None, owed_error=""
+    )
+
+
+asettle = sync_to_async(settle)
+
+
+def due(bot_id: int, limit: int = 50, now: datetime.datetime | None = None) -> list[OwedAction]:
+    """Owed actions of this bot's groups whose retry time has come, oldest first."""
+    rows = (
+        GroupMember.objects.exclude(owed_action="")
+        .filter(group__bot_id=bot_id, owed_retry_at__lte=now or timezone.now())
+        .order_by("owed_retry_at")
+        .values_list("group_id", "group__chat_id", "user_id", "first_name", "username",
+                     "owed_action", "owed_attempts", "restricted_by_nezuko", "status")[:limit]
+    )
+    return [OwedAction(*row) for row in rows]
+
+
+adue = sync_to_async(due)
+
+
+def claim(item: OwedAction) -> bool:
+    """About to try again: set the try after this one first, so a failure that
+    writes nothing (or a crash) cannot make the row due again at once, and a
+    second process that read the same row skips it. False: someone else has it."""
+    return bool(
+        GroupMember.objects.filter(
+            group_id=item.group_pk, user_id=item.user_id, owed_action=item.action,
+            owed_attempts=item.attempts,
+        ).update(
+            owed_attempts=F("owed_attempts") + 1,
+            owed_retry_at=timezone.now() + backoff(item.attempts + 1),
+        )
+    )
+
+
+aclaim = sync_to_async(claim)
+
+
+def owed_count(group_pk: int | None = None, *, bot_id: int | None = None) -> int:
+    members = GroupMember.objects.exclude(owed_action="")
+    if group_pk is not None:
+        members = members.filter(group_id=group_pk)
+    if bot_id is not None:
+        members = members.filter(group__bot_id=bot_id)
+    return members.count()
