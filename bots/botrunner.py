@@ -350,8 +350,10 @@ class BotRunner:
             await asyncio.sleep(0.05)
 
     def _pending(self) -> int:
-        assert self.application is not None
-        return self.processor.pending + self.application.update_queue.qsize()
+        """Updates received and not handled: queued, running, or waiting for a retry
+        after a database outage (every one of them is journaled)."""
+        assert self.journal is not None
+        return self.journal.pending
 
     async def _confirm_offset(self) -> None:
         """Confirm the last batch to Telegram once nothing is left to handle.
