@@ -402,9 +402,10 @@ class BotRunner:
                 raws.append(raw)
                 updates.append(update)
         self.journal.append(raws, high_water=high_water)
-        for update in updates:
-            await self.application.update_queue.put(update)
-        metrics.set_updates_pending(self.pk, self.journal.pending)
+        if updates:
+            for update in updates:
+                await self.application.update_queue.put(update)
+            metrics.set_updates_pending(self.pk, self.journal.pending)
         return malformed
 
     def _build(self, raw: dict[str, Any]) -> Update | None:
