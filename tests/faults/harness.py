@@ -198,12 +198,13 @@ class FaultWorld:
                 muted_now.add(user_id)
         return sorted(doubled)
 
-    def quiet_for(self) -> float:
-        """Seconds since the last Bot API call that was not housekeeping."""
-        for call in reversed(self.emulator.calls):
-            if call.method not in IDLE_METHODS:
-                return time.time() - call.at
-        return float("inf")
+    def activity(self) -> int:
+        """Bot API calls so far that were not housekeeping: unchanged while runbot is idle.
+
+        Part of a `settle` measure, so a raid still in its lookups (no new
+        restriction for seconds) does not read as "no progress".
+        """
+        return sum(1 for call in self.emulator.calls if call.method not in IDLE_METHODS)
 
     # --- what the database holds ------------------------------------------------------
 

@@ -33,10 +33,11 @@ async def test_kill_9_mid_raid_loses_no_enforcement(world: FaultWorld) -> None:
         await world.runbot.start()
     restarted = loop.time()
 
-    async def measure() -> tuple[int, int]:
-        return len(world.unrestricted(raid.strangers)), len(world.doubled())
+    async def measure() -> tuple[int, int, int]:
+        return len(world.unrestricted(raid.strangers)), len(world.doubled()), world.activity()
 
-    (lost, doubled), waited = await settle(measure, lambda v: v[0] == 0, quiet=10, within=120)
+    (lost, doubled, _), waited = await settle(measure, lambda v: v[0] == 0, quiet=10,
+                                              within=120)
     print(
         f"\nkill -9 at {KILL_POINTS}s into a {RAID}-join raid "
         f"({len(raid.strangers)} non-subscribers), muted at each kill: {at_kill}\n"

@@ -38,10 +38,10 @@ async def test_postgres_outage_mid_raid_keeps_every_ledger_row_and_event(
     world.cluster.start()
     back = loop.time()
 
-    async def unrestricted() -> int:
-        return len(world.unrestricted(raid.strangers))
+    async def unrestricted() -> tuple[int, int]:
+        return len(world.unrestricted(raid.strangers)), world.activity()
 
-    await settle(unrestricted, lambda n: n == 0, quiet=10, within=120)
+    await settle(unrestricted, lambda v: v[0] == 0, quiet=10, within=120)
     muted = world.muted(raid.strangers)
 
     async def missing() -> tuple[int, int]:
@@ -57,10 +57,10 @@ async def test_postgres_outage_mid_raid_keeps_every_ledger_row_and_event(
     for person in sample:
         world.emulator.join(world.scene.channel, person)
 
-    async def still_muted() -> int:
-        return len(world.muted(sample))
+    async def still_muted() -> tuple[int, int]:
+        return len(world.muted(sample)), world.activity()
 
-    stayed_muted, _ = await settle(still_muted, lambda n: n == 0, quiet=10, within=60)
+    (stayed_muted, _), _ = await settle(still_muted, lambda v: v[0] == 0, quiet=10, within=60)
     print(
         f"\nPostgreSQL stopped {OUTAGE_SECONDS:.0f}s mid-raid ({RAID} joins, "
         f"{len(raid.strangers)} non-subscribers): muted before {muted_before}, "
