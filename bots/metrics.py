@@ -120,3 +120,34 @@ def set_bot_up(bot: int | str, up: bool) -> None:
 def record_events_dropped(count: int) -> None:
     if count > 0:
         EVENTS_DROPPED.inc(count)
+
+
+SPOOLED = Gauge(
+    "nezuko_spooled_records",
+    "Records waiting in a disk spool for the database to come back, by spool.",
+    ["spool"],
+)
+SPOOL_DROPPED = Counter(
+    "nezuko_spool_dropped_total",
+    "Records dropped because a disk spool hit its bound (bytes or records), by spool.",
+    ["spool"],
+)
+SET_ASIDE = Counter(
+    "nezuko_records_set_aside_total",
+    "Rows the database refuses for their data (never retried), by buffer.",
+    ["buffer"],
+)
+
+
+def set_spooled(spool: str, count: int) -> None:
+    SPOOLED.labels(spool).set(count)
+
+
+def record_spool_dropped(spool: str, count: int) -> None:
+    if count > 0:
+        SPOOL_DROPPED.labels(spool).inc(count)
+
+
+def record_set_aside(buffer: str, count: int = 1) -> None:
+    if count > 0:
+        SET_ASIDE.labels(buffer).inc(count)

@@ -31,6 +31,7 @@ env = environ.Env(
     DASHBOARD_URL=(str, "http://127.0.0.1:8000"),
     EVENT_RETENTION_DAYS=(int, 30),
     ROLLUP_RETENTION_DAYS=(int, 400),
+    NEZUKO_SPOOL_DIR=(str, ""),
 )
 
 # Real environment variables always win over the file.
@@ -153,6 +154,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 else:
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# Ledger writes, events and rollups wait here (bots.spool) while the database is away.
+NEZUKO_SPOOL_DIR = Path(env("NEZUKO_SPOOL_DIR") or BASE_DIR / "var" / "spool")
 
 # --- Cache and channel layer ----------------------------------------------------
 
