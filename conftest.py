@@ -8,16 +8,20 @@ pytest_plugins = ["bots.testing"]
 
 
 @pytest.fixture(autouse=True)
-def _fresh_caches():
+def _fresh_caches(settings, tmp_path):
     """Process-wide caches must not leak answers from one test into the next.
 
     The Redis run's cache outlives tests too, and emulator ids repeat from test
     to test, so a membership cached by one test would answer for the next.
+    The disk spools (ledger, events, rollups) live in the test's own directory.
     """
+    from analytics.folding import buffer
     from groups.config import configs
+    from groups.ledger import writer
     from verification.membership import memberships
     from verification.recorder import recorder
 
+    settings.NEZUKO_SPOOL_DIR = tmp_path / "spool"
     cache.clear()
     configs.clear()
     memberships.clear_local()
@@ -25,3 +29,5 @@ def _fresh_caches():
     yield
     configs.clear()
     memberships.clear_local()
+    for spooled in (writer, recorder, buffer):
+        spooled.close_spool()
