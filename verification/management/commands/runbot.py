@@ -32,6 +32,7 @@ from django.db import connections
 
 from bots.models import BotInstance
 from bots.supervisor import RuntimeOptions, Supervisor
+from groups import ledger
 from verification import ALLOWED_UPDATES, runner
 from verification.executors import EXECUTORS
 from verification.fastpath import fast_path
@@ -75,7 +76,8 @@ def runtime_options(
         executors=EXECUTORS,
         bot_filter=bot_filter(selectors),
         bot_tasks=[runner.maintain],
-        services=[recorder.run],
+        # The event recorder's flushes, and the ledger's replay of what an outage spooled.
+        services=[recorder.run, ledger.writer.run],
         flushers=[recorder.aflush],
         once=once,
         drain_timeout=drain_timeout,
