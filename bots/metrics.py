@@ -62,7 +62,8 @@ LIMITER_DROPPED = Counter(
 )
 BOT_UP = Gauge("nezuko_bot_up", "1 while a bot is running in this process.", ["bot"])
 EVENTS_DROPPED = Counter(
-    "nezuko_events_dropped_total", "Recorded events dropped because a buffer bound was hit."
+    "nezuko_events_dropped_total",
+    "Recorded events dropped: the memory buffer and the disk spool were both full.",
 )
 
 

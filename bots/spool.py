@@ -77,9 +77,20 @@ class Spool:
         self.fsync = fsync
         self.dropped = 0
         self._lock = threading.Lock()
+        self._size = self._offset = self.pending = 0
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self._file, self.path = self._claim_slot(directory, name)
+        self.path = directory / f"{name}-unavailable.jsonl"
+        self._offset_path = self.path.with_suffix(".offset")
+        self._file: Any = None
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._file, self.path = self._claim_slot(directory, name)
+        except OSError as exc:
+            # A spool that cannot be opened must not stop enforcement: it then
+            # keeps nothing, and every record it refuses is counted as dropped.
+            logger.error("spool.unavailable", spool=name, directory=str(directory),
+                         error=describe(exc))
+            return
         self._offset_path = self.path.with_suffix(".offset")
         self._offset = self._read_offset()
         self._size, self.pending = self._scan()
@@ -97,7 +108,7 @@ class Spool:
                 handle.close()
                 continue
             return handle, path
-        raise RuntimeError(f"every spool slot of {name!r} in {directory} is taken")
+        raise OSError(f"every spool slot of {name!r} in {directory} is taken")
 
     def _read_offset(self) -> int:
         try:
@@ -133,7 +144,7 @@ class Spool:
         with self._lock:
             kept = 0
             room_bytes = self.max_bytes - (self._size - self._offset)
-            room_records = self.max_records - self.pending
+            room_records = self.max_records - self.pending if self._file is not None else 0
             size = 0
             for line in lines:
                 if kept >= room_records or size + len(line) > room_bytes:
@@ -212,8 +223,9 @@ class Spool:
 
     def close(self) -> None:
         with self._lock:
-            with contextlib.suppress(OSError):
-                self._file.close()
+            if self._file is not None:
+                with contextlib.suppress(OSError):
+                    self._file.close()
 
 
 def write_bisecting(items: Sequence[T], write: Callable[[Sequence[T]], Any],

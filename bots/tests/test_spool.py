@@ -127,3 +127,13 @@ def test_bisecting_stops_at_an_outage_and_says_how_far_it_got():
 ])
 def test_storable_drops_only_what_a_database_refuses(text, clean):
     assert storable(text) == clean
+
+
+def test_a_spool_that_cannot_be_opened_keeps_nothing_but_never_raises(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    spool = Spool(blocker / "spool", "t")
+    # It should refuse records (counted as dropped) instead of failing the caller.
+    assert not spool.append({"n": 1})
+    assert (len(spool), spool.dropped, spool.read(10)) == (0, 1, [])
+    spool.close()
