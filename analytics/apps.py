@@ -11,7 +11,8 @@ class AnalyticsConfig(AppConfig):
         from verification import events
 
         # Fold every verification event and every Bot API call of this process
-        # into rollups; runbot awaits one last flush after its bots drained.
+        # into rollups; runbot awaits one last flush after its bots drained
+        # (what the database cannot take then waits in the disk spool).
         events.subscribe(folding.fold)
         metrics.observe_calls(folding.record_api_call)
-        supervisor.flush_on_shutdown(folding.buffer.aflush)
+        supervisor.flush_on_shutdown(folding.buffer.aclose)

@@ -6,9 +6,19 @@ flush, scheduled about a second later on the same loop and run in a worker
 thread, turns everything buffered into a handful of upserts. Telegram API
 calls are folded the same way through `record_api_call`.
 
-A flush that fails (database away) keeps its rows for the next flush up to
-`MAX_PENDING` keys; beyond that new keys are dropped and counted, and the
-drop is logged with the number, so nothing is lost silently.
+A flush that fails because the database is away (`bots.spool.is_outage`)
+keeps its rows for the next flush, which is retried every second while
+anything waits. Past `MAX_PENDING` keys in memory, new figures overflow to the
+disk spool ("rollups", `bots.spool`) instead of being dropped; at shutdown what
+could not be written moves there too, and every flush writes the spool first.
+Only when the spool's own bound is hit are figures dropped, counted and
+logged. Spooled figures are applied once: the spool is acknowledged in the
+same order the rows are committed, so only a crash between the two can add a
+batch twice.
+
+Rows the database refuses for their data are found by splitting the batch,
+set aside (logged once with the reason, counted in
+`nezuko_records_set_aside_total{buffer="rollups"}`) and never block the others.
 """
 
 from __future__ import annotations
@@ -22,20 +32,16 @@ from typing import Any
 
 import structlog
 from asgiref.sync import sync_to_async
-from django.db import (
-    DatabaseError,
-    IntegrityError,
-    close_old_connections,
-    connection,
-    models,
-    transaction,
-)
+from django.conf import settings
+from django.db import close_old_connections, connection, models, transaction
 from django.db.models import Model
 
 from analytics import histogram
 from analytics.models import ALL_GROUPS, ApiCallHourly, ApiCallRollup, DecisionRollup, Rollup
 from analytics.querysets import SPAN_DAY_TOTAL, TOTAL_OUTCOME
+from bots import metrics
 from bots.models import BotInstance
+from bots.spool import Spool, describe, write_bisecting
 from groups.models import ProtectedGroup
 from verification.events import VerificationEventData
 
@@ -43,6 +49,7 @@ logger = structlog.get_logger(__name__)
 
 FLUSH_DELAY_SECONDS = 1.0
 MAX_PENDING = 50_000
+SPOOL_BATCH = 5_000
 
 
 def floor_minute(moment: datetime) -> datetime:
@@ -121,13 +128,27 @@ Key = tuple
 class RollupBuffer:
     """Thread-safe accumulator with a `flush()` step that returns rows written."""
 
-    def __init__(self, max_pending: int = MAX_PENDING) -> None:
+    def __init__(self, max_pending: int = MAX_PENDING, spool: Spool | None = None) -> None:
         self._lock = threading.Lock()
         self._pending: dict[Key, Any] = {}
         self._max_pending = max_pending
+        self._spool = spool
         self._flush_scheduled = False
         self.flush_task: asyncio.Task | None = None
         self.dropped = 0
+        self.set_aside = 0
+
+    @property
+    def spool(self) -> Spool:
+        if self._spool is None:
+            self._spool = Spool(settings.NEZUKO_SPOOL_DIR, "rollups")
+        return self._spool
+
+    def close_spool(self) -> None:
+        """Let go of the spool file; the next use opens the configured directory again."""
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
 
     # --- adding (cheap, on the engine's loop) ---------------------------------
 
@@ -146,11 +167,12 @@ class RollupBuffer:
                 ("d", floor_day(moment), group_id, event.outcome),
                 (SPAN_DAY_TOTAL, floor_day(moment), group_id, TOTAL_OUTCOME),
             ]
+        overflow: list[tuple[Key, Any]] = []
         with self._lock:
             for key in keys:
-                figures = self._slot(key, Figures)
-                if figures is not None:
-                    figures.add_event(event)
+                figures = self._slot(key, Figures, overflow)
+                figures.add_event(event)
+        self._spill(overflow)
         self._schedule_flush()
 
     def record_api_call(
@@ -161,23 +183,33 @@ class RollupBuffer:
         from django.utils import timezone
 
         moment = at or timezone.now()
+        overflow: list[tuple[Key, Any]] = []
         with self._lock:
             for key in (("api", floor_minute(moment), bot_id, method[:64], outcome[:32]),
                         ("apih", floor_hour(moment), bot_id, method[:64], outcome[:32])):
-                figures = self._slot(key, CallFigures)
-                if figures is not None:
-                    figures.count += 1
-                    figures.latency_sum_ms += latency_ms
+                figures = self._slot(key, CallFigures, overflow)
+                figures.count += 1
+                figures.latency_sum_ms += latency_ms
+        self._spill(overflow)
         self._schedule_flush()
 
-    def _slot(self, key: Key, factory: Callable[[], Any]) -> Any | None:
+    def _slot(self, key: Key, factory: Callable[[], Any],
+              overflow: list[tuple[Key, Any]]) -> Any:
+        """The key's figures in memory, or, past the bound, fresh ones bound for disk."""
         figures = self._pending.get(key)
         if figures is None:
+            figures = factory()
             if len(self._pending) >= self._max_pending:
-                self.dropped += 1
-                return None
-            figures = self._pending[key] = factory()
+                overflow.append((key, figures))
+            else:
+                self._pending[key] = figures
         return figures
+
+    def _spill(self, items: list[tuple[Key, Any]]) -> None:
+        """To the disk spool; dropped (counted, logged at the next flush) only when it is full."""
+        if items:
+            kept = self.spool.extend([_encode(key, figures) for key, figures in items])
+            self.dropped += len(items) - kept
 
     def _schedule_flush(self) -> None:
         """Flush about a second later on the running loop, if there is one.
@@ -196,7 +228,11 @@ class RollupBuffer:
     async def _flush_later(self) -> int:
         # Waiting lets a burst pile up so it costs one write, not one per event.
         await asyncio.sleep(FLUSH_DELAY_SECONDS)
-        return await self.aflush()
+        written = await self.aflush()
+        if self._pending or self.spool.pending:
+            # The database is away: try again, without waiting for the next event.
+            self._schedule_flush()
+        return written
 
     # --- writing ----------------------------------------------------------------
 
@@ -209,13 +245,16 @@ class RollupBuffer:
         return await sync_to_async(self.flush)()
 
     def flush(self) -> int:
-        """Writes everything buffered; returns the number of rows written."""
+        """Writes the spool, then everything buffered; returns the number of rows written.
+
+        Stops at a database outage, keeping the rest (memory and disk).
+        """
         with self._lock:
             batch, self._pending = self._pending, {}
             dropped, self.dropped = self.dropped, 0
         if dropped:
-            logger.warning("analytics.rollups_dropped", keys=dropped)
-        if not batch:
+            logger.error("analytics.rollups_dropped", keys=dropped)
+        if not batch and not self.spool.pending:
             return 0
         # Outside a transaction this runs in a worker thread no request cycle
         # cleans up after: drop stale connections before, and ours after.
@@ -223,31 +262,91 @@ class RollupBuffer:
         if standalone:
             close_old_connections()
         try:
-            batch = _without_deleted(batch)
-            try:
-                return _write(batch)
-            except IntegrityError:
-                # Another process created one of our rows between read and
-                # insert, or a bot or group went in between: try once more.
-                return _write(_without_deleted(batch))
-        except IntegrityError:
-            # Requeueing rows the database refuses would block every later flush.
-            logger.exception("analytics.flush_dropped", keys=len(batch))
-            return 0
-        except DatabaseError:
-            logger.exception("analytics.flush_failed", keys=len(batch))
-            self._requeue(batch)
-            return 0
+            written, outage = self._flush_spool()
+            items = list(batch.items())
+            done = 0
+            if not outage:
+                set_aside = self.set_aside
+                done = write_bisecting(items, _write_items, self._set_aside)
+                written += done - (self.set_aside - set_aside)
+            if done < len(items):
+                logger.warning("analytics.flush_failed", keys=len(items) - done,
+                               spooled=self.spool.pending)
+                self._requeue(items[done:])
+            return written
         finally:
             if standalone:
                 close_old_connections()
 
-    def _requeue(self, batch: dict[Key, Any]) -> None:
+    def _flush_spool(self) -> tuple[int, bool]:
+        """Rows written from the disk spool, and whether the database was away."""
+        written = 0
+        while self.spool.pending:
+            records = self.spool.read(SPOOL_BATCH)
+            items = [(offset, _decode(r)) for offset, r in records if r is not None]
+            if not items:
+                if records:
+                    self.spool.ack(records[-1][0])
+                    continue
+                return written, False
+            set_aside = self.set_aside
+            done = write_bisecting(items, lambda chunk: _write_items([i for _, i in chunk]),
+                                   lambda item, exc: self._set_aside(item[1], exc))
+            written += done - (self.set_aside - set_aside)
+            if done:
+                self.spool.ack(items[done - 1][0])
+            if done < len(items):
+                return written, True
+        return written, False
+
+    def _set_aside(self, item: tuple[Key, Any], exc: BaseException) -> None:
+        self.set_aside += 1
+        metrics.record_set_aside("rollups")
+        logger.error("analytics.rollup_set_aside", key=repr(item[0]), reason=describe(exc))
+
+    def _requeue(self, items: list[tuple[Key, Any]]) -> None:
+        overflow: list[tuple[Key, Any]] = []
         with self._lock:
-            for key, figures in batch.items():
-                slot = self._slot(key, type(figures))
-                if slot is not None:
-                    slot.merge(figures)
+            for key, figures in items:
+                self._slot(key, type(figures), overflow).merge(figures)
+        self._spill(overflow)
+
+    def close(self) -> int:
+        """Shutdown: flush, and move what could not be written to the disk spool."""
+        written = self.flush()
+        with self._lock:
+            left, self._pending = list(self._pending.items()), {}
+        if left:
+            self._spill(left)
+            logger.warning("analytics.rollups_left_spooled", spooled=self.spool.pending)
+        return written
+
+    async def aclose(self) -> int:
+        self._flush_scheduled = False
+        return await sync_to_async(self.close)()
+
+
+def _encode(key: Key, figures: Any) -> dict[str, Any]:
+    return {"k": [key[0], key[1].isoformat(), *key[2:]],
+            "t": "c" if isinstance(figures, CallFigures) else "f",
+            "f": dataclasses.asdict(figures)}
+
+
+def _decode(record: dict[str, Any]) -> tuple[Key, Any]:
+    tag, moment, *rest = record["k"]
+    factory = CallFigures if record["t"] == "c" else Figures
+    return (tag, datetime.fromisoformat(moment), *rest), factory(**record["f"])
+
+
+def _write_items(items: list[tuple[Key, Any]]) -> int:
+    """One transaction for these rows; figures of one key are added up first."""
+    batch: dict[Key, Any] = {}
+    for key, figures in items:
+        slot = batch.get(key)
+        if slot is None:
+            slot = batch[key] = type(figures)()
+        slot.merge(figures)
+    return _write(_without_deleted(batch))
 
 
 def _without_deleted(batch: dict[Key, Any]) -> dict[Key, Any]:
@@ -365,6 +464,6 @@ record_api_call = buffer.record_api_call
 
 
 def flush() -> int:
-    """Flushes the process-wide buffer (runbot calls this on shutdown)."""
+    """Flushes the process-wide buffer."""
     return buffer.flush()
 

@@ -62,7 +62,8 @@ LIMITER_DROPPED = Counter(
 )
 BOT_UP = Gauge("nezuko_bot_up", "1 while a bot is running in this process.", ["bot"])
 EVENTS_DROPPED = Counter(
-    "nezuko_events_dropped_total", "Recorded events dropped because a buffer bound was hit."
+    "nezuko_events_dropped_total",
+    "Recorded events dropped: the memory buffer and the disk spool were both full.",
 )
 
 
@@ -142,3 +143,34 @@ def set_updates_pending(bot: int | str, pending: int) -> None:
 def record_reprocessed(bot: int | str, reason: str, count: int = 1) -> None:
     if count > 0:
         UPDATES_REPROCESSED.labels(str(bot), reason).inc(count)
+
+
+SPOOLED = Gauge(
+    "nezuko_spooled_records",
+    "Records waiting in a disk spool for the database to come back, by spool.",
+    ["spool"],
+)
+SPOOL_DROPPED = Counter(
+    "nezuko_spool_dropped_total",
+    "Records dropped because a disk spool hit its bound (bytes or records), by spool.",
+    ["spool"],
+)
+SET_ASIDE = Counter(
+    "nezuko_records_set_aside_total",
+    "Rows the database refuses for their data (never retried), by buffer.",
+    ["buffer"],
+)
+
+
+def set_spooled(spool: str, count: int) -> None:
+    SPOOLED.labels(spool).set(count)
+
+
+def record_spool_dropped(spool: str, count: int) -> None:
+    if count > 0:
+        SPOOL_DROPPED.labels(spool).inc(count)
+
+
+def record_set_aside(buffer: str, count: int = 1) -> None:
+    if count > 0:
+        SET_ASIDE.labels(buffer).inc(count)

@@ -17,6 +17,7 @@ from asgiref.sync import sync_to_async
 from django.db.models import F
 from django.utils import timezone
 
+from bots.spool import storable
 from groups.models import GroupMember
 
 FIRST_RETRY_SECONDS = 5.0
@@ -44,25 +45,34 @@ def backoff(attempts: int) -> datetime.timedelta:
 
 def owe(group_pk: int, user_id: int, action: str, *, error: str, name: str = "",
         username: str = "") -> None:
-    """Write down an action Telegram did not carry out (one try made so far).
+    """Write down an action Telegram did not carry out (kept through a database outage:
+    it goes through the ledger writer like every other ledger change)."""
+    from groups.ledger import writer
+
+    writer.write("owe", group_pk=group_pk, user_id=user_id, action=action, error=error,
+                 name=name, username=username)
+
+
+aowe = sync_to_async(owe)
+
+
+def record_owed(*, group_pk: int, user_id: int, action: str, error: str, name: str,
+                username: str, at: datetime.datetime) -> None:
+    """The ledger operation behind `owe` (one try made so far).
 
     Already owed: a retry failed; `claim` has set its next try, keep the error.
     """
     member, _ = GroupMember.objects.get_or_create(
         group_id=group_pk, user_id=user_id,
-        defaults={"first_name": name[:255], "username": username[:64]},
+        defaults={"first_name": storable(name)[:255], "username": storable(username)[:64]},
     )
     if member.owed_action == action:
-        GroupMember.objects.filter(pk=member.pk).update(owed_error=error[:255])
+        GroupMember.objects.filter(pk=member.pk).update(owed_error=storable(error)[:255])
         return
-    now = timezone.now()
     GroupMember.objects.filter(pk=member.pk).update(
-        owed_action=action, owed_since=now, owed_attempts=1,
-        owed_retry_at=now + backoff(1), owed_error=error[:255],
+        owed_action=action, owed_since=at, owed_attempts=1,
+        owed_retry_at=at + backoff(1), owed_error=storable(error)[:255],
     )
-
-
-aowe = sync_to_async(owe)
 
 
 def settle(group_pk: int, user_id: int) -> None:

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from bots import audit
 from bots.models import AuditLog
+from groups import ledger
 from groups.config import bump_version, configs
 from groups.models import EnforcedChannel, GroupAdmin, GroupChannel, GroupMember, ProtectedGroup
 
@@ -43,21 +44,15 @@ class Actor:
 
 
 # --- the member ledger ----------------------------------------------------------
-
-# Whatever was owed for a member is settled once their restriction changes hands.
-SETTLED = {"owed_action": "", "owed_since": None, "owed_attempts": 0, "owed_retry_at": None,
-           "owed_error": ""}
+# Writes go through `groups.ledger.writer`, which keeps them on disk while the
+# database is away and replays them in order when it answers.
 
 
 def note_member(group_pk: int, user_id: int, *, name: str = "", username: str = "",
                 status: str = GroupMember.Status.MEMBER) -> None:
     """Remember that this user is in the group (flow 4 needs to know)."""
-    GroupMember.objects.update_or_create(
-        group_id=group_pk,
-        user_id=user_id,
-        defaults={"first_name": name[:255], "username": username[:64], "status": status,
-                  "last_seen_at": timezone.now()},
-    )
+    ledger.writer.write("note_member", group_pk=group_pk, user_id=user_id, name=name,
+                        username=username, status=status)
 
 
 anote_member = sync_to_async(note_member)
@@ -65,43 +60,28 @@ anote_member = sync_to_async(note_member)
 
 def mark_restricted(group_pk: int, user_id: int, *, name: str, username: str,
                     reason: str) -> None:
-    """The ledger: Nezuko placed this restriction, so Nezuko may lift it."""
-    GroupMember.objects.update_or_create(
-        group_id=group_pk,
-        user_id=user_id,
-        defaults={
-            "first_name": name[:255],
-            "username": username[:64],
-            "status": GroupMember.Status.RESTRICTED,
-            "restricted_by_nezuko": True,
-            "restricted_at": timezone.now(),
-            "restriction_reason": reason[:255],
-            "last_seen_at": timezone.now(),
-            **SETTLED,
-        },
-    )
+    """The ledger: Nezuko placed this restriction, so Nezuko may lift it.
+
+    Kept through a database outage (`groups.ledger`): nobody Nezuko muted
+    ends without this row.
+    """
+    ledger.writer.write("mark_restricted", group_pk=group_pk, user_id=user_id, name=name,
+                        username=username, reason=reason)
 
 
 amark_restricted = sync_to_async(mark_restricted)
 
 
 def set_warning_message(group_pk: int, user_ids: Iterable[int], message_id: int | None) -> None:
-    GroupMember.objects.filter(group_id=group_pk, user_id__in=list(user_ids)).update(
-        warning_message_id=message_id
-    )
+    ledger.writer.write("set_warning_message", group_pk=group_pk, user_ids=list(user_ids),
+                        message_id=message_id)
 
 
 aset_warning_message = sync_to_async(set_warning_message)
 
 
 def clear_restriction(group_pk: int, user_id: int) -> None:
-    GroupMember.objects.filter(group_id=group_pk, user_id=user_id).update(
-        restricted_by_nezuko=False,
-        status=GroupMember.Status.MEMBER,
-        restriction_reason="",
-        warning_message_id=None,
-        **SETTLED,
-    )
+    ledger.writer.write("clear_restriction", group_pk=group_pk, user_id=user_id)
 
 
 aclear_restriction = sync_to_async(clear_restriction)
@@ -109,18 +89,14 @@ aclear_restriction = sync_to_async(clear_restriction)
 
 def hand_over_restriction(group_pk: int, user_id: int) -> None:
     """Someone else restricted this member: the restriction is theirs, not Nezuko's."""
-    GroupMember.objects.update_or_create(
-        group_id=group_pk, user_id=user_id,
-        defaults={"status": GroupMember.Status.RESTRICTED, "restricted_by_nezuko": False,
-                  "restriction_reason": "restricted by an admin", **SETTLED},
-    )
+    ledger.writer.write("hand_over_restriction", group_pk=group_pk, user_id=user_id)
 
 
 ahand_over_restriction = sync_to_async(hand_over_restriction)
 
 
 def set_member_status(group_pk: int, user_id: int, status: str) -> None:
-    GroupMember.objects.filter(group_id=group_pk, user_id=user_id).update(status=status)
+    ledger.writer.write("set_member_status", group_pk=group_pk, user_id=user_id, status=status)
 
 
 aset_member_status = sync_to_async(set_member_status)
@@ -186,9 +162,7 @@ aoverdue_warnings = sync_to_async(overdue_warnings)
 
 
 def forget_warning(chat_id: int, message_id: int) -> None:
-    GroupMember.objects.filter(group__chat_id=chat_id, warning_message_id=message_id).update(
-        warning_message_id=None
-    )
+    ledger.writer.write("forget_warning", chat_id=chat_id, message_id=message_id)
 
 
 aforget_warning = sync_to_async(forget_warning)
@@ -212,6 +186,11 @@ def protect(bot_id: int, chat_id: int, *, title: str, username: str, is_forum: b
             channels: list[ChannelInfo], actor: Actor,
             linked_chat_id: int | None = None) -> ProtectedGroup:
     """Create or update the group, link the channels (adding to existing ones), enable it."""
+    # Titles and names come from Telegram: keep only what the database can store.
+    title, username = ledger.storable(title), ledger.storable(username)
+    actor = Actor(actor.telegram_id, ledger.storable(actor.name))
+    channels = [dataclasses.replace(c, title=ledger.storable(c.title),
+                                    username=ledger.storable(c.username)) for c in channels]
     with transaction.atomic():
         group, created = ProtectedGroup.objects.get_or_create(
             bot_id=bot_id, chat_id=chat_id,
@@ -341,6 +320,8 @@ def replace_admins(group_pk: int, admins: list[dict]) -> None:
     configuration, instead of every group's in every process.
     """
     now = timezone.now()
+    admins = [{**a, "first_name": ledger.storable(a["first_name"]),
+               "username": ledger.storable(a["username"])} for a in admins]
     stored = set(GroupAdmin.objects.filter(group_id=group_pk).values_list(*ADMIN_FIELDS))
     if stored == {tuple(a[f] for f in ADMIN_FIELDS) for a in admins}:
         with transaction.atomic():

@@ -155,6 +155,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 else:
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# Local disk for what must survive a crash or an outage: each bot's update journal
+# (bots.journal: received, not yet handled) and the ledger writes, events and rollups
+# that wait here (bots.spool) while the database is away.
+NEZUKO_SPOOL_DIR = Path(env("NEZUKO_SPOOL_DIR") or BASE_DIR / "var" / "spool")
 
 # --- Cache and channel layer ----------------------------------------------------
 
@@ -193,10 +197,7 @@ if WEBHOOK_URL and not WEBHOOK_SECRET:
 TELEGRAM_LOGIN_MAX_AGE = env("TELEGRAM_LOGIN_MAX_AGE")
 # Public base URL of the dashboard, for the one-time login links the bot sends.
 DASHBOARD_URL = env("DASHBOARD_URL").rstrip("/")
-# Local disk for what must survive a crash or an outage: each bot's update journal
-# (updates received but not yet handled) and records the database could not take.
-NEZUKO_SPOOL_DIR = Path(env("NEZUKO_SPOOL_DIR") or BASE_DIR / "var" / "spool")
-# fsync every journal append: survives a power loss too, not only a killed process.
+# fsync every journal append (bots.journal): survives a power loss, not only a kill.
 NEZUKO_JOURNAL_FSYNC = env("NEZUKO_JOURNAL_FSYNC")
 
 # --- Security -------------------------------------------------------------------

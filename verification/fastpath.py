@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from bots import metrics
+from bots.spool import storable
 from groups.config import configs
 from verification.engine import Engine
 from verification.updates import CHANNEL_BOT_ID, GROUP_ANONYMOUS_BOT_ID, Person
@@ -87,8 +88,10 @@ def _exempt(message: dict[str, Any], config) -> str | None:
 
 def _person(sender: dict[str, Any]) -> Person:
     """As Person.from_user: the ledger keeps the name (a blank one would overwrite it)."""
-    username = sender.get("username") or ""
-    name = " ".join(p for p in (sender.get("first_name"), sender.get("last_name")) if p)
+    username = sender.get("username")
+    username = storable(username) if isinstance(username, str) else ""
+    name = storable(" ".join(p for p in (sender.get("first_name"), sender.get("last_name"))
+                             if isinstance(p, str) and p))
     return Person(sender["id"], name or (f"@{username}" if username else str(sender["id"])),
                   username)
 

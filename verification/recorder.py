@@ -2,21 +2,36 @@
 
 `record()` costs a deque append and the in-process publish (analytics and the
 dashboard subscribe there). `flush()` writes what is buffered with one
-`bulk_create`; if the database is down the rows stay buffered and the next
-flush tries again. The buffer is bounded: when it is full the oldest events
-are dropped and counted in `dropped`, which the flush log line reports.
+`bulk_create` per batch. Nothing is lost because the database is away:
+
+* while it is away (`bots.spool.is_outage`) the rows stay buffered and the
+  next flush tries again;
+* past `max_buffered` events in memory, new events overflow to the disk spool
+  (`bots.spool`, named "events") instead of being dropped; only when the
+  spool's own bound is hit are events dropped, counted in `dropped` and
+  `nezuko_events_dropped_total`;
+* at shutdown (`aclose`) what could not be written moves to the spool, and the
+  next start writes it back (every flush writes the spool first).
+
+A batch refused for its data (a row that can never be stored) is split until
+that row is found; it is set aside, logged once with the reason and counted in
+`nezuko_records_set_aside_total{buffer="events"}`, and the others are written.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Sequence
+from typing import Any
 
 import structlog
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import close_old_connections, connection
 
 from bots import metrics
+from bots.spool import Spool, describe, storable, write_bisecting
 from verification.events import VerificationEventData, publish
 from verification.models import VerificationEvent
 
@@ -28,58 +43,139 @@ FLUSH_INTERVAL = 1.0
 
 
 class EventRecorder:
-    def __init__(self, max_buffered: int = MAX_BUFFERED) -> None:
+    def __init__(self, max_buffered: int = MAX_BUFFERED, spool: Spool | None = None) -> None:
         self._buffer: deque[VerificationEventData] = deque()
         self.max_buffered = max_buffered
+        self._spool = spool
         self.dropped = 0
+        self.set_aside = 0
 
     def __len__(self) -> int:
         return len(self._buffer)
 
+    @property
+    def spool(self) -> Spool:
+        if self._spool is None:
+            self._spool = Spool(settings.NEZUKO_SPOOL_DIR, "events")
+        return self._spool
+
+    @property
+    def spooled(self) -> int:
+        return len(self.spool)
+
+    def close_spool(self) -> None:
+        """Let go of the spool file; the next use opens the configured directory again."""
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
     def record(self, event: VerificationEventData) -> None:
         """Buffer one event for the database and publish it at once."""
         if len(self._buffer) >= self.max_buffered:
-            self._buffer.popleft()
-            self.dropped += 1
-            metrics.record_events_dropped(1)
-        self._buffer.append(event)
+            self._overflow([event])
+        else:
+            self._buffer.append(event)
         publish(event)
 
+    def _overflow(self, events: Sequence[VerificationEventData]) -> None:
+        """Memory is full: to disk; dropped (and counted) only when the disk is full too."""
+        kept = self.spool.extend([_to_record(e) for e in events])
+        if kept < len(events):
+            self.dropped += len(events) - kept
+            metrics.record_events_dropped(len(events) - kept)
+
     def flush(self) -> int:
-        """Write everything buffered; returns rows written (0 on a database error)."""
-        written = 0
-        while self._buffer:
+        """Write the spool, then everything buffered; returns rows written.
+
+        Stops at a database outage, keeping what is left (memory and disk).
+        """
+        if not connection.in_atomic_block:
+            close_old_connections()
+        written, outage = self._flush_spool()
+        while self._buffer and not outage:
             batch = [self._buffer.popleft() for _ in range(min(BATCH_SIZE, len(self._buffer)))]
-            try:
-                if not connection.in_atomic_block:
-                    close_old_connections()
-                VerificationEvent.objects.bulk_create([_row(e) for e in batch])
-            except Exception:
-                # Put them back in order, keeping the bound.
-                self._buffer.extendleft(reversed(batch))
-                while len(self._buffer) > self.max_buffered:
-                    self._buffer.popleft()
-                    self.dropped += 1
-                    metrics.record_events_dropped(1)
-                logger.warning("recorder.flush_failed", buffered=len(self._buffer),
-                               dropped=self.dropped, exc_info=True)
-                break
-            written += len(batch)
+            set_aside = self.set_aside
+            done = write_bisecting(batch, _write, self._set_aside)
+            written += done - (self.set_aside - set_aside)
+            if done < len(batch):
+                outage = True
+                # Put them back in order; what memory cannot hold goes to disk.
+                self._buffer.extendleft(reversed(batch[done:]))
+                excess = len(self._buffer) - self.max_buffered
+                if excess > 0:
+                    self._overflow([self._buffer.popleft() for _ in range(excess)])
+        if outage:
+            if not connection.in_atomic_block:
+                connection.close()
+            logger.warning("recorder.database_away", buffered=len(self._buffer),
+                           spooled=self.spooled, dropped=self.dropped)
         return written
+
+    def _flush_spool(self) -> tuple[int, bool]:
+        """Rows written from the disk spool, and whether the database was away."""
+        written = 0
+        while self.spool.pending:
+            batch = self.spool.read(BATCH_SIZE)
+            set_aside = self.set_aside
+            done = write_bisecting(
+                batch,
+                lambda items: _write([_from_record(r) for _, r in items if r is not None]),
+                lambda item, exc: self._set_aside(item[1], exc),
+            )
+            written += done - (self.set_aside - set_aside)
+            if done:
+                self.spool.ack(batch[done - 1][0])
+            if done < len(batch) or not batch:
+                return written, bool(batch)
+        return written, False
+
+    def _set_aside(self, event: VerificationEventData | dict[str, Any],
+                   exc: BaseException) -> None:
+        self.set_aside += 1
+        metrics.record_set_aside("events")
+        user_id = event.get("user_id") if isinstance(event, dict) else event.user_id
+        logger.error("recorder.event_set_aside", user_id=user_id, reason=describe(exc))
 
     async def aflush(self) -> int:
         return await sync_to_async(self.flush)()
 
+    def close(self) -> int:
+        """Shutdown: flush, and move what could not be written to the disk spool."""
+        written = self.flush()
+        if self._buffer:
+            left = [self._buffer.popleft() for _ in range(len(self._buffer))]
+            self._overflow(left)
+            logger.warning("recorder.left_spooled", spooled=self.spooled, dropped=self.dropped)
+        return written
+
+    async def aclose(self) -> int:
+        return await sync_to_async(self.close)()
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Flush every `FLUSH_INTERVAL` seconds until `stop` is set, then once more."""
+        """Flush every `FLUSH_INTERVAL` seconds until `stop` is set, then close."""
+        if self.spooled:
+            await self.aflush()
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), timeout=FLUSH_INTERVAL)
             except TimeoutError:
                 pass
-            if self._buffer:
+            if self._buffer or self.spool.pending:
                 await self.aflush()
-        await self.aflush()
+        await self.aclose()
+
+
+def _write(events: Sequence[VerificationEventData]) -> None:
+    # bulk_create is one transaction (a savepoint inside one): all or nothing.
+    VerificationEvent.objects.bulk_create([_row(e) for e in events])
+
+
+def _to_record(event: VerificationEventData) -> dict[str, Any]:
+    return event.as_message()["event"]
+
+
+def _from_record(record: dict[str, Any]) -> VerificationEventData:
+    return VerificationEventData.from_message({"event": record})
 
 
 def _row(event: VerificationEventData) -> VerificationEvent:
@@ -89,12 +185,12 @@ def _row(event: VerificationEventData) -> VerificationEvent:
         group_id=event.group_id,
         chat_id=event.chat_id,
         user_id=event.user_id,
-        user_name=event.user_name[:255],
+        user_name=storable(event.user_name)[:255],
         outcome=event.outcome,
         missing_channel_ids=list(event.missing_channel_ids),
         latency_ms=event.latency_ms,
         cache_hit=event.cache_hit,
-        detail=event.detail[:255],
+        detail=storable(event.detail)[:255],
     )
 
 

@@ -10,6 +10,8 @@ import dataclasses
 
 from telegram import Chat, ChatMember, ChatMemberUpdated, Message, User
 
+from bots.spool import storable
+
 MEMBER_STATUSES = frozenset({ChatMember.OWNER, ChatMember.ADMINISTRATOR, ChatMember.MEMBER})
 ADMIN_STATUSES = frozenset({ChatMember.OWNER, ChatMember.ADMINISTRATOR})
 
@@ -27,9 +29,11 @@ def is_member(member: ChatMember) -> bool:
 
 
 def display_name(user: User | None) -> str:
+    """The name Nezuko shows and stores: cleaned of what the database refuses (NUL...)."""
     if user is None:
         return ""
-    return user.full_name or (f"@{user.username}" if user.username else str(user.id))
+    return storable(user.full_name) or (f"@{storable(user.username)}" if user.username
+                                        else str(user.id))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -41,7 +45,7 @@ class Person:
 
     @classmethod
     def from_user(cls, user: User) -> Person:
-        return cls(user.id, display_name(user), user.username or "", bool(user.is_bot))
+        return cls(user.id, display_name(user), storable(user.username), bool(user.is_bot))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ import pytest
 from analytics.folding import RollupBuffer
 from analytics.models import ALL_GROUPS, ApiCallHourly, ApiCallRollup, DecisionRollup, Rollup
 from analytics.tests.factory import event, make_group
+from bots.spool import Spool
 from verification import events
 
 pytestmark = pytest.mark.django_db
@@ -53,15 +54,18 @@ class TestFolding:
     def test_it_writes_nothing_when_nothing_is_buffered(self):
         assert RollupBuffer().flush() == 0
 
-    def test_it_drops_and_counts_keys_past_the_bound(self):
+    def test_keys_past_the_bound_overflow_to_disk_and_are_written_with_the_rest(self, tmp_path):
         group = make_group()
-        buffer = RollupBuffer(max_pending=6)
+        buffer = RollupBuffer(max_pending=6, spool=Spool(tmp_path, "rollups"))
         buffer.fold(event(group, created_at=T0))
         buffer.fold(event(group, created_at=T0 + timedelta(days=1)))
 
-        # The second event needed 6 new keys and none fit.
+        # The second event needed 6 new keys and none fit in memory: they wait on disk.
         assert buffer.pending == 6
-        assert buffer.dropped == 6
+        assert (buffer.spool.pending, buffer.dropped) == (6, 0)
+        assert buffer.flush() == 12
+        assert DecisionRollup.objects.filter(group=group).count() == 2
+        assert buffer.spool.pending == 0
 
     def test_it_folds_api_calls_per_minute_bot_method_and_outcome(self):
         group = make_group()

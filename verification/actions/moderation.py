@@ -104,12 +104,8 @@ async def _owe(config: GroupConfig, person: Person, action: str, exc: TelegramEr
     fail again until someone fixes the bot's rights, which /doctor reports."""
     if isinstance(exc, BadRequest) or not isinstance(exc, PASSING_ERRORS):
         return
-    try:
-        await owed.aowe(config.pk, person.id, action, error=str(exc), name=person.name,
-                        username=person.username)
-    except DatabaseError:
-        logger.warning("owed.not_recorded", chat_id=config.chat_id, user_id=person.id,
-                       action=action)
+    await owed.aowe(config.pk, person.id, action, error=str(exc), name=person.name,
+                    username=person.username)
 
 
 async def _refused(engine: Engine, d: Restrict, config: GroupConfig, exc: BadRequest) -> None:

@@ -2,7 +2,9 @@
 
 import pytest
 from django.db import connection
+from prometheus_client import REGISTRY
 
+from bots.spool import Spool
 from verification import events
 from verification.events import VerificationEventData
 from verification.models import VerificationEvent
@@ -51,10 +53,22 @@ def test_it_keeps_events_while_the_database_is_away_and_writes_them_later(monkey
     assert connection.is_usable()
 
 
-def test_a_full_buffer_drops_the_oldest_and_counts_them():
-    recorder = EventRecorder(max_buffered=3)
+def test_a_full_buffer_overflows_to_disk_instead_of_dropping(tmp_path):
+    recorder = EventRecorder(max_buffered=3, spool=Spool(tmp_path, "events"))
     for i in range(5):
         recorder.record(event(i))
-    assert recorder.dropped == 2
-    recorder.flush()
-    assert sorted(VerificationEvent.objects.values_list("user_id", flat=True)) == [2, 3, 4]
+    # It should keep three in memory and two on disk, dropping none.
+    assert (len(recorder), recorder.spooled, recorder.dropped) == (3, 2, 0)
+    assert recorder.flush() == 5
+    assert sorted(VerificationEvent.objects.values_list("user_id", flat=True)) == [0, 1, 2, 3, 4]
+    assert recorder.spooled == 0
+
+
+def test_only_a_full_disk_drops_events_and_it_counts_them(tmp_path):
+    before = REGISTRY.get_sample_value("nezuko_events_dropped_total") or 0
+    recorder = EventRecorder(max_buffered=3, spool=Spool(tmp_path, "events", max_records=5))
+    for i in range(10):
+        recorder.record(event(i))
+    assert (len(recorder), recorder.spooled, recorder.dropped) == (3, 5, 2)
+    assert REGISTRY.get_sample_value("nezuko_events_dropped_total") - before == 2
+    assert recorder.flush() == 8

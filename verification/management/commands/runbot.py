@@ -32,6 +32,7 @@ from django.db import connections
 
 from bots.models import BotInstance
 from bots.supervisor import RuntimeOptions, Supervisor
+from groups import ledger
 from groups.config import configs
 from verification import ALLOWED_UPDATES, owed, runner
 from verification.executors import EXECUTORS
@@ -76,7 +77,9 @@ def runtime_options(
         executors=EXECUTORS,
         bot_filter=bot_filter(selectors),
         bot_tasks=[runner.maintain, owed.run],
-        services=[recorder.run, configs.watch],
+        # The event recorder's flushes, the ledger's replay of what an outage spooled,
+        # and the configuration version watch.
+        services=[recorder.run, ledger.writer.run, configs.watch],
         flushers=[recorder.aflush],
         once=once,
         drain_timeout=drain_timeout,
