@@ -320,7 +320,7 @@ class BotRunner:
             failures = 0
             if batch:
                 # Journaled first: the next getUpdates confirms this batch to Telegram.
-                await self.take(batch, high_water=batch[-1]["update_id"])
+                await self.take(batch, polled=True)
                 self.offset = batch[-1]["update_id"] + 1
             elif self.options.once:
                 return
@@ -378,11 +378,11 @@ class BotRunner:
         if await self.take([raw]):
             raise ValueError("not an update")
 
-    async def take(self, batch: list[dict[str, Any]], *, high_water: int | None = None) -> int:
+    async def take(self, batch: list[dict[str, Any]], *, polled: bool = False) -> int:
         """Hand raw updates to the engine: the fast path, else journal and PTB's queue.
 
         Returns how many were malformed (logged and left out: Telegram would only
-        send them again). `high_water` is the batch's last update id (polling).
+        send them again). `polled`: a getUpdates batch, whose ids the journal keeps.
         """
         assert self.application is not None and self.journal is not None
         raws: list[dict[str, Any]] = []
@@ -401,7 +401,7 @@ class BotRunner:
             else:
                 raws.append(raw)
                 updates.append(update)
-        self.journal.append(raws, high_water=high_water)
+        self.journal.append(raws, [raw["update_id"] for raw in batch] if polled else None)
         if updates:
             for update in updates:
                 await self.application.update_queue.put(update)
@@ -424,9 +424,9 @@ class BotRunner:
             fsync=settings.NEZUKO_JOURNAL_FSYNC,
         )
         pending = await asyncio.to_thread(self.journal.open)
-        if self.journal.high_water is not None:
-            # Confirms to Telegram, on the first poll, everything journaled before.
-            self.offset = self.journal.high_water + 1
+        # Telegram may send the last batch again (nothing confirmed it): drop it then.
+        for update_id in self.journal.last_batch:
+            self._seen(update_id)
         assert self.application is not None
         for raw in pending:
             self._seen(raw["update_id"])

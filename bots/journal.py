@@ -6,8 +6,13 @@ a webhook. The runner confirms an update only after it was either decided in
 memory on the spot (the fast path: nothing to do) or appended here. When the
 handlers finish an update its id is marked done. After a crash — kill -9
 included — `UpdateJournal.open()` hands back the updates still pending, in the
-order they arrived, and the highest update id ever journaled, so the poller
-resumes after it and Telegram does not send the confirmed ones again.
+order they arrived, and the ids of the last batch fetched: the only updates
+Telegram may send again (each getUpdates confirmed the batches before it), so
+the runner drops them when they come.
+
+Why not resume at the highest id journaled? Telegram picks the next update id
+at random after a week without updates, and a restart that asked for
+`offset = highest + 1` could skip every update after such a pause.
 
 The file is JSON lines, appended with one `os.write` per batch on an
 `O_APPEND` descriptor: the bytes are in the kernel when `append` returns, so
@@ -17,7 +22,7 @@ append (~0.2 ms here). Lines:
 
 * ``{"u": <update>}`` a pending update;
 * ``{"d": [ids]}`` updates handled since;
-* ``{"hw": id}`` the highest update id received so far.
+* ``{"b": [ids]}`` every update id of the last getUpdates batch.
 
 One process writes a bot's journal at a time: the bot lock (`bots.locks`)
 makes sure of that. The journal is per host; a process that takes a bot over
@@ -46,7 +51,7 @@ class UpdateJournal:
     def __init__(self, path: Path, *, fsync: bool = False) -> None:
         self.path = path
         self.fsync = fsync
-        self.high_water: int | None = None
+        self.last_batch: tuple[int, ...] = ()
         self._pending: dict[int, dict[str, Any]] = {}
         self._fd: int | None = None
         self._lines = 0
@@ -59,7 +64,7 @@ class UpdateJournal:
         self._pending = {}
         if self.path.exists():
             self._read()
-        # Start from a compact file: pending updates and the high-water mark only.
+        # Start from a compact file: pending updates and the last batch only.
         self._rewrite()
         return list(self._pending.values())
 
@@ -76,18 +81,12 @@ class UpdateJournal:
 
     def _apply(self, entry: dict[str, Any]) -> None:
         if "u" in entry:
-            update_id = entry["u"]["update_id"]
-            self._pending[update_id] = entry["u"]
-            self._raise_high_water(update_id)
+            self._pending[entry["u"]["update_id"]] = entry["u"]
         elif "d" in entry:
             for update_id in entry["d"]:
                 self._pending.pop(update_id, None)
-        elif "hw" in entry:
-            self._raise_high_water(entry["hw"])
-
-    def _raise_high_water(self, update_id: int) -> None:
-        if self.high_water is None or update_id > self.high_water:
-            self.high_water = update_id
+        elif "b" in entry:
+            self.last_batch = tuple(entry["b"])
 
     # --- while running -----------------------------------------------------------------
 
@@ -98,16 +97,17 @@ class UpdateJournal:
     def is_pending(self, update_id: int) -> bool:
         return update_id in self._pending
 
-    def append(self, updates: Iterable[dict[str, Any]], *, high_water: int | None = None) -> None:
-        """Journal updates (and the batch's highest id) before Telegram is told we have them."""
+    def append(self, updates: Iterable[dict[str, Any]],
+               batch: Iterable[int] | None = None) -> None:
+        """Journal updates (and, polling, the ids of the batch they came in) before
+        Telegram is told we have them."""
         lines = []
         for update in updates:
             self._pending[update["update_id"]] = update
-            self._raise_high_water(update["update_id"])
             lines.append(_line({"u": update}))
-        if high_water is not None and (self.high_water is None or high_water > self.high_water):
-            self.high_water = high_water
-            lines.append(_line({"hw": high_water}))
+        if batch is not None:
+            self.last_batch = tuple(batch)
+            lines.append(_line({"b": list(self.last_batch)}))
         if lines:
             self._write(b"".join(lines), len(lines))
 
@@ -143,11 +143,11 @@ class UpdateJournal:
         self._lines += lines
 
     def _rewrite(self) -> None:
-        """Replace the file with its pending updates and the high-water mark, atomically."""
+        """Replace the file with its pending updates and the last batch, atomically."""
         self.close()
         parts = [_line({"u": update}) for update in self._pending.values()]
-        if self.high_water is not None:
-            parts.append(_line({"hw": self.high_water}))
+        if self.last_batch:
+            parts.append(_line({"b": list(self.last_batch)}))
         temporary = self.path.with_suffix(".tmp")
         with temporary.open("wb") as out:
             out.write(b"".join(parts))

@@ -63,8 +63,13 @@ def database_url() -> str:
 
 def child_env(**overrides: str) -> dict[str, str]:
     """The test's environment for a child process (same keys, so tokens decrypt)."""
+    from django.conf import settings
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env.update({"NEZUKO_READ_DOTENV": "false", "LOG_FORMAT": "console", "LOG_LEVEL": "INFO"})
+    # The test's own journals and spools (conftest points the setting at tmp_path): a
+    # journal another test left behind belongs to another emulator's updates.
+    env["NEZUKO_SPOOL_DIR"] = str(settings.NEZUKO_SPOOL_DIR)
     env.update(overrides)
     return env
 

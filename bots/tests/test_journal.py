@@ -14,14 +14,14 @@ def update(update_id: int) -> dict:
 def test_it_hands_back_pending_updates_in_arrival_order_after_a_restart(tmp_path):
     journal = UpdateJournal(tmp_path / "bot.jsonl")
     assert journal.open() == []
-    journal.append([update(7), update(5), update(9)], high_water=12)
+    journal.append([update(7), update(5), update(9)], batch=[5, 6, 7, 8, 9])
     journal.done([5])
     # A kill -9: no close(), no compaction.
     again = UpdateJournal(tmp_path / "bot.jsonl")
     # The unfinished ones come back in the order they arrived...
     assert [u["update_id"] for u in again.open()] == [7, 9]
-    # ...and the poller resumes after the highest id ever journaled.
-    assert again.high_water == 12
+    # ...and the last batch's ids, which Telegram may send again.
+    assert again.last_batch == (5, 6, 7, 8, 9)
 
 
 def test_it_skips_a_torn_last_line(tmp_path):
@@ -38,7 +38,7 @@ def test_done_marks_survive_and_unknown_ids_are_ignored(tmp_path):
     path = tmp_path / "bot.jsonl"
     journal = UpdateJournal(path)
     journal.open()
-    journal.append([update(1), update(2)], high_water=2)
+    journal.append([update(1), update(2)], batch=[1, 2])
     journal.done([1, 99])
     assert journal.pending == 1
     assert [u["update_id"] for u in UpdateJournal(path).open()] == [2]
@@ -50,13 +50,15 @@ def test_it_keeps_the_file_small(tmp_path):
     journal.open()
     for start in range(0, 3_000, 100):
         batch = [update(i) for i in range(start, start + 100)]
-        journal.append(batch, high_water=start + 99)
+        journal.append(batch, batch=[u["update_id"] for u in batch])
         journal.done(u["update_id"] for u in batch)
-    journal.append([update(5_000)], high_water=5_000)
+    journal.append([update(5_000)], batch=[5_000])
     lines = [json.loads(line) for line in path.read_bytes().splitlines()]
     # Emptied journals start afresh: a few lines, not thousands.
     assert len(lines) < 1_100
-    assert [u["update_id"] for u in UpdateJournal(path).open()] == [5_000]
+    again = UpdateJournal(path)
+    assert [u["update_id"] for u in again.open()] == [5_000]
+    assert again.last_batch == (5_000,)
 
 
 def test_a_lone_surrogate_from_telegram_is_written_and_read_back(tmp_path):

@@ -333,3 +333,18 @@ async def test_a_malformed_update_is_skipped_not_fatal(emulator, running):
     # An update PTB cannot build (a message without its chat) among good ones.
     assert await runner.take([{"update_id": 1, "message": {"message_id": 1}}]) == 1
     await ping(emulator, bot)
+
+
+async def test_updates_numbered_below_the_journal_are_still_handled(emulator, running, settings):
+    from bots.journal import UpdateJournal
+
+    bot = emulator.create_bot(username="quiet_bot")
+    await sync_to_async(make_bot)(bot.token, username="quiet_bot")
+    # A journal from before a week of silence: Telegram then numbers updates afresh,
+    # possibly below anything seen. Resuming "after the highest id" would skip them.
+    old = UpdateJournal(settings.NEZUKO_SPOOL_DIR / "updates" / f"bot-{bot.id}.jsonl")
+    old.open()
+    old.append([], batch=[9_000_000_000])
+    old.close()
+    running()
+    await ping(emulator, bot)
