@@ -83,8 +83,9 @@ aregister_bot = sync_to_async(register_bot)
 
 def _get_me(token: str, api_url: str | None) -> dict[str, Any]:
     async def get_me() -> dict[str, Any]:
+        # Bot.initialize() is the getMe call; `bot.bot` is its answer.
         async with Bot(token, base_url=api_base_url(api_url)) as bot:
-            return (await bot.get_me()).to_dict()
+            return bot.bot.to_dict()
 
     try:
         return async_to_sync(get_me)()

@@ -94,5 +94,5 @@ async def test_a_restart_with_the_same_bot_token_updates_its_row(scene, settings
     # One row, refreshed from getMe (bots.registration): a restart must not fail.
     again = await BotInstance.objects.aget()
     assert again.pk == first.pk and again.username == "nezuko_bot"
-    assert len(scene.emulator.calls_named("getMe")) >= 2
+    assert len(scene.emulator.calls_named("getMe")) == 2
     await sync_to_async(connections.close_all)()
