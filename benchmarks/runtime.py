@@ -268,7 +268,7 @@ async def bench(feed: int, polled: int, raid_size: int, hooked: int) -> None:
     await emu.start()
     scene = make_scene(emu)
     probe = emu.create_user("Probe")
-    bot = await sync_to_async(register)(scene.bot.token, scene.bot.username)
+    bot = await sync_to_async(register)(scene.bot.token, emu.api_url)
     await sync_to_async(protect)(bot, scene.group, scene.channel, [scene.alice, scene.bot])
     emu.join(scene.channel, scene.bob)
     options = runtime_options()

@@ -31,14 +31,13 @@ django.setup()
 from django.utils import timezone  # noqa: E402
 
 from bots.models import BotInstance  # noqa: E402
+from bots.registration import register_bot  # noqa: E402
 from groups.models import EnforcedChannel, GroupAdmin, GroupChannel, ProtectedGroup  # noqa: E402
 
 
-def register(token: str, username: str) -> BotInstance:
-    bot = BotInstance(username=username)
-    bot.set_token(token)
-    bot.save()
-    return bot
+def register(token: str, api_url: str) -> BotInstance:
+    """The bot, registered as runbot registers BOT_TOKEN (getMe against `api_url`)."""
+    return register_bot(token, api_url=api_url, again=True)
 
 
 def protect(bot: BotInstance, group, channel, admins) -> None:

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.db import transaction
 
-from bots import audit, crypto
+from bots import audit, registration
 from bots.models import AuditLog, BotCommand, BotInstance, BotStatus
 
 
@@ -98,27 +98,21 @@ class BotInstanceForm(forms.ModelForm):
         token = self.cleaned_data["token"]
         if not token and not self.instance.pk:
             raise forms.ValidationError("A token is required to add a bot.")
-        if token and not crypto.is_token_format(token):
-            raise forms.ValidationError(
-                "This does not look like a Telegram bot token (digits, a colon, 35 characters)."
-            )
-        if token:
-            duplicate = BotInstance.objects.filter(
-                token_fingerprint=crypto.token_fingerprint(token)
-            ).exclude(pk=self.instance.pk)
-            if duplicate.exists():
-                raise forms.ValidationError("This token is already registered.")
-            other = BotInstance.objects.filter(
-                telegram_id=crypto.bot_id_from_token(token)
-            ).exclude(pk=self.instance.pk)
-            if other.exists():
-                raise forms.ValidationError("Another bot with this Telegram id exists.")
         return token
 
-    def save(self, commit=True):
-        if self.cleaned_data.get("token"):
-            self.instance.set_token(self.cleaned_data["token"])
-        return super().save(commit=commit)
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        token = cleaned.get("token")
+        if token:
+            # The one way in (bots.registration): shape, duplicates, getMe. The
+            # ModelForm saves the instance; Telegram's names win over typed ones.
+            try:
+                bot = registration.register_bot(token, bot=self.instance, commit=False)
+            except registration.TokenRejected as exc:
+                self.add_error("token", str(exc))
+            else:
+                cleaned["username"], cleaned["display_name"] = bot.username, bot.display_name
+        return cleaned
 
 
 class BotStatusInline(admin.StackedInline):

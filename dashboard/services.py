@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from django.db import IntegrityError, transaction
-from telegram import Bot
-from telegram.error import InvalidToken, NetworkError, TelegramError
+from django.db import transaction
 
-from bots import audit, crypto
-from bots.application import api_base_url
+from bots import audit
 from bots.models import BotCommand, BotInstance
+from bots.registration import TokenRejected, register_bot
 from groups.models import ProtectedGroup
 
 SETTINGS_FIELDS = [
@@ -84,44 +81,13 @@ def queue_member_command(
     return command
 
 
-def fetch_bot_identity(token: str) -> dict[str, Any]:
-    """getMe against TELEGRAM_API_URL; ServiceError when Telegram says no."""
-
-    async def get_me() -> dict[str, Any]:
-        bot = Bot(token, base_url=api_base_url())
-        async with bot:
-            return (await bot.get_me()).to_dict()
-
-    try:
-        return async_to_sync(get_me)()
-    except InvalidToken:
-        raise ServiceError("Telegram rejected this token. Check it with @BotFather.") from None
-    except NetworkError:
-        raise ServiceError("Could not reach the Telegram Bot API; try again.") from None
-    except TelegramError as exc:
-        raise ServiceError(f"Telegram refused the token: {exc.message}") from None
-
-
 def add_bot(token: str, *, actor, source: str) -> BotInstance:
-    """Validates with getMe, stores the token encrypted; the token is never returned."""
-    token = token.strip()
-    if not crypto.is_token_format(token):
-        raise ServiceError("This does not look like a bot token (123456:ABC-…).")
-    if BotInstance.objects.filter(token_fingerprint=crypto.token_fingerprint(token)).exists():
-        raise ServiceError("This bot is already registered.")
-    me = fetch_bot_identity(token)
-    if not me.get("is_bot"):
-        raise ServiceError("This token does not belong to a bot.")
-    bot = BotInstance(username=me.get("username", ""), display_name=me.get("first_name", ""),
-                      owner=actor if actor is not None and actor.is_authenticated else None)
-    bot.set_token(token)
+    """Registers a bot by token (`bots.registration`: getMe, stored encrypted, audited);
+    the token is never returned."""
     try:
-        with transaction.atomic():
-            bot.save()
-            audit.record("bot.added", bot, source=source, actor=actor)
-    except IntegrityError:
-        raise ServiceError("This bot is already registered.") from None
-    return bot
+        return register_bot(token, owner=actor, actor=actor, source=source)
+    except TokenRejected as exc:
+        raise ServiceError(str(exc)) from None
 
 
 def set_bot_active(bot: BotInstance, active: bool, *, actor, source: str) -> BotInstance:

@@ -5,8 +5,10 @@ import logging
 
 import pytest
 import structlog
+from asgiref.sync import sync_to_async
 from django.contrib import admin
 from django.contrib.auth.models import Group as AuthGroup
+from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -92,25 +94,53 @@ def test_every_add_form_renders_where_adding_is_allowed(staff_client, populated)
         assert response.status_code in (200, 403), add
 
 
-def test_staff_add_a_bot_by_token_and_it_is_stored_encrypted_and_audited(staff_client, token):
-    response = staff_client.post(
+@pytest.mark.django_db(transaction=True)
+async def test_staff_add_a_bot_by_token_and_it_is_stored_encrypted_and_audited(
+    staff_client, emulator
+):
+    shop = emulator.create_bot(username="shop_bot", first_name="Shop")
+    token = shop.token
+    response = await sync_to_async(staff_client.post)(
         reverse("admin:bots_botinstance_add"),
-        {"token": token, "username": "shop_bot", "display_name": "Shop", "is_active": "on",
+        {"token": token, "username": "typed_name", "display_name": "", "is_active": "on",
          "status-TOTAL_FORMS": "0", "status-INITIAL_FORMS": "0"},
     )
     assert response.status_code == 302, response.content.decode()[:2000]
 
-    bot = BotInstance.objects.get()
+    bot = await BotInstance.objects.aget()
     assert bot.token == token
-    assert bot.telegram_id == 55555555
+    assert bot.telegram_id == shop.id
+    # It went through bots.registration: getMe checked it and named the bot.
+    assert emulator.calls_named("getMe")
+    assert (bot.username, bot.display_name) == ("shop_bot", "Shop")
     # It should write an audit row without the token in it.
-    entry = AuditLog.objects.get(action="add")
+    entry = await AuditLog.objects.select_related("actor").aget(action="add")
     assert entry.source == "admin" and entry.actor.username == "staff"
     assert token not in str(entry.after) and "encrypted_token" not in entry.after
 
     # The change page shows an empty token field: write-only.
-    page = staff_client.get(reverse("admin:bots_botinstance_change", args=[bot.pk]))
+    page = await sync_to_async(staff_client.get)(
+        reverse("admin:bots_botinstance_change", args=[bot.pk]))
     assert token.split(":")[1] not in page.content.decode()
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_token_telegram_rejects_is_a_form_error_without_the_token(
+    staff_client, emulator
+):
+    token = fake_token(66666666)  # well formed, unknown to Telegram
+    response = await sync_to_async(staff_client.post)(
+        reverse("admin:bots_botinstance_add"),
+        {"token": token, "username": "x", "is_active": "on",
+         "status-TOTAL_FORMS": "0", "status-INITIAL_FORMS": "0"},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Telegram rejected this token" in html
+    assert token.split(":")[1] not in html
+    assert not await BotInstance.objects.aexists()
+    await sync_to_async(connections.close_all)()
 
 
 def test_it_refuses_a_malformed_token_with_a_clear_error(staff_client):

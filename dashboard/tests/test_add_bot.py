@@ -5,6 +5,7 @@ from asgiref.sync import sync_to_async
 from django.urls import reverse
 
 from bots.models import AuditLog, BotInstance
+from bots.registration import ALREADY_REGISTERED, aregister_bot
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("close_thread_connections")]
@@ -45,3 +46,20 @@ async def test_malformed_input_never_reaches_telegram(emulator, world):
         reverse("dashboard:bot-add"), {"token": "not a token"}, HTTP_HX_REQUEST="true")
     assert "does not look like a bot token" in response.content.decode()
     assert not emulator.calls_named("getMe")
+
+
+async def test_a_bot_runbot_registered_is_refused_with_the_registrations_message(
+    emulator, world
+):
+    # runbot registered it from BOT_TOKEN; the dashboard goes through the same function.
+    fresh = emulator.create_bot(username="fresh_bot")
+    await aregister_bot(fresh.token, again=True)
+    client = await sync_to_async(world.client)(world.alice)
+
+    response = await sync_to_async(client.post)(
+        reverse("dashboard:bot-add"), {"token": fresh.token}, HTTP_HX_REQUEST="true")
+
+    html = response.content.decode()
+    assert ALREADY_REGISTERED in html and fresh.token.split(":")[1] not in html
+    assert await BotInstance.objects.filter(username="fresh_bot").acount() == 1
+    assert len(emulator.calls_named("getMe")) == 1  # refused before asking Telegram

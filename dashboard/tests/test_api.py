@@ -8,6 +8,7 @@ from django.test import Client
 from ninja.testing import TestClient
 
 from bots.models import AuditLog, BotCommand, BotInstance
+from bots.registration import ALREADY_REGISTERED
 from dashboard.api import groups as groups_api
 from dashboard.models import ApiToken
 from verification.models import VerificationEvent
@@ -180,6 +181,15 @@ async def test_adding_a_bot_checks_the_token_with_telegram_and_never_returns_it(
         content_type="application/json")
     assert response.status_code == 400
     assert "rejected" in response.json()["detail"]
+
+    # The same bot again: refused by bots.registration, before asking Telegram.
+    asked = len(emulator.calls_named("getMe"))
+    response = await sync_to_async(client.post)(
+        f"{API}/bots", {"token": bot_user.token}, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["detail"] == ALREADY_REGISTERED
+    assert len(emulator.calls_named("getMe")) == asked
+    assert await BotInstance.objects.filter(username="fresh_bot").acount() == 1
 
 
 def test_only_a_bots_owner_may_disable_it_through_the_api(world):

@@ -7,29 +7,30 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
 
-from bots.application import build_application
-from dashboard import telegram
+from bots.locks import FileLocks
+from bots.testing import supervised
 from dashboard.models import TelegramAccount
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("close_thread_connections")]
 
 
-async def test_login_in_a_private_chat_answers_with_a_one_time_link(emulator, settings):
+async def test_login_in_a_private_chat_answers_with_a_one_time_link(
+    emulator, settings, tmp_path
+):
+    from bots.tests.runtime_support import make_bot
+    from verification.management.commands.runbot import runtime_options
+
     settings.DASHBOARD_URL = "http://dashboard.test"
     bot = emulator.create_bot(username="nezuko_bot")
+    row = await sync_to_async(make_bot)(bot.token, username="nezuko_bot")
     erin = emulator.create_user("Erin", username="erin")
-    application = build_application(bot.token, api_url=emulator.api_url)
-    telegram.install(application)
-    async with application:
-        await application.updater.start_polling()
-        await application.start()
-        try:
-            emulator.send_message(bot, erin, "/login")
-            call = await emulator.wait_for_call("sendMessage", chat_id=erin.id)
-        finally:
-            await application.updater.stop()
-            await application.stop()
+    # What runbot runs: /login comes from the dashboard's start-up registration.
+    options = runtime_options()
+    options.locks, options.webhook_url = FileLocks(tmp_path / "locks"), ""
+    async with supervised(options, row.pk):
+        emulator.send_message(bot, erin, "/login")
+        call = await emulator.wait_for_call("sendMessage", chat_id=erin.id)
 
     # It should answer Erin privately with a link to this dashboard.
     match = re.search(r"http://dashboard\.test(/login/link/[\w-]+/)", call.params["text"])

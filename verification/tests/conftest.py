@@ -1,15 +1,16 @@
 """End-to-end harness: the real engine, polling the Bot API emulator over HTTP.
 
-`world` runs Nezuko's bot exactly as runbot does (`runner.running`: the
-production Application factory, `install`, long polling with ALLOWED_UPDATES)
-against the emulator's usual scene (bots.testing.make_scene): alice owns the
-group "Cats" and the channel "Cat News", bob is a member, carol a stranger,
-and the bot is admin in both chats.
+`world` runs Nezuko's bot exactly as `manage.py runbot` runs it: the
+supervisor with runbot's composition of the engine (`runtime_options()`:
+install, raw-JSON fast path, per-person processor, executors, maintenance,
+the recorder), long polling with ALLOWED_UPDATES, against the emulator's usual
+scene (bots.testing.make_scene): alice owns the group "Cats" and the channel
+"Cat News", bob is a member, carol a stranger, and the bot is admin in both
+chats. There is no other runtime to test.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from typing import Any
 
@@ -17,15 +18,17 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
+from bots.botrunner import BotRunner, RuntimeOptions
 from bots.emulator import Chat, TelegramEmulator, User
+from bots.locks import FileLocks
 from bots.models import BotInstance
-from bots.ratelimit import Limits, TelegramRateLimiter
-from bots.testing import Scene
+from bots.ratelimit import Limits
+from bots.testing import Scene, supervised
 from groups.config import configs
 from groups.models import EnforcedChannel, GroupAdmin, ProtectedGroup
 from tests.factories import make_bot, make_channel, make_group
-from verification import runner
 from verification.engine import Engine
+from verification.management.commands.runbot import runtime_options
 
 
 @dataclasses.dataclass
@@ -35,17 +38,21 @@ class World:
     engine: Engine
     bot_row: BotInstance
     probe: User
-    application: Any = None
+    application: Any
+    runner: BotRunner
 
     async def settle(self) -> None:
         """Wait until every update sent so far has been handled.
 
-        Updates are handled in order, so once the bot has answered a /help sent
-        after them, they are done; then background work (edits) must finish.
+        getUpdates returns updates in order, so once the bot has answered a
+        /help sent after them, they have all been taken: decided by the fast
+        path, or queued. Different people's updates are handled concurrently,
+        so then wait for the queue to be done, and for background work (edits).
         """
         since = len(self.emu.calls)
         self.emu.send_message(self.scene.bot, self.probe, "/help")
         await self.emu.wait_for_call("sendMessage", since=since, chat_id=self.probe.id)
+        await self.application.update_queue.join()
         await self.engine.idle()
 
     async def protect(self, group: Chat | None = None, channels: list[Chat] | None = None,
@@ -91,46 +98,29 @@ def limits() -> Limits:
 
 
 @pytest.fixture
-async def world(scene: Scene, settings, limits: Limits) -> World:
-    bot_row = await sync_to_async(make_bot)(token=scene.bot.token,
-                                           username=scene.bot.username)
-    probe = scene.emulator.create_user("Probe", username="probe")
-    limiter = TelegramRateLimiter(limits, name="test")
-    async with runner.running(bot_row, api_url=scene.emulator.api_url,
-                              rate_limiter=limiter) as (application, engine):
-        yield World(scene.emulator, scene, engine, bot_row, probe, application)
-    # The handlers' thread keeps a connection; PostgreSQL cannot drop the test database
-    # while it is open.
-    await sync_to_async(connections.close_all)()
+def command_interval() -> float:
+    """How often the runtime looks for dashboard commands: production's, unless a
+    module that runs the queue itself overrides this (two claimers would race)."""
+    return RuntimeOptions.command_interval
 
 
 @pytest.fixture
-async def runbot_world(scene: Scene, settings, tmp_path, limits: Limits) -> World:
-    """The same world, run as `manage.py runbot` runs it: runbot's composition of the
-    engine (install, raw-JSON fast path, executors, maintenance) under the supervisor."""
-    from bots.locks import FileLocks
-    from bots.supervisor import Supervisor
-    from verification.management.commands.runbot import runtime_options
-
+async def world(scene: Scene, settings, tmp_path, limits: Limits,
+                command_interval: float) -> World:
     settings.TELEGRAM_API_URL = scene.emulator.api_url
     bot_row = await sync_to_async(make_bot)(token=scene.bot.token,
                                            username=scene.bot.username)
     probe = scene.emulator.create_user("Probe", username="probe")
     options = runtime_options()
     options.locks = FileLocks(tmp_path / "locks")
-    options.webhook_url = ""
+    options.webhook_url = ""  # polling, whatever WEBHOOK_URL the environment sets
     options.limits = limits
-    supervisor = Supervisor(options)
-    stop = asyncio.Event()
-    task = asyncio.create_task(supervisor.run(stop))
-    async with asyncio.timeout(20):
-        while bot_row.pk not in supervisor.runners:  # noqa: ASYNC110 - no event to await
-            await asyncio.sleep(0.01)
-        runner_ = supervisor.runners[bot_row.pk]
-        await runner_.ready.wait()
+    options.command_interval = command_interval
     try:
-        yield World(scene.emulator, scene, runner_.engine, bot_row, probe, runner_.application)
+        async with supervised(options, bot_row.pk) as runner:
+            yield World(scene.emulator, scene, runner.engine, bot_row, probe,
+                        runner.application, runner)
     finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=60)
+        # The handlers' thread keeps a connection; PostgreSQL cannot drop the test
+        # database while it is open.
         await sync_to_async(connections.close_all)()

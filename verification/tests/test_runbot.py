@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 from django.db import connections
 
 from bots.models import BotInstance
-from verification import ALLOWED_UPDATES, runner
+from verification import ALLOWED_UPDATES
 from verification.management.commands.runbot import Command, install_signal_handlers
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,8 +39,10 @@ async def test_it_registers_bot_token_and_polls_for_exactly_the_engine_updates(
 
 async def test_it_refuses_a_token_telegram_rejects(scene, settings):
     settings.BOT_TOKEN = "123456:AAF" + "x" * 32
-    with pytest.raises(CommandError, match="rejected"):
+    with pytest.raises(CommandError, match="BOT_TOKEN: Telegram rejected") as refused:
         await Command().main(None, asyncio.Event())
+    assert "x" * 32 not in str(refused.value)
+    assert not await BotInstance.objects.aexists()
 
 
 async def test_it_says_so_when_there_is_no_bot(emulator, settings):
@@ -79,26 +81,18 @@ async def test_it_logs_each_update_and_never_the_token(scene, settings, capsys, 
     assert secret not in logged
 
 
-async def test_run_bot_is_the_lifecycle_the_supervisor_calls(scene):
-    bot = await sync_to_async(BotInstance)(username="nezuko_bot")
-    bot.set_token(scene.bot.token)
-    await bot.asave()
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run_bot(bot, stop, api_url=scene.emulator.api_url))
-    await scene.emulator.wait_for_call("getUpdates")
-    stop.set()
-    await asyncio.wait_for(task, timeout=30)
-    assert task.exception() is None
-    await sync_to_async(connections.close_all)()
-
-
-async def test_registering_the_same_bot_token_again_updates_its_row(scene):
-    first = await runner.register_token(scene.bot.token)
+async def test_a_restart_with_the_same_bot_token_updates_its_row(scene, settings):
+    settings.BOT_TOKEN = scene.bot.token
+    stopped = asyncio.Event()
+    stopped.set()  # register, start and drain at once: a restart's start-up is what counts
+    await Command().main(None, stopped)
+    first = await BotInstance.objects.aget()
     await BotInstance.objects.filter(pk=first.pk).aupdate(username="renamed_meanwhile")
 
-    again = await runner.register_token(scene.bot.token)
+    await Command().main(None, stopped)
 
-    # One row, refreshed from getMe: a restart with BOT_TOKEN set must not fail.
-    assert again.pk == first.pk
-    assert await BotInstance.objects.acount() == 1
-    assert (await BotInstance.objects.aget()).username == "nezuko_bot"
+    # One row, refreshed from getMe (bots.registration): a restart must not fail.
+    again = await BotInstance.objects.aget()
+    assert again.pk == first.pk and again.username == "nezuko_bot"
+    assert len(scene.emulator.calls_named("getMe")) == 2
+    await sync_to_async(connections.close_all)()

@@ -1,5 +1,5 @@
-"""The flows once more through runbot's real code path: the supervisor's own long
-polling, the raw-JSON fast path, the command queue and the engine's executors."""
+"""runbot's own paths end to end: the supervisor's long polling, the raw-JSON fast
+path, the command queue's loop and the engine's executors."""
 
 import asyncio
 
@@ -13,8 +13,8 @@ from verification.updates import callback_data
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def test_a_thousand_subscriber_messages_cost_no_call_beyond_the_first_check(runbot_world):
-    world, s = runbot_world, runbot_world.scene
+async def test_a_thousand_subscriber_messages_cost_no_call_beyond_the_first_check(world):
+    world, s = world, world.scene
     await world.protect()
     s.emulator.join(s.channel, s.bob)
     await world.settle()
@@ -33,8 +33,8 @@ async def test_a_thousand_subscriber_messages_cost_no_call_beyond_the_first_chec
     assert later == ["sendMessage"]
 
 
-async def test_a_stranger_is_restricted_warned_and_freed_by_the_button(runbot_world):
-    world, s = runbot_world, runbot_world.scene
+async def test_a_stranger_is_restricted_warned_and_freed_by_the_button(world):
+    world, s = world, world.scene
     s.emulator.join(s.group, s.carol)
     await world.settle()
     await world.protect()
@@ -57,8 +57,8 @@ async def test_a_stranger_is_restricted_warned_and_freed_by_the_button(runbot_wo
     assert world.emu.callback_answer(query)["show_alert"]
 
 
-async def test_commands_and_dashboard_commands_run(runbot_world):
-    world, s = runbot_world, runbot_world.scene
+async def test_commands_and_dashboard_commands_run(world):
+    world, s = world, world.scene
     since = len(world.emu.calls)
     world.emu.send_message(s.group, s.alice, "/protect @catnews")
     reply = await world.emu.wait_for_call("sendMessage", since=since, chat_id=s.group.id)

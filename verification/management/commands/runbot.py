@@ -31,13 +31,15 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from bots.models import BotInstance
-from bots.supervisor import RuntimeOptions, Supervisor
+from bots.registration import TokenRejected, aregister_bot
+from bots.supervisor import RuntimeOptions, Supervisor, aload_bots
 from groups import ledger
 from groups.config import configs
-from verification import ALLOWED_UPDATES, owed, runner
+from verification import ALLOWED_UPDATES, owed
 from verification.executors import EXECUTORS
 from verification.fastpath import fast_path
 from verification.handlers import install
+from verification.maintenance import maintain
 from verification.recorder import recorder
 
 logger = structlog.get_logger(__name__)
@@ -76,7 +78,7 @@ def runtime_options(
         fast_path=fast_path,
         executors=EXECUTORS,
         bot_filter=bot_filter(selectors),
-        bot_tasks=[runner.maintain, owed.run],
+        bot_tasks=[maintain, owed.run],
         # The event recorder's flushes, the ledger's replay of what an outage spooled,
         # and the configuration version watch.
         services=[recorder.run, ledger.writer.run, configs.watch],
@@ -140,16 +142,12 @@ class Command(BaseCommand):
         selectors = [only] if isinstance(only, str) else only
         if settings.BOT_TOKEN:
             try:
-                instance = await runner.register_token(settings.BOT_TOKEN)
-            except runner.TokenRejected as exc:
-                raise CommandError(str(exc)) from exc
+                instance = await aregister_bot(settings.BOT_TOKEN, again=True)
+            except TokenRejected as exc:
+                raise CommandError(f"BOT_TOKEN: {exc}") from None
             logger.info("bot.registered", bot=instance.pk, username=instance.username)
         options = runtime_options(selectors, once=once, drain_timeout=drain_timeout)
-        bots = [
-            b
-            for b in await runner.aactive_bots()
-            if options.bot_filter is None or options.bot_filter(b)
-        ]
+        bots = await aload_bots(options.bot_filter)
         if not bots and not wait_for_bots:
             raise CommandError("No active bot. Set BOT_TOKEN or add a bot in admin.")
         logger.info(

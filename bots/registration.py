@@ -1,0 +1,111 @@
+"""One way to register a bot token, whoever brings it.
+
+runbot's `BOT_TOKEN`, the dashboard's "Add a bot", the API's `POST /bots` and
+Django admin's bot form all call `register_bot`: it checks the token's shape,
+asks Telegram who the bot is (getMe against `TELEGRAM_API_URL`) and stores the
+token encrypted on a `BotInstance`. Every refusal is a `TokenRejected` whose
+message is safe to show and to log: it never contains the token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import async_to_sync, sync_to_async
+from django.db import IntegrityError, transaction
+from telegram import Bot
+from telegram.error import InvalidToken, NetworkError, TelegramError
+
+from bots import audit, crypto
+from bots.application import api_base_url
+from bots.models import BotInstance
+
+ALREADY_REGISTERED = "This bot is already registered."
+
+
+class TokenRejected(Exception):
+    """A token that cannot be registered; the message never contains the token."""
+
+
+def register_bot(
+    token: str,
+    *,
+    api_url: str | None = None,
+    bot: BotInstance | None = None,
+    again: bool = False,
+    owner: Any = None,
+    actor: Any = None,
+    source: str = "",
+    commit: bool = True,
+) -> BotInstance:
+    """Validate `token` with getMe and store it on a BotInstance.
+
+    bot: the row that gets the token (admin's form); by default a new row.
+    again: a row that already has this bot's Telegram id is updated, not refused
+        (runbot: a restart with the same BOT_TOKEN, or a token re-issued by @BotFather).
+    owner: set on a new row.
+    source, actor: record `bot.added` in the audit trail, in the same transaction.
+    commit: False leaves saving to the caller (a ModelForm saves its instance).
+    """
+    token = (token or "").strip()
+    if not crypto.is_token_format(token):
+        raise TokenRejected("This does not look like a Telegram bot token (123456:ABC-…).")
+    telegram_id = crypto.bot_id_from_token(token)
+    others = BotInstance.objects.filter(telegram_id=telegram_id)
+    if bot is not None and bot.pk is not None:
+        others = others.exclude(pk=bot.pk)
+    existing = others.first()
+    if existing is not None and not again:
+        raise TokenRejected(ALREADY_REGISTERED)
+    me = _get_me(token, api_url)
+    if not me.get("is_bot", True):
+        raise TokenRejected("This token does not belong to a bot.")
+    is_new = bot is None and existing is None
+    instance = bot or existing or BotInstance(owner=_user(owner))
+    instance.set_token(token)
+    instance.username = me.get("username") or instance.username
+    instance.display_name = (me.get("first_name") or instance.display_name)[:128]
+    if not commit:
+        return instance
+    try:
+        with transaction.atomic():
+            instance.save()
+            if source and is_new:
+                audit.record("bot.added", instance, source=source, actor=actor)
+    except IntegrityError:
+        # Another request registered the same bot between the check and the save.
+        raise TokenRejected(ALREADY_REGISTERED) from None
+    return instance
+
+
+aregister_bot = sync_to_async(register_bot)
+
+
+def _get_me(token: str, api_url: str | None) -> dict[str, Any]:
+    async def get_me() -> dict[str, Any]:
+        # Bot.initialize() is the getMe call; `bot.bot` is its answer.
+        async with Bot(token, base_url=api_base_url(api_url)) as bot:
+            return bot.bot.to_dict()
+
+    try:
+        return async_to_sync(get_me)()
+    except InvalidToken:
+        raise TokenRejected("Telegram rejected this token. Check it with @BotFather.") from None
+    except NetworkError as exc:
+        raise TokenRejected(
+            f"Could not reach the Telegram Bot API; try again. ({_without(token, exc)})"
+        ) from None
+    except TelegramError as exc:
+        raise TokenRejected(f"Telegram refused the token: {_without(token, exc)}") from None
+
+
+def _without(token: str, exc: TelegramError) -> str:
+    """The error's text with the token taken out (a URL in an HTTP error carries it)."""
+    text = getattr(exc, "message", "") or str(exc)
+    for secret in (token, token.split(":", 1)[-1]):
+        text = text.replace(secret, "…")
+    return text
+
+
+def _user(owner: Any) -> Any:
+    return owner if owner is not None and getattr(owner, "is_authenticated", False) else None
