@@ -127,6 +127,7 @@ OPERATIONS: dict[str, Callable[..., None]] = {
     "set_member_status": _set_member_status,
     "forget_warning": _forget_warning,
     "owe": owed.record_owed,
+    "settle_owed": owed.record_settled,
 }
 
 

@@ -22,6 +22,10 @@ from groups.models import GroupMember
 
 FIRST_RETRY_SECONDS = 5.0
 MAX_RETRY_SECONDS = 300.0
+# A restriction under way is written down before the call (see `intend`); the
+# retry loop leaves it alone this long, past the longest wait in the rate limiter.
+UNDER_WAY_SECONDS = 180.0
+UNDER_WAY = "under way"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,39 +48,59 @@ def backoff(attempts: int) -> datetime.timedelta:
 
 
 def owe(group_pk: int, user_id: int, action: str, *, error: str, name: str = "",
-        username: str = "") -> None:
+        username: str = "", retry_in: float | None = None) -> None:
     """Write down an action Telegram did not carry out (kept through a database outage:
-    it goes through the ledger writer like every other ledger change)."""
+    it goes through the ledger writer like every other ledger change). The next try
+    comes after the backoff, or `retry_in` seconds."""
     from groups.ledger import writer
 
     writer.write("owe", group_pk=group_pk, user_id=user_id, action=action, error=error,
-                 name=name, username=username)
+                 name=name, username=username, retry_in=retry_in)
 
 
 aowe = sync_to_async(owe)
 
 
-def record_owed(*, group_pk: int, user_id: int, action: str, error: str, name: str,
-                username: str, at: datetime.datetime) -> None:
-    """The ledger operation behind `owe` (one try made so far).
+def intend(group_pk: int, user_id: int, action: str, *, name: str = "",
+           username: str = "") -> None:
+    """Write-ahead: the action is under way. Until the call's outcome is written
+    (done: the ledger settles it; failed: `owe`), a process that restarts sees it
+    here and asks Telegram instead of acting twice or not at all."""
+    owe(group_pk, user_id, action, error=UNDER_WAY, name=name, username=username,
+        retry_in=UNDER_WAY_SECONDS)
 
-    Already owed: a retry failed; `claim` has set its next try, keep the error.
-    """
+
+aintend = sync_to_async(intend)
+
+
+def record_owed(*, group_pk: int, user_id: int, action: str, error: str, name: str,
+                username: str, at: datetime.datetime, retry_in: float | None = None) -> None:
+    """The ledger operation behind `owe`; the tries made so far count in `attempts`."""
     member, _ = GroupMember.objects.get_or_create(
         group_id=group_pk, user_id=user_id,
         defaults={"first_name": storable(name)[:255], "username": storable(username)[:64]},
     )
-    if member.owed_action == action:
-        GroupMember.objects.filter(pk=member.pk).update(owed_error=storable(error)[:255])
-        return
+    again = member.owed_action == action
+    attempts = member.owed_attempts if again else 1
+    wait = datetime.timedelta(seconds=retry_in) if retry_in is not None else backoff(attempts)
     GroupMember.objects.filter(pk=member.pk).update(
-        owed_action=action, owed_since=at, owed_attempts=1,
-        owed_retry_at=at + backoff(1), owed_error=storable(error)[:255],
+        owed_action=action,
+        owed_since=member.owed_since if again else at,
+        owed_attempts=attempts,
+        owed_retry_at=at + wait,
+        owed_error=storable(error)[:255],
     )
 
 
 def settle(group_pk: int, user_id: int) -> None:
-    """Nothing is owed any more for this member (done, or moot)."""
+    """Nothing is owed any more for this member (moot, or refused for good)."""
+    from groups.ledger import writer
+
+    writer.write("settle_owed", group_pk=group_pk, user_id=user_id)
+
+
+def record_settled(*, group_pk: int, user_id: int, at: datetime.datetime) -> None:
+    """The ledger operation behind `settle`."""
     GroupMember.objects.filter(group_id=group_pk, user_id=user_id).exclude(owed_action="").update(
         owed_action="", owed_since=None, owed_attempts=0, owed_retry_at=None, owed_error=""
     )

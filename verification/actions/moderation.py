@@ -14,9 +14,10 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from bots.ratelimit import RateLimitDropped
 from groups import owed, services
 from groups.config import GroupConfig
+from groups.models import GroupMember
 from verification.actions._call import _p
 from verification.actions.messages import delete_message, send
-from verification.actions.reads import default_permissions
+from verification.actions.reads import default_permissions, get_member
 from verification.actions.warning_messages import unwarn, warn
 from verification.decisions import RejectSenderChat, Restrict, Unmute
 from verification.models import Outcome
@@ -50,22 +51,38 @@ async def restrict(engine: Engine, d: Restrict, config: GroupConfig, *,
 
 
 async def _muted_by_us_already(engine: Engine, d: Restrict, config: GroupConfig) -> bool:
-    """The ledger says Nezuko's restriction is in place (Telegram keeps it through a
-    leave and rejoin): an update handled again after a crash must not restrict twice."""
+    """An update handled again after a crash must not restrict twice.
+
+    The ledger knows a restriction that is in place (Telegram keeps it through a
+    leave and rejoin). One that was under way when the last process died (or is
+    owed) may or may not have happened: Telegram says.
+    """
     if (d.chat_id, d.person.id) in engine.restricted:
         return True
     try:
         entry = await services.aledger_entry(config.pk, d.person.id)
     except DatabaseError:
         return False  # no ledger now: restricting again is harmless, missing one is not
-    return entry is not None and entry.restricted_by_nezuko
+    if entry is None:
+        return False
+    if entry.restricted_by_nezuko:
+        return True
+    if entry.owed_action == GroupMember.Owed.RESTRICT:
+        member = await get_member(engine, d.chat_id, d.person.id)
+        return member is not None and member.status == "restricted" and \
+            not getattr(member, "can_send_messages", True)
+    return False
 
 
 async def _hold(engine: Engine, d: Restrict, config: GroupConfig) -> str | None:
     """Apply the group's action; the Outcome, or None when Telegram refused."""
-    if d.action == "mute" and await _muted_by_us_already(engine, d, config):
-        engine.restricted.add((d.chat_id, d.person.id))
-        return Outcome.RESTRICTED
+    if d.action == "mute":
+        if await _muted_by_us_already(engine, d, config):
+            engine.restricted.add((d.chat_id, d.person.id))
+            await _record_restricted(config, d)
+            return Outcome.RESTRICTED
+        await owed.aintend(config.pk, d.person.id, GroupMember.Owed.RESTRICT,
+                           name=d.person.name, username=d.person.username)
     try:
         with _p("P1"):
             if d.action == "mute":
@@ -78,6 +95,7 @@ async def _hold(engine: Engine, d: Restrict, config: GroupConfig) -> str | None:
                 # Unban at once: "kick" removes, it does not ban for ever.
                 await engine.bot.unban_chat_member(d.chat_id, d.person.id, only_if_banned=True)
     except BadRequest as exc:
+        await owed.asettle(config.pk, d.person.id)  # refused: nothing under way any more
         await _refused(engine, d, config, exc)
         return None
     except TelegramError as exc:
@@ -89,8 +107,7 @@ async def _hold(engine: Engine, d: Restrict, config: GroupConfig) -> str | None:
         return None
     if d.action == "mute":
         engine.restricted.add((d.chat_id, d.person.id))
-        await services.amark_restricted(config.pk, d.person.id, name=d.person.name,
-                                        username=d.person.username, reason=d.reason)
+        await _record_restricted(config, d)
         return Outcome.RESTRICTED
     if d.action == "kick":
         await services.aset_member_status(config.pk, d.person.id, "kicked")
@@ -98,11 +115,18 @@ async def _hold(engine: Engine, d: Restrict, config: GroupConfig) -> str | None:
     return Outcome.DELETED
 
 
+async def _record_restricted(config: GroupConfig, d: Restrict) -> None:
+    """The ledger: ours now (and whatever was owed or under way is settled)."""
+    await services.amark_restricted(config.pk, d.person.id, name=d.person.name,
+                                    username=d.person.username, reason=d.reason)
+
+
 async def _owe(config: GroupConfig, person: Person, action: str, exc: TelegramError) -> None:
     """Telegram did not carry it out for a passing reason: retry it until done or moot
     (verification/owed.py). A refusal (BadRequest, Forbidden) is not owed: it would
     fail again until someone fixes the bot's rights, which /doctor reports."""
     if isinstance(exc, BadRequest) or not isinstance(exc, PASSING_ERRORS):
+        await owed.asettle(config.pk, person.id)  # nothing under way, nothing owed
         return
     await owed.aowe(config.pk, person.id, action, error=str(exc), name=person.name,
                     username=person.username)

@@ -5,7 +5,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from groups.models import GroupMember
+from groups.models import GroupMember, ProtectedGroup
 from verification import owed
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -113,3 +113,60 @@ async def test_a_refusal_is_not_owed(world):
     await world.settle()
     # It would fail again until someone fixes the rights: /doctor says so instead.
     assert not await GroupMember.objects.exclude(owed_action="").aexists()
+
+
+async def crash_mid_restriction(world, user) -> None:
+    """The state a process killed mid-restriction leaves: the intent is on the ledger,
+    the outcome is not, and process memory is gone."""
+    s = world.scene
+    await GroupMember.objects.aupdate_or_create(
+        group=await ProtectedGroup.objects.aget(chat_id=s.group.id), user_id=user.id,
+        defaults={"restricted_by_nezuko": False, "owed_action": "restrict",
+                  "owed_retry_at": later(180)})
+    world.engine.restricted.clear()
+
+
+def calls_since(world, since: int, method: str, **params) -> list:
+    return [c for c in world.emu.calls[since:] if c.method == method
+            and all(c.params.get(k) == v for k, v in params.items())]
+
+
+async def test_a_restriction_under_way_at_a_crash_is_not_repeated(world):
+    s = world.scene
+    await world.protect()
+    s.emulator.join(s.group, s.carol)
+    await world.emu.wait_for_call("restrictChatMember", user_id=s.carol.id, ok=True)
+    s.emulator.leave(s.group, s.carol)
+    await world.settle()
+    # Telegram restricted her; the process died before the ledger said so. Her
+    # rejoin stands for the join update handled again after the restart.
+    await crash_mid_restriction(world, s.carol)
+
+    since = len(world.emu.calls)
+    s.emulator.join(s.group, s.carol)
+    await world.settle()
+    # Telegram is asked, and says the restriction is in place: no second one.
+    assert calls_since(world, since, "getChatMember", chat_id=s.group.id, user_id=s.carol.id)
+    assert not calls_since(world, since, "restrictChatMember", user_id=s.carol.id)
+    row = await ledger(world, s.carol)
+    assert row.restricted_by_nezuko and row.owed_action == ""
+
+
+async def test_a_restriction_the_crash_interrupted_is_carried_out(world):
+    s = world.scene
+    s.emulator.join(s.group, s.carol)
+    await world.settle()
+    await world.protect()
+    # The process died after writing the intent, before its call reached Telegram.
+    await crash_mid_restriction(world, s.carol)
+
+    since = len(world.emu.calls)
+    s.emulator.send_message(s.group, s.carol, "hello?")
+    await world.emu.wait_for_call("restrictChatMember", since=since, user_id=s.carol.id,
+                                  ok=True)
+    await world.settle()
+    # Telegram says she is not restricted: the restriction is made now, and recorded.
+    assert calls_since(world, since, "getChatMember", chat_id=s.group.id, user_id=s.carol.id)
+    assert not s.emulator.member(s.group, s.carol).get("can_send_messages", True)
+    row = await ledger(world, s.carol)
+    assert row.restricted_by_nezuko and row.owed_action == ""
