@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -88,6 +89,11 @@ async def world(cluster_template: Path, django_db_blocker: Any) -> AsyncIterator
                     yield fault_world
                 finally:
                     await fault_world.close()
+                    # Kept for a failing run's report: runbot's own account of what it did.
+                    log_path = os.environ.get("NEZUKO_FAULTS_LOG")
+                    if log_path:
+                        with Path(log_path).open("a") as out:  # noqa: ASYNC230 - teardown
+                            out.write(fault_world.runbot.log())
                     await sync_to_async(forget_database)(alias)
     finally:
         await emu.stop()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -175,12 +176,18 @@ class FaultWorld:
     def status(self, person: User) -> str:
         return self.emulator.member(self.scene.group, person)["status"]
 
+    def is_muted(self, person: User) -> bool:
+        # Lifting a restriction leaves Telegram's status "restricted" with every right back.
+        member = self.emulator.member(self.scene.group, person)
+        return member["status"] == "restricted" and not member.get("can_send_messages", True)
+
     def muted(self, people: Iterable[User]) -> list[User]:
-        return [p for p in people if self.status(p) == "restricted"]
+        return [p for p in people if self.is_muted(p)]
 
     def unrestricted(self, people: Iterable[User]) -> list[User]:
         """Of `people` (non-subscribers), those neither muted nor removed."""
-        return [p for p in people if self.status(p) not in ("restricted", "kicked", "left")]
+        return [p for p in people
+                if not self.is_muted(p) and self.status(p) not in ("kicked", "left")]
 
     def doubled(self) -> list[int]:
         """User ids muted twice in Cats: two successful mutes without an unmute between."""
@@ -216,6 +223,13 @@ class FaultWorld:
         events = set(VerificationEvent.objects.using(self.alias).filter(
             group_id=self.group_pk, user_id__in=user_ids, outcome=Outcome.RESTRICTED,
         ).values_list("user_id", flat=True))
+        if os.environ.get("NEZUKO_FAULTS_DEBUG"):
+            missing = set(user_ids) - ledger
+            for row in GroupMember.objects.using(self.alias).filter(
+                    group_id=self.group_pk, user_id__in=missing).values():
+                print("MISSING", row)
+            print("NO ROW", missing - set(GroupMember.objects.using(self.alias).filter(
+                group_id=self.group_pk, user_id__in=missing).values_list("user_id", flat=True)))
         connections[self.alias].close()
         return ledger, events
 

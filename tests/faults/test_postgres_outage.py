@@ -67,7 +67,8 @@ async def test_postgres_outage_mid_raid_keeps_every_ledger_row_and_event(
         f"during {muted_during}, in all {len(muted)}; "
         f"{len(sample)} of them subscribed afterwards\n"
         + figures(lost=ledger_missing, events_lost=events_lost, stayed_muted=stayed_muted,
-                  doubled=len(world.doubled()), owed=len(world.unrestricted(raid.strangers)),
+                  doubled=len(world.doubled()),
+                  owed=len(world.unrestricted(p for p in raid.strangers if p not in sample)),
                   recovered_in=rows_back_in if (ledger_missing, events_lost) == (0, 0)
                   else "never")
     )
