@@ -17,6 +17,7 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from bots import audit, crypto
 from bots.application import api_base_url
 from bots.models import BotCommand, BotInstance
+from dashboard.access import telegram_id_of
 from groups.models import ProtectedGroup
 
 SETTINGS_FIELDS = [
@@ -76,7 +77,9 @@ def queue_member_command(
         command = BotCommand.objects.create(
             bot_id=group.bot_id,
             kind=MEMBER_COMMANDS[kind],
-            payload={"group_id": group.pk, "chat_id": group.chat_id, "user_id": int(user_id)},
+            # The Telegram id it was asked under: runbot re-checks its rights before running.
+            payload={"group_id": group.pk, "chat_id": group.chat_id, "user_id": int(user_id),
+                     "actor_telegram_id": telegram_id_of(actor) if actor is not None else None},
             requested_by=actor if actor is not None and actor.is_authenticated else None,
         )
         audit.record(f"command.{kind}", command, source=source, actor=actor, group_id=group.pk,
