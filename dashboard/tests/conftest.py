@@ -51,6 +51,11 @@ class World:
 
 @pytest.fixture
 def world(db) -> World:
+    return build_world()
+
+
+def build_world() -> World:
+    """The personas and their two groups (tests/security builds on them too)."""
     bot = make_bot(username="nezuko_bot")
     other_bot = make_bot(username="dogs_bot")
     cats = make_group(bot=bot, title="Cats", setup_by_user_id=ALICE_TG, setup_by_name="Alice",
