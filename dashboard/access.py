@@ -1,10 +1,13 @@
-"""The tenancy gate: the one place that says what a dashboard user may see.
+"""The tenancy gate: the one place that says what a dashboard user may see and do.
 
-Pages, htmx partials, the websocket subscribe step and the API all call these
-helpers. An owner sees the groups they set up (`ProtectedGroup.setup_by_user_id`)
-or administer (the cached `GroupAdmin` rows), and the channels, bots, events
-and audit entries of those groups. Staff see everything. Anything outside a
-user's scope is a 404, never a 403, so ids do not leak whether they exist.
+Pages, htmx partials, the websocket and the API all call these helpers. Rights
+follow Telegram: a person sees a group while they are its creator or one of its
+administrators now (the cached `GroupAdmin` list, which the engine refreshes
+and updates at once on a demotion), and each change needs the matching
+Telegram right there (`groups.rights.may`). Having set a group up grants
+nothing. Staff see and may do everything. Anything outside a user's scope is a
+404, never a 403, so ids do not leak whether they exist; a visible group where
+the person lacks the right for an action is a 403 naming the missing right.
 
 A member of the READ_ONLY_GROUP (staff or not) sees the same but changes nothing.
 """
@@ -17,6 +20,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from bots.models import AuditLog, BotCommand, BotInstance
+from groups import rights
 from groups.models import EnforcedChannel, GroupAdmin, ProtectedGroup
 from verification.models import VerificationEvent
 
@@ -49,16 +53,22 @@ def require_change(user: User) -> None:
 # --- groups ---------------------------------------------------------------------
 
 
+def admin_rows(user: User) -> QuerySet[GroupAdmin]:
+    """The user's rows in the cached admin lists: the one source of who sees what."""
+    if not (user.is_authenticated and user.is_active):
+        return GroupAdmin.objects.none()
+    telegram_id = telegram_id_of(user)
+    if telegram_id is None:
+        return GroupAdmin.objects.none()
+    return GroupAdmin.objects.filter(user_id=telegram_id)
+
+
 def visible_groups(user: User) -> QuerySet[ProtectedGroup]:
     if not (user.is_authenticated and user.is_active):
         return ProtectedGroup.objects.none()
     if sees_everything(user):
         return ProtectedGroup.objects.all()
-    telegram_id = telegram_id_of(user)
-    if telegram_id is None:
-        return ProtectedGroup.objects.none()
-    administered = GroupAdmin.objects.filter(user_id=telegram_id).values("group_id")
-    return ProtectedGroup.objects.filter(Q(setup_by_user_id=telegram_id) | Q(pk__in=administered))
+    return ProtectedGroup.objects.filter(pk__in=admin_rows(user).values("group_id"))
 
 
 def visible_group_ids(user: User) -> list[int] | None:
@@ -69,17 +79,52 @@ def visible_group_ids(user: User) -> list[int] | None:
 
 
 def get_group_for(user: User, group_id: int | str) -> ProtectedGroup:
-    """The group if `user` may see it, else Http404."""
+    """The group if `user` may see it, else Http404.
+
+    For a non-staff user the group comes with their admin row (one query), which
+    `refusal_for` then reads instead of asking again.
+    """
     try:
-        return visible_groups(user).select_related("bot").get(pk=int(group_id))
-    except (ProtectedGroup.DoesNotExist, ValueError, TypeError):
+        pk = int(group_id)
+    except (ValueError, TypeError):
         raise Http404("No such group.") from None
+    if sees_everything(user):
+        group = ProtectedGroup.objects.select_related("bot").filter(pk=pk).first()
+    else:
+        admin = admin_rows(user).select_related("group__bot").filter(group_id=pk).first()
+        group = admin.group if admin is not None else None
+        if group is not None:
+            group.viewer_admin = (user.pk, admin)
+    if group is None:
+        raise Http404("No such group.")
+    return group
 
 
-def get_group_for_change(user: User, group_id: int | str) -> ProtectedGroup:
+def get_group_for_change(user: User, group_id: int | str, action: str = "settings"
+                         ) -> ProtectedGroup:
+    """The group if `user` may do `action` in it: Http404 outside their scope,
+    PermissionDenied (naming the missing Telegram right) inside it."""
     group = get_group_for(user, group_id)
     require_change(user)
+    require_right(user, group, action)
     return group
+
+
+def refusal_for(user: User, group: ProtectedGroup, action: str) -> rights.Refusal | None:
+    """Why `user` may not do `action` in `group` (None: they may)."""
+    if sees_everything(user):
+        return None
+    cached = getattr(group, "viewer_admin", None)
+    if cached is not None and cached[0] == user.pk:
+        admin = cached[1]
+    else:
+        admin = admin_rows(user).filter(group=group).first()
+    return rights.may(action, admin, group_title=group.title or str(group.chat_id))
+
+
+def require_right(user: User, group: ProtectedGroup, action: str) -> None:
+    if (refusal := refusal_for(user, group, action)) is not None:
+        raise PermissionDenied(refusal.message)
 
 
 # --- channels, bots, events, commands, audit --------------------------------------
@@ -150,7 +195,8 @@ def visible_audit(user: User) -> QuerySet[AuditLog]:
     if not user.is_authenticated:
         return AuditLog.objects.none()
     group_ids = visible_groups(user).values("pk")
-    return AuditLog.objects.filter(Q(group_id__in=group_ids) | Q(actor=user))
+    # One's own entries about a group one no longer administers go with the group.
+    return AuditLog.objects.filter(Q(group_id__in=group_ids) | Q(actor=user, group_id__isnull=True))
 
 
 def visible_commands(user: User) -> QuerySet[BotCommand]:
@@ -158,8 +204,9 @@ def visible_commands(user: User) -> QuerySet[BotCommand]:
         return BotCommand.objects.all()
     if not user.is_authenticated:
         return BotCommand.objects.none()
+    # By group only: a command one queued in a group one lost is gone from view too.
     group_ids = list(visible_groups(user).values_list("pk", flat=True))
-    return BotCommand.objects.filter(Q(requested_by=user) | Q(payload__group_id__in=group_ids))
+    return BotCommand.objects.filter(payload__group_id__in=group_ids)
 
 
 def get_command_for(user: User, command_id: int | str) -> BotCommand:

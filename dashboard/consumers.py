@@ -15,10 +15,12 @@ from typing import Any
 import structlog
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.template.loader import render_to_string
 
 from dashboard import access, figures, live
+from groups import rights
 from groups.models import ProtectedGroup
 from verification.events import VerificationEventData
 
@@ -31,6 +33,9 @@ FIGURES_EVERY_SECONDS = 1.0
 MAX_ROWS_PER_FRAME = 25
 CLOSE_NOT_FOUND = 4404
 CLOSE_UNAUTHENTICATED = 4401
+# Rights follow Telegram: an open socket re-reads what its user may see this
+# often, and at once when the engine reports a change to their admin rights.
+RECHECK_SECONDS = 5.0
 
 
 class LiveFeedConsumer(AsyncWebsocketConsumer):
@@ -39,6 +44,9 @@ class LiveFeedConsumer(AsyncWebsocketConsumer):
         self.pending: list[VerificationEventData] = []
         self.flush_task: asyncio.Task | None = None
         self.joined: list[str] = []
+        self.allowed: set[int] | None = None
+        self.rights_name: str | None = None
+        self.recheck_task: asyncio.Task | None = None
         # Only the overview (every group) shows the figures.
         self.with_figures = self.scope["url_route"]["kwargs"].get("group_id") is None
         self.figures_at = float("-inf")
@@ -52,14 +60,18 @@ class LiveFeedConsumer(AsyncWebsocketConsumer):
             return
         for name in self.joined:
             await self.channel_layer.group_add(name, self.channel_name)
+        await self.watch_rights()
         await self.accept()
 
     def subscriptions(self) -> list[str]:
         """Channel-layer groups this user may join; Http404 for a foreign group."""
         group_id = self.scope["url_route"]["kwargs"].get("group_id")
         if group_id is not None:
-            return [live.feed_group(access.get_group_for(self.user, group_id).pk)]
+            pk = access.get_group_for(self.user, group_id).pk
+            self.allowed = None if access.sees_everything(self.user) else {pk}
+            return [live.feed_group(pk)]
         group_ids = access.visible_group_ids(self.user)
+        self.allowed = None if group_ids is None else set(group_ids)
         if group_ids is None:
             return [live.ALL_GROUPS_FEED]
         return [live.feed_group(pk) for pk in group_ids]
@@ -69,6 +81,7 @@ class LiveFeedConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(name, self.channel_name)
         if self.flush_task is not None:
             self.flush_task.cancel()
+        await self.unwatch_rights()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # The feed is one-way; anything the browser sends is ignored.
@@ -80,6 +93,8 @@ class LiveFeedConsumer(AsyncWebsocketConsumer):
         except (KeyError, TypeError, ValueError):
             logger.warning("live.bad_message")
             return
+        if not self.may_see(event):
+            return  # from a group lost since this socket joined it
         self.pending.append(event)
         if self.flush_task is None:
             self.flush_task = asyncio.get_running_loop().create_task(self._flush_later())
@@ -115,6 +130,69 @@ class LiveFeedConsumer(AsyncWebsocketConsumer):
             "figures": figures.overview(self.user) if with_figures else None,
             "oob": True,
         })
+
+    # --- rights follow Telegram: re-check what this socket may carry -------------------
+
+    def may_see(self, event: VerificationEventData) -> bool:
+        return self.allowed is None or event.group_id in self.allowed
+
+    async def watch_rights(self) -> None:
+        """Listen for this user's rights changes and re-check on a timer as well."""
+        telegram_id = await database_sync_to_async(access.telegram_id_of)(self.user)
+        if telegram_id is not None and self.allowed is not None:
+            self.rights_name = rights.rights_feed(telegram_id)
+            await self.channel_layer.group_add(self.rights_name, self.channel_name)
+        self.recheck_task = asyncio.get_running_loop().create_task(self._recheck_every())
+
+    async def unwatch_rights(self) -> None:
+        if self.rights_name is not None:
+            await self.channel_layer.group_discard(self.rights_name, self.channel_name)
+        if self.recheck_task is not None:
+            self.recheck_task.cancel()
+
+    async def rights_changed(self, message: dict[str, Any]) -> None:
+        """The engine saw this user's admin rights change in some group."""
+        await self.recheck_access()
+
+    async def _recheck_every(self) -> None:
+        while True:
+            await asyncio.sleep(RECHECK_SECONDS)
+            try:
+                if not await self.recheck_access():
+                    return
+            except Exception:
+                # A database blip: keep what was allowed and try again next time.
+                logger.warning("live.recheck_failed", exc_info=True)
+
+    async def recheck_access(self) -> bool:
+        """Re-read the user and what they may see now; leave what they lost.
+
+        A one-group socket whose group is gone closes with CLOSE_NOT_FOUND; the
+        overview socket leaves the lost groups' feeds (and joins new ones).
+        Returns False once the socket is closed.
+        """
+        user = await database_sync_to_async(self._fresh_user)()
+        if user is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return False
+        self.user = user
+        try:
+            names = await database_sync_to_async(self.subscriptions)()
+        except Http404:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return False
+        for name in set(self.joined) - set(names):
+            await self.channel_layer.group_discard(name, self.channel_name)
+        for name in set(names) - set(self.joined):
+            await self.channel_layer.group_add(name, self.channel_name)
+        self.joined = names
+        self.pending = [event for event in self.pending if self.may_see(event)]
+        return True
+
+    def _fresh_user(self) -> Any:
+        """The user as the database has them now; None once gone or deactivated."""
+        user = get_user_model()._default_manager.filter(pk=self.user.pk).first()
+        return user if user is not None and user.is_active else None
 
 
 def feed_row(event: VerificationEventData, titles: dict[int, str]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from django.db import transaction
 from bots import audit
 from bots.models import BotCommand, BotInstance
 from bots.registration import TokenRejected, register_bot
+from dashboard.access import telegram_id_of
 from groups.models import ProtectedGroup
 
 SETTINGS_FIELDS = [
@@ -73,7 +74,9 @@ def queue_member_command(
         command = BotCommand.objects.create(
             bot_id=group.bot_id,
             kind=MEMBER_COMMANDS[kind],
-            payload={"group_id": group.pk, "chat_id": group.chat_id, "user_id": int(user_id)},
+            # The Telegram id it was asked under: runbot re-checks its rights before running.
+            payload={"group_id": group.pk, "chat_id": group.chat_id, "user_id": int(user_id),
+                     "actor_telegram_id": telegram_id_of(actor) if actor is not None else None},
             requested_by=actor if actor is not None and actor.is_authenticated else None,
         )
         audit.record(f"command.{kind}", command, source=source, actor=actor, group_id=group.pk,

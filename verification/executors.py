@@ -16,7 +16,7 @@ from typing import Any
 from telegram.ext import Application
 
 from bots.models import BotCommand
-from groups import services
+from groups import rights, services
 from groups.config import GroupConfig
 from verification import actions
 from verification.decisions import Restrict, Unmute, decide_unmute
@@ -49,6 +49,11 @@ def _by_application(function: KindFunction) -> Executor:
 async def _run(function: KindFunction, engine: Engine, command: BotCommand,
                application: Application) -> dict[str, Any]:
     config = await _group(engine, command.payload or {})
+    # Rights are read now, not when the command was queued: someone demoted in
+    # between does not get their unban.
+    refusal = await rights.acommand_refusal(command, config.pk, config.title or str(config.chat_id))
+    if refusal is not None:
+        raise CommandFailed(f"Refused: {refusal.message}")
     return await function(engine, config, command.payload or {})
 
 

@@ -14,7 +14,7 @@ import weakref
 
 import structlog
 from django.utils.html import escape
-from telegram import Update
+from telegram import ChatMemberUpdated, Update
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -28,7 +28,7 @@ from telegram.ext import (
 
 from bots import metrics
 from bots.models import BotInstance
-from groups import services
+from groups import rights, services
 from groups.config import GroupConfig, agroups_for_channel
 from verification import actions, commands, joinrequests
 from verification.decisions import (
@@ -159,6 +159,7 @@ class Handlers:
             await actions.unmute(self.engine, Unmute(config.chat_id, person, "rejoined"), config)
 
     async def on_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._admin_standing(update.chat_member)
         change = MemberChange.from_update(update.chat_member)
         if change is None:
             return
@@ -168,8 +169,6 @@ class Handlers:
         config = await self.engine.config(change.chat_id)
         if config is None:
             return
-        if change.admin_changed:
-            self.engine.refresh_admins_soon(config, force=True)
         if change.restriction_changed and change.actor_id != self.engine.bot_telegram_id:
             await self._restriction_by_someone_else(config, change)
         if change.joined:
@@ -181,6 +180,24 @@ class Handlers:
             warning = self.engine.board.of_user(change.chat_id, change.person.id)
             if warning is not None:
                 await actions.unwarn(self.engine, config, change.person.id)
+
+    async def _admin_standing(self, cmu: ChatMemberUpdated | None) -> None:
+        """Rights follow Telegram at once: an admin demoted, stripped of a right,
+        banned or gone loses their admin row (and the dashboard) now; the forced
+        refresh then confirms the whole list. Ordinary joins and leaves cost nothing."""
+        if cmu is None or cmu.chat.type == "channel":
+            return
+        old, new = cmu.old_chat_member, cmu.new_chat_member
+        before = rights.AdminStanding.of(old.status, old.to_dict())
+        after = rights.AdminStanding.of(new.status, new.to_dict())
+        if before == after:
+            return
+        user = new.user
+        await rights.anote_standing(self.engine.bot_pk, cmu.chat.id, user.id, after,
+                                    username=user.username or "", first_name=user.first_name)
+        config = await self.engine.config(cmu.chat.id)
+        if config is not None:
+            self.engine.refresh_admins_soon(config, force=True)
 
     async def _restriction_by_someone_else(self, config: GroupConfig,
                                            change: MemberChange) -> None:

@@ -11,6 +11,7 @@ from pydantic import Field
 from bots.models import AuditLog
 from dashboard import access, services
 from dashboard.api.schemas import CommandIn, CommandOut, EventPageOut
+from groups import rights
 from verification.models import Outcome
 
 router = Router(tags=["events"])
@@ -51,7 +52,8 @@ commands_router = Router(tags=["commands"])
 @commands_router.post("/commands", response={201: CommandOut})
 def queue_command(request: HttpRequest, payload: CommandIn):
     """Queues unmute/ban/unban/recheck for runbot; poll GET /commands/{id} for the result."""
-    group = access.get_group_for_change(request.auth, payload.group_id)
+    group = access.get_group_for_change(request.auth, payload.group_id,
+                                        rights.command_action(payload.kind))
     command = services.queue_member_command(group, payload.kind, payload.user_id,
                                             actor=request.auth, source=AuditLog.Source.API)
     return Status(201, command)

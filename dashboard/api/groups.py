@@ -55,7 +55,7 @@ def get_group(request: HttpRequest, group_id: int):
 @router.patch("/groups/{group_id}/settings", response=GroupDetailOut)
 def update_settings(request: HttpRequest, group_id: int, payload: GroupSettingsIn):
     """Validated by the same form as the dashboard; audited; runbot applies it live."""
-    group = access.get_group_for_change(request.auth, group_id)
+    group = access.get_group_for_change(request.auth, group_id, "settings")
     changes = payload.dict(exclude_unset=True)
     current = {f: getattr(group, f) for f in services.SETTINGS_FIELDS}
     data = current | changes
@@ -73,13 +73,13 @@ def update_settings(request: HttpRequest, group_id: int, payload: GroupSettingsI
 
 @router.post("/groups/{group_id}/enable", response=GroupDetailOut)
 def enable_group(request: HttpRequest, group_id: int):
-    group = access.get_group_for_change(request.auth, group_id)
+    group = access.get_group_for_change(request.auth, group_id, "enable")
     return _detail(services.set_group_enabled(group, True, actor=request.auth, source=SOURCE))
 
 
 @router.post("/groups/{group_id}/disable", response=GroupDetailOut)
 def disable_group(request: HttpRequest, group_id: int):
-    group = access.get_group_for_change(request.auth, group_id)
+    group = access.get_group_for_change(request.auth, group_id, "disable")
     return _detail(services.set_group_enabled(group, False, actor=request.auth, source=SOURCE))
 
 

@@ -1,7 +1,9 @@
 """The same people in every dashboard test.
 
-alice owns "Cats" (she ran /protect there); bob administers Cats; charlie owns
-"Dogs"; dave administers Cats but has the read-only role; staff sees all.
+Rights follow Telegram, so each person's standing is their row in the cached
+admin list: alice created "Cats" (and ran /protect there); bob administers Cats
+with the 'Ban users' right; charlie created "Dogs"; dave administers Cats but has
+the dashboard's read-only role; staff sees all.
 """
 
 from __future__ import annotations
@@ -49,14 +51,25 @@ class World:
 
 @pytest.fixture
 def world(db) -> World:
+    return build_world()
+
+
+def build_world() -> World:
+    """The personas and their two groups (tests/security builds on them too)."""
     bot = make_bot(username="nezuko_bot")
     other_bot = make_bot(username="dogs_bot")
     cats = make_group(bot=bot, title="Cats", setup_by_user_id=ALICE_TG, setup_by_name="Alice",
                       channels=[make_channel(bot=bot, title="Cat News", username="catnews")])
     dogs = make_group(bot=other_bot, title="Dogs", setup_by_user_id=CHARLIE_TG,
                       channels=[make_channel(bot=other_bot, title="Dog News")])
-    GroupAdmin.objects.create(group=cats, user_id=BOB_TG, username="bob")
-    GroupAdmin.objects.create(group=cats, user_id=DAVE_TG, username="dave")
+    GroupAdmin.objects.create(group=cats, user_id=ALICE_TG, username="alice", is_creator=True,
+                              can_restrict_members=True)
+    GroupAdmin.objects.create(group=cats, user_id=BOB_TG, username="bob",
+                              can_restrict_members=True)
+    GroupAdmin.objects.create(group=cats, user_id=DAVE_TG, username="dave",
+                              can_restrict_members=True)
+    GroupAdmin.objects.create(group=dogs, user_id=CHARLIE_TG, username="charlie",
+                              is_creator=True, can_restrict_members=True)
     GroupMember.objects.create(group=cats, user_id=4242, first_name="Mallory",
                                status="restricted", restricted_by_nezuko=True)
     GroupMember.objects.create(group=dogs, user_id=4343, first_name="Rex",

@@ -6,6 +6,8 @@ from django.urls import reverse
 from bots.models import AuditLog, BotCommand
 from verification.models import VerificationEvent
 
+from .conftest import BOB_TG
+
 
 def url(name: str, *args) -> str:
     return reverse(f"dashboard:{name}", args=args)
@@ -175,8 +177,9 @@ class TestMemberCommands:
                                HTTP_HX_REQUEST="true")
         command = BotCommand.objects.get()
         assert (command.kind, command.bot_id) == ("unmute", world.cats.bot_id)
+        # It names the Telegram id it was asked under, which runbot re-checks.
         assert command.payload == {"group_id": world.cats.pk, "chat_id": world.cats.chat_id,
-                                   "user_id": 4242}
+                                   "user_id": 4242, "actor_telegram_id": BOB_TG}
         assert 'hx-trigger="every 1s"' in response.content.decode()
 
         # Once runbot finished it, the polled fragment stops polling.

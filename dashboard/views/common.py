@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -29,6 +30,14 @@ def flash(request: HttpRequest, message: str, level: str = "error") -> HttpRespo
                             request=request)
     response = HttpResponse(html)
     return retarget(response, "#flash")
+
+
+def refused(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    """A refused change: in the #flash slot for htmx (which does not swap a 403),
+    otherwise the 403 page, both saying why ("You need the 'Ban users' right in Cats.")."""
+    if request.htmx:
+        return flash(request, str(exc) or "You may not do that here.")
+    raise exc
 
 
 def paginate(request: HttpRequest, items: Any, per_page: int = 25) -> Page:

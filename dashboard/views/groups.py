@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -11,8 +12,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from bots.models import AuditLog
 from dashboard import access, services
 from dashboard.forms import GroupFilterForm, GroupSettingsForm
-from dashboard.views.common import base_context, flash, page_or_partial, paginate
+from dashboard.views.common import base_context, flash, page_or_partial, paginate, refused
 from dashboard.views.pages import feed_row_from_model
+from groups import rights
 from groups.models import GroupMember
 
 SOURCE = AuditLog.Source.DASHBOARD
@@ -56,7 +58,12 @@ def _detail_context(request: HttpRequest, group, form: GroupSettingsForm | None 
         "owed_since"
     )[:100]
     events = group.events.select_related("group").order_by("-created_at", "-pk")[:20]
-    return base_context(request, "groups") | {
+    context = base_context(request, "groups")
+    # Buttons and the form follow the person's Telegram rights in this group.
+    refusal = access.refusal_for(request.user, group, "settings")
+    return context | {
+        "can_change": context["can_change"] and refusal is None,
+        "change_refusal": refusal.message if refusal and context["can_change"] else "",
         "group": group,
         "channels": group.channels.all(),
         "restricted": restricted,
@@ -82,7 +89,11 @@ def group_settings(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "GET":
         return render(request, "dashboard/group_detail.html#settings-form",
                       _detail_context(request, group))
-    access.require_change(request.user)
+    try:
+        access.require_change(request.user)
+        access.require_right(request.user, group, "settings")
+    except PermissionDenied as exc:
+        return refused(request, exc)
     form = GroupSettingsForm(request.POST, instance=group)
     context = _detail_context(request, group, form)
     if form.is_valid():
@@ -103,7 +114,12 @@ def group_settings(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 def group_toggle(request: HttpRequest, pk: int) -> HttpResponse:
-    group = access.get_group_for_change(request.user, pk)
+    group = access.get_group_for(request.user, pk)
+    try:
+        access.require_change(request.user)
+        access.require_right(request.user, group, "disable" if group.enabled else "enable")
+    except PermissionDenied as exc:
+        return refused(request, exc)
     services.set_group_enabled(group, not group.enabled, actor=request.user, source=SOURCE)
     if request.htmx:
         return render(request, "dashboard/group_detail.html#group-status",
@@ -115,7 +131,12 @@ def group_toggle(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def member_command(request: HttpRequest, pk: int, user_id: int, kind: str) -> HttpResponse:
     """Queues unmute/ban for runbot and answers with a row that polls the result."""
-    group = access.get_group_for_change(request.user, pk)
+    group = access.get_group_for(request.user, pk)
+    try:
+        access.require_change(request.user)
+        access.require_right(request.user, group, rights.command_action(kind))
+    except PermissionDenied as exc:
+        return refused(request, exc)
     try:
         command = services.queue_member_command(group, kind, user_id, actor=request.user,
                                                 source=SOURCE)
