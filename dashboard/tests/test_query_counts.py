@@ -43,7 +43,12 @@ def test_group_detail_costs_the_same_with_many_members_and_events(
                                    restricted_by_nezuko=True)
         VerificationEvent.objects.create(group=world.cats, chat_id=world.cats.chat_id,
                                          user_id=9000 + i, outcome="restricted")
-    with django_assert_max_num_queries(8):
+        # Some of them owed an action Telegram has not carried out yet.
+        if i % 3 == 0:
+            GroupMember.objects.filter(group=world.cats, user_id=9000 + i).update(
+                owed_action="unmute")
+    # One more than before the owed-actions table, and still one per table, not per row.
+    with django_assert_max_num_queries(9):
         assert client.get(reverse("dashboard:group", args=[world.cats.pk])).status_code == 200
 
 

@@ -26,7 +26,7 @@ from dashboard.tests.conftest import (
     telegram_user,
 )
 from groups.models import GroupAdmin, ProtectedGroup
-from verification.tests.conftest import limits, world  # noqa: F401 - fixtures
+from verification.tests.conftest import command_interval, limits, world  # noqa: F401 - fixtures
 
 PAT_TG = 1005
 
