@@ -502,8 +502,8 @@ class BotRunner:
             await self._sleep(self.options.heartbeat_interval)
             try:
                 await self.heartbeat.beat()
-            except Exception:
-                self.log.warning("bot.heartbeat_failed", exc_info=True)
+            except Exception as exc:
+                self._loop_failed("bot.heartbeat_failed", exc)
 
     async def _command_loop(self) -> None:
         assert self.application is not None
@@ -511,10 +511,17 @@ class BotRunner:
         while not self.stop_event.is_set():
             try:
                 await queue.run_pending()
-            except Exception:
+            except Exception as exc:
                 # The database blinked: the commands wait for the next pass.
-                self.log.warning("bot.commands_failed", exc_info=True)
+                self._loop_failed("bot.commands_failed", exc)
             await self._sleep(self.options.command_interval)
+
+    def _loop_failed(self, event: str, exc: Exception) -> None:
+        """One line for an outage the loop rides out; the traceback only for a surprise."""
+        if isinstance(exc, OUTAGE_ERRORS):
+            self.log.warning(event, error=describe_error(exc))
+        else:
+            self.log.warning(event, exc_info=exc)
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but wake up at once when the bot is asked to stop."""
