@@ -73,7 +73,13 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     """The code from the authenticator app; django-otp throttles wrong codes."""
     if not django_otp.user_has_device(request.user):
         return redirect("dashboard:two-factor-setup")
-    form = OTPTokenForm(request.user, request, data=request.POST or None)
+    data = None
+    if request.method == "POST":
+        # One authenticator per account: name it, so the form verifies (and throttles) it.
+        device = TOTPDevice.objects.filter(user=request.user, confirmed=True).first()
+        data = request.POST.copy()
+        data["otp_device"] = device.persistent_id if device else ""
+    form = OTPTokenForm(request.user, request, data=data)
     if request.method == "POST" and form.is_valid():
         django_otp.login(request, request.user.otp_device)
         return redirect(_next(request))
