@@ -22,11 +22,19 @@ from django.contrib.auth import get_user_model, login
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils import timezone
 
 from bots.models import BotInstance
-from dashboard.models import LoginLink, LoginSession, TelegramAccount, TelegramLoginReplay, digest
+from dashboard.models import (
+    ApiToken,
+    LoginLink,
+    LoginSession,
+    TelegramAccount,
+    TelegramLoginReplay,
+    digest,
+)
 
 LOGIN_LINK_TTL = timedelta(minutes=5)
 
@@ -204,10 +212,34 @@ def _session_store(session_key: str) -> SessionBase:
     return engine.SessionStore(session_key=session_key)
 
 
-def logout_everywhere(user) -> int:
-    """Ends every session this user logged in with; returns how many."""
+def logout_everywhere(user, *, revoke_tokens: bool = False) -> tuple[int, int]:
+    """Ends every session this user logged in with and, when asked, revokes
+    every API token too; returns (sessions ended, tokens revoked)."""
     sessions = list(LoginSession.objects.filter(user=user))
     for row in sessions:
         _session_store(row.session_key).delete()
     LoginSession.objects.filter(pk__in=[row.pk for row in sessions]).delete()
-    return len(sessions)
+    revoked = 0
+    if revoke_tokens:
+        revoked = ApiToken.objects.active().filter(user=user).update(revoked_at=timezone.now())
+    return len(sessions), revoked
+
+
+# --- Lockout (django-axes) -----------------------------------------------------------
+
+
+def lockout_response(request: HttpRequest, original_response: HttpResponse | None = None,
+                     credentials: dict | None = None) -> HttpResponse:
+    """AXES_LOCKOUT_CALLABLE: a 429 with Retry-After for the staff and the admin login.
+
+    The same answer whether the account or the address is locked, and whether
+    the password was right, so a lockout tells an attacker nothing.
+    """
+    from axes.helpers import get_cool_off
+
+    cool_off = get_cool_off(request) or timedelta(minutes=15)
+    seconds = max(1, int(cool_off.total_seconds()))
+    response = render(request, "dashboard/too_many.html",
+                      {"retry_after": seconds, "locked_out": True}, status=429)
+    response["Retry-After"] = str(seconds)
+    return response

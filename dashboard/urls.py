@@ -1,5 +1,6 @@
 from django.urls import path
 
+from dashboard import twofactor
 from dashboard.views import auth, bots, groups, pages, tokens
 
 app_name = "dashboard"
@@ -9,6 +10,8 @@ urlpatterns = [
     path("login/", auth.login_page, name="login"),
     path("login/telegram/", auth.telegram_callback, name="login-telegram"),
     path("login/link/<str:token>/", auth.login_link, name="login-link"),
+    path("login/2fa/", twofactor.two_factor, name="two-factor"),
+    path("login/2fa/setup/", twofactor.two_factor_setup, name="two-factor-setup"),
     path("logout/", auth.logout_view, name="logout"),
     path("logout/everywhere/", auth.logout_everywhere_view, name="logout-everywhere"),
     path("groups/", groups.group_list, name="groups"),

@@ -3,7 +3,9 @@
 from ninja import NinjaAPI
 
 from dashboard.api import analytics, bots, errors, events, groups
+from dashboard.api.errors import StrictParser
 from dashboard.api.security import AUTH
+from nezuko.throttling import api_throttles
 
 api = NinjaAPI(
     title="Nezuko API",
@@ -12,6 +14,10 @@ api = NinjaAPI(
     description="Protected groups, channels, bots, events and analytics.",
     # Session for the browser, `Authorization: Bearer <token>` for scripts.
     auth=AUTH,
+    # Each token (or session) and each address has its own budget; past it, 429.
+    throttle=api_throttles(),
+    # NUL characters and non-object JSON bodies are refused with a 422.
+    parser=StrictParser(),
 )
 errors.install(api)
 api.add_router("", groups.router)

@@ -1,25 +1,93 @@
-"""Process-wide observability: structlog and, when configured, Sentry."""
+"""Process-wide observability: structlog and, when configured, Sentry.
+
+Every Sentry event and breadcrumb passes through `scrub`, which walks the whole
+event (request, frame variables, breadcrumbs, extra, contexts, tags) and takes
+out what could let someone in: values under secret-named keys, and anything
+shaped like a bot token, a Fernet key, a webhook secret, a session id, an API
+token or a login link, whether it arrived as `str` or as `bytes` (ASGI headers,
+webhook secrets and cookies are bytes and used to slip through).
+"""
+
+from __future__ import annotations
 
 import re
+from typing import Any
 
 from nezuko.logging import configure_structlog, redact
 
-# Keys whose values never leave the process, wherever they appear in an event.
-SECRET_KEYS = re.compile(r"token|secret|password|passwd|api_key|authorization|cookie|hash", re.I)
 FILTERED = "[Filtered]"
 
+# Keys whose values never leave the process, wherever they appear in an event.
+# `x-telegram-bot-api-secret-token` is covered by "secret" and "token".
+SECRET_KEYS = re.compile(
+    r"cookie|authori[sz]ation|session|csrf|secret|token|password|passwd|api_?key"
+    r"|\bhash\b|otp|totp|private|credential|encryption_keys",
+    re.I,
+)
 
-def scrub(value):
-    """Recursively drop secret-named fields and token-shaped strings."""
+# Cookies and credentials inside longer strings: a Cookie header, a repr of scope.headers.
+COOKIE_VALUE = re.compile(r"(?i)\b(sessionid|csrftoken|messages)=[^;,\s'\"\\]+")
+BEARER_VALUE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+# Credentials inside a URL: postgres://user:password@host, redis://:password@host.
+URL_CREDENTIALS = re.compile(r"(://[^/\s:@'\"]*:)[^@\s/'\"]+@")
+# Fernet keys: 32 bytes as url-safe base64, always 44 characters ending in '='.
+FERNET_KEY = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}=")
+# Webhook secrets and token digests are SHA-256 hex; request ids (32 hex) stay readable.
+LONG_HEX = re.compile(r"(?i)(?<![0-9a-f])[0-9a-f]{64,}(?![0-9a-f])")
+# Django session keys: 32 of [a-z0-9], with a letter past 'f' (so a uuid hex is not one).
+SESSION_KEY = re.compile(r"(?<![A-Za-z0-9])(?=[a-z0-9]*[g-z])[a-z0-9]{32}(?![A-Za-z0-9])")
+# Random url-safe tokens (API tokens, login links, TOTP keys): long runs mixing
+# upper case, lower case and digits. Identifiers and paths rarely look like that.
+RANDOM_RUN = re.compile(r"[A-Za-z0-9_-]{32,}")
+
+
+def _random_looking(match: re.Match[str]) -> str:
+    run = match.group(0)
+    mixed = (any(c.isdigit() for c in run) and any(c.isupper() for c in run)
+             and any(c.islower() for c in run))
+    return FILTERED if mixed else run
+
+
+def scrub_text(text: str) -> str:
+    """`text` with every token- or secret-shaped part replaced."""
+    text = redact(text)  # bot tokens and login-link paths, as in the logs
+    text = COOKIE_VALUE.sub(rf"\1={FILTERED}", text)
+    text = BEARER_VALUE.sub(rf"\1 {FILTERED}", text)
+    text = URL_CREDENTIALS.sub(rf"\1{FILTERED}@", text)
+    text = FERNET_KEY.sub(FILTERED, text)
+    text = LONG_HEX.sub(FILTERED, text)
+    text = SESSION_KEY.sub(FILTERED, text)
+    return RANDOM_RUN.sub(_random_looking, text)
+
+
+def _as_text(value: str | bytes | bytearray | memoryview) -> str:
+    if isinstance(value, str):
+        return value
+    return bytes(value).decode("utf-8", errors="replace")
+
+
+def _secret_key(key: Any) -> bool:
+    if isinstance(key, str | bytes | bytearray):
+        # Serialized frame variables show bytes as "b'cookie'"; both forms match.
+        return bool(SECRET_KEYS.search(_as_text(key)))
+    return False
+
+
+def scrub(value: Any) -> Any:
+    """Recursively drop secret-named fields and secret-shaped strings or bytes."""
     if isinstance(value, dict):
         return {
-            k: FILTERED if isinstance(k, str) and SECRET_KEYS.search(k) else scrub(v)
+            (scrub_text(_as_text(k)) if isinstance(k, str | bytes) else k):
+                (FILTERED if _secret_key(k) else scrub(v))
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
+        # ASGI headers are (name, value) pairs: ("cookie", "sessionid=…").
+        if len(value) == 2 and _secret_key(value[0]) and not isinstance(value[1], dict | list):
+            return [scrub(value[0]), FILTERED]
         return [scrub(v) for v in value]
-    if isinstance(value, str):
-        return redact(value)
+    if isinstance(value, str | bytes | bytearray | memoryview):
+        return scrub_text(_as_text(value))
     return value
 
 
@@ -27,18 +95,33 @@ def before_send(event: dict, _hint: dict) -> dict:
     return scrub(event)
 
 
+def before_breadcrumb(crumb: dict, _hint: dict) -> dict:
+    return scrub(crumb)
+
+
+def sentry_options(dsn: str, environment: str) -> dict[str, Any]:
+    """Everything `sentry_sdk.init` gets; the error-report tests use the same."""
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    return {
+        "dsn": dsn,
+        "environment": environment,
+        "integrations": [DjangoIntegration()],
+        # No user ids, addresses, cookies or headers Sentry would add on its own.
+        "send_default_pii": False,
+        # Request bodies hold passwords, login links and Telegram updates.
+        "max_request_body_size": "never",
+        "before_send": before_send,
+        "before_send_transaction": before_send,
+        "before_breadcrumb": before_breadcrumb,
+        "traces_sample_rate": 0.0,
+    }
+
+
 def configure(*, log_format: str, sentry_dsn: str, sentry_environment: str) -> None:
     configure_structlog()
     if not sentry_dsn:
         return
     import sentry_sdk
-    from sentry_sdk.integrations.django import DjangoIntegration
 
-    sentry_sdk.init(
-        dsn=sentry_dsn,
-        environment=sentry_environment,
-        integrations=[DjangoIntegration()],
-        before_send=before_send,
-        before_send_transaction=before_send,
-        traces_sample_rate=0.0,
-    )
+    sentry_sdk.init(**sentry_options(sentry_dsn, sentry_environment))

@@ -5,9 +5,11 @@ table. A `.env` file beside `manage.py` is read when present (`make run`
 writes one with fresh keys on first start).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -71,6 +73,10 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "ninja",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "csp",
     "bots",
     "groups",
     "verification",
@@ -82,14 +88,19 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "nezuko.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "dashboard.twofactor.StaffTwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into a 429.
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -224,6 +235,69 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+
+# --- Passwords, logins, throttling and CSP -------------------------------------
+
+# Argon2id first; a PBKDF2 hash still verifies and is rewritten as Argon2 on login.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+# AxesBackend checks the lockout before any password is looked at; it is a
+# ModelBackend too, so sessions made by tests' force_login keep working.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# How many proxies in front of Nezuko append to X-Forwarded-For. 0 (the default)
+# trusts only the socket's address: a client cannot pick its own by sending the header.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# django-axes: the staff login and the admin login lock an account, and an
+# address, after LOGIN_FAILURE_LIMIT wrong passwords, for LOGIN_COOLOFF_MINUTES.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "dashboard.auth.lockout_response"
+AXES_VERBOSE = False
+if TRUSTED_PROXY_COUNT:
+    AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
+# django-ninja throttling of /api/v1/ (requests per period: s, min, hour, day).
+NINJA_NUM_PROXIES = TRUSTED_PROXY_COUNT
+API_RATE_PER_TOKEN = env.str("API_RATE_PER_TOKEN", default="600/min")
+API_RATE_PER_ADDRESS = env.str("API_RATE_PER_ADDRESS", default="1200/min")
+# One-time login links and the Telegram Login Widget callback, per address.
+LOGIN_RATE_PER_ADDRESS = env.str("LOGIN_RATE_PER_ADDRESS", default="20/min")
+
+# TOTP two-factor for staff accounts (django-otp): optional per account, or
+# required for every staff account when STAFF_2FA_REQUIRED is true.
+STAFF_2FA_REQUIRED = env.bool("STAFF_2FA_REQUIRED", default=False)
+OTP_TOTP_ISSUER = "Nezuko"
+
+# /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>` when set.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# Content-Security-Policy (django-csp): no inline or eval'd script anywhere.
+# Inline *style* attributes stay allowed: chart bar widths are set that way.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, "https://telegram.org"],  # the Login Widget's script
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "https://t.me", "https://*.telegram.org"],
+        "frame-src": ["https://oauth.telegram.org"],  # the Login Widget's iframe
+        "connect-src": [SELF],  # htmx requests and the live feed's websocket
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- Observability --------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from nezuko import health
+from nezuko import health, metrics
 from nezuko.api import api
 
 admin.site.site_header = "Nezuko administration"
@@ -10,7 +10,7 @@ admin.site.site_title = "Nezuko admin"
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics.metrics, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("", include("dashboard.urls")),

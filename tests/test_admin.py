@@ -6,11 +6,13 @@ import logging
 import pytest
 import structlog
 from asgiref.sync import sync_to_async
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.models import Group as AuthGroup
 from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from analytics.models import ApiCallHourly, ApiCallRollup, DecisionRollup, Rollup
 from bots.models import AuditLog, BotCommand, BotInstance, BotStatus
@@ -63,6 +65,16 @@ def populated(token, staff):
     DecisionRollup.objects.create(minute=now, group=group, bot=bot, outcome="restricted", count=1)
     ApiCallRollup.objects.create(minute=now, bot=bot, method="getChatMember", outcome="ok",
                                  count=3)
+    # Login lockouts (django-axes) and staff authenticators (django-otp) have admin pages too.
+    AccessAttempt.objects.create(username="staff", ip_address="192.0.2.1", user_agent="x",
+                                 http_accept="*/*", path_info="/login/", get_data="",
+                                 post_data="", failures_since_start=1)
+    AccessLog.objects.create(username="staff", ip_address="192.0.2.1", user_agent="x",
+                             http_accept="*/*", path_info="/login/")
+    AccessFailureLog.objects.create(username="staff", ip_address="192.0.2.1", user_agent="x",
+                                    http_accept="*/*", path_info="/login/")
+    # Unconfirmed: a confirmed one would (rightly) send this session to the code page first.
+    TOTPDevice.objects.create(user=staff, name="phone", confirmed=False)
     return bot
 
 

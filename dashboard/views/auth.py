@@ -11,6 +11,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from bots.models import BotInstance
 from dashboard import auth
+from dashboard.models import ApiToken
+from nezuko.throttling import per_address
 
 
 def _login_bot() -> BotInstance | None:
@@ -43,6 +45,7 @@ def login_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@per_address
 def telegram_callback(request: HttpRequest) -> HttpResponse:
     """The Login Widget's data-auth-url: signed fields in the query string."""
     tokens = [bot.token for bot in auth.login_bots()]
@@ -55,6 +58,7 @@ def telegram_callback(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@per_address
 def login_link(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a button; POST redeems. Link previews fetch with GET, so they
     cannot use up the one-time link before its owner clicks it."""
@@ -74,10 +78,14 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return redirect("dashboard:login")
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @login_required
 def logout_everywhere_view(request: HttpRequest) -> HttpResponse:
-    auth.logout_everywhere(request.user)
+    """GET asks whether API tokens go too; POST ends every session (and them)."""
+    if request.method == "GET":
+        tokens = ApiToken.objects.active().filter(user=request.user).count()
+        return render(request, "dashboard/logout_everywhere.html", {"active_tokens": tokens})
+    auth.logout_everywhere(request.user, revoke_tokens=request.POST.get("revoke_tokens") == "on")
     logout(request)
     return redirect("dashboard:login")
 
