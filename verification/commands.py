@@ -23,7 +23,7 @@ from telegram import (
 )
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from groups import services
+from groups import rights, services
 from groups.config import GroupConfig, aget_group_config
 from groups.models import ProtectedGroup
 from verification import actions
@@ -94,7 +94,7 @@ class Commands:
 
     async def protect(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        if not await self._admin_in_group(message):
+        if not await self._admin_in_group(message, "protect"):
             return
         refs = [a for a in context.args or [] if a.strip()]
         forwarded = _forwarded_channel(message.reply_to_message)
@@ -136,7 +136,7 @@ class Commands:
 
     async def unprotect(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        config = await self._protected_group(message)
+        config = await self._protected_group(message, "unprotect")
         if config is None:
             return
         channel_id = None
@@ -159,7 +159,7 @@ class Commands:
 
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        config = await self._protected_group(message)
+        config = await self._protected_group(message, "view")
         if config is None:
             return
         context_data = await services.agroup_status(config.pk)
@@ -168,7 +168,7 @@ class Commands:
 
     async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        config = await self._protected_group(message)
+        config = await self._protected_group(message, "view")
         if config is None:
             return
         group = await ProtectedGroup.objects.aget(pk=config.pk)
@@ -186,9 +186,12 @@ class Commands:
             return
         chat_id = query.message.chat_id
         config = await self.engine.config(chat_id)
-        if config is None or not await self._is_admin(chat_id, query.from_user.id):
-            await actions.answer(self.engine, query.id, "Only group admins can change settings.",
-                                 alert=True)
+        if config is None:
+            await actions.answer(self.engine, query.id)
+            return
+        refusal = await self._refusal(chat_id, config.title, query.from_user.id, "settings")
+        if refusal is not None:
+            await actions.answer(self.engine, query.id, refusal.message, alert=True)
             return
         field, value = parts[2], parts[3]
         actor = services.Actor(query.from_user.id, display_name(query.from_user))
@@ -201,7 +204,7 @@ class Commands:
 
     async def doctor(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        config = await self._protected_group(message)
+        config = await self._protected_group(message, "view")
         if config is None:
             return
         lines = await self.diagnose(config)
@@ -295,27 +298,36 @@ class Commands:
         return [Problem(f"Channel {label}: admin, can read members", "", ok=True)] \
             if ok_lines else []
 
-    async def _is_admin(self, chat_id: int, user_id: int) -> bool:
+    async def _refusal(self, chat_id: int, title: str, user_id: int,
+                       action: str) -> rights.Refusal | None:
+        """The same rule as the dashboard's (`groups.rights.may`), on the person's rights
+        as Telegram states them right now; None: allowed."""
         if user_id == GROUP_ANONYMOUS_BOT_ID:
-            return True
+            return None  # an anonymous admin: Telegram hides who, and only admins can be
         member = await actions.get_member(self.engine, chat_id, user_id)
-        return member is not None and member.status in ADMIN_STATUSES
+        standing = None
+        if member is not None and member.status in ADMIN_STATUSES:
+            standing = rights.AdminStanding.of(member.status, member.to_dict())
+        return rights.may(action, standing, group_title=title or "this group")
 
-    async def _admin_in_group(self, message: Message) -> bool:
-        """In a group, sent by one of its admins; otherwise say why not."""
+    async def _admin_in_group(self, message: Message, action: str) -> bool:
+        """In a group, sent by an admin holding the right `action` needs; else say why not."""
         if message.chat.type not in ("group", "supergroup"):
             await self._reply(message, "Use this command in the group you want to protect.")
             return False
         if message.sender_chat is not None and message.sender_chat.id == message.chat_id:
             return True  # an anonymous admin
-        if message.from_user is None or not await self._is_admin(message.chat_id,
-                                                                 message.from_user.id):
-            await self._reply(message, "Only group admins can do that.")
+        refusal = rights.Refusal(action, rights.ADMIN, message.chat.title or "this group") \
+            if message.from_user is None else \
+            await self._refusal(message.chat_id, message.chat.title or "", message.from_user.id,
+                                action)
+        if refusal is not None:
+            await self._reply(message, refusal.message)
             return False
         return True
 
-    async def _protected_group(self, message: Message) -> GroupConfig | None:
-        if not await self._admin_in_group(message):
+    async def _protected_group(self, message: Message, action: str) -> GroupConfig | None:
+        if not await self._admin_in_group(message, action):
             return None
         config = await aget_group_config(self.engine.bot_pk, message.chat_id)
         if config is None:

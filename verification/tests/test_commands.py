@@ -61,7 +61,8 @@ async def test_protect_says_exactly_which_right_is_missing_where(world):
 
 async def test_non_admins_are_refused_and_private_chats_are_pointed_to_the_group(world):
     s = world.scene
-    assert "Only group admins" in await say(world, s.group, s.bob, "/protect @catnews")
+    assert "You are not an administrator of Cats" in await say(world, s.group, s.bob,
+                                                               "/protect @catnews")
     since = len(world.emu.calls)
     world.emu.send_message(s.bot, s.alice, "/protect @catnews")
     reply = await world.emu.wait_for_call("sendMessage", since=since, chat_id=s.alice.id)
@@ -194,3 +195,25 @@ async def test_posts_as_the_groups_own_linked_channel_are_not_a_bypass_attempt(w
     s.emulator.send_as_chat(s.group, sender_chat=blog, text="new post is up")
     await world.settle()
     assert not world.calls("deleteMessage")
+
+
+async def test_an_admin_without_the_ban_right_may_look_but_not_change(world):
+    s = world.scene
+    await say(world, s.group, s.alice, "/protect @catnews")
+    # Bob may pin messages, nothing more: the same rule as on the dashboard.
+    s.emulator.promote(s.group, s.bob, by=s.alice, can_pin_messages=True)
+    await world.settle()
+    refused = await say(world, s.group, s.bob, "/unprotect")
+    assert "You need the 'Ban users' right in Cats" in refused
+    assert "protection" in (await say(world, s.group, s.bob, "/status")).lower()
+    # The settings keyboard shows, but pressing it changes nothing.
+    since = len(world.emu.calls)
+    world.emu.send_message(s.group, s.bob, "/settings")
+    reply = await world.emu.wait_for_call("sendMessage", since=since, chat_id=s.group.id)
+    await world.settle()
+    query = world.emu.press_button(s.group, reply.result["message_id"], s.bob, "nz:s:action:kick")
+    await world.emu.wait_for_call("answerCallbackQuery", callback_query_id=query)
+    answer = world.emu.callback_answer(query)
+    assert answer["show_alert"] and "Ban users" in answer["text"]
+    group = await ProtectedGroup.objects.aget(chat_id=s.group.id)
+    assert group.enabled and group.action == "mute"
