@@ -78,6 +78,11 @@ class Supervisor:
         self._refused: dict[int, str] = {}
         self._waiting: set[int] = set()  # bots another process holds the lock of
 
+    @property
+    def refused(self) -> set[int]:
+        """Bots (pk) whose token Telegram refused; they wait for a new token."""
+        return set(self._refused)
+
     async def reconcile(self) -> bool:
         """One pass. True when it started, stopped or restarted a bot."""
         changed = await self._reap()
