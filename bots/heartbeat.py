@@ -14,6 +14,7 @@ import socket
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection
 from django.utils import timezone
+from telegram.error import BadRequest, NetworkError, RetryAfter
 
 from bots.models import BotInstance, BotStatus
 from nezuko.logging import redact
@@ -31,6 +32,15 @@ def describe_error(error: BaseException | str) -> str:
     if isinstance(error, BaseException):
         error = f"{type(error).__name__}: {error}"
     return redact(error)[:MAX_ERROR_LENGTH]
+
+
+def is_network_error(error: BaseException) -> bool:
+    """Telegram unreachable, slow, 5xx or flooding: expected and retried, so logged
+    as one line without a traceback. PTB's BadRequest subclasses NetworkError but
+    means our request was wrong, so it is not one."""
+    if isinstance(error, BadRequest):
+        return False
+    return isinstance(error, (NetworkError, RetryAfter, ConnectionError, TimeoutError))
 
 
 def write_status(

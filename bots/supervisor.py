@@ -28,7 +28,7 @@ from django.db import close_old_connections, connection
 from telegram.error import InvalidToken
 
 from bots.botrunner import BotRunner, Flusher, RuntimeOptions, extend_applications
-from bots.heartbeat import describe_error
+from bots.heartbeat import describe_error, is_network_error
 from bots.locks import get_locks
 from bots.models import BotInstance
 
@@ -77,6 +77,11 @@ class Supervisor:
         # pk -> fingerprint of a token Telegram refused: not retried until it changes.
         self._refused: dict[int, str] = {}
         self._waiting: set[int] = set()  # bots another process holds the lock of
+
+    @property
+    def refused(self) -> set[int]:
+        """Bots (pk) whose token Telegram refused; they wait for a new token."""
+        return set(self._refused)
 
     async def reconcile(self) -> bool:
         """One pass. True when it started, stopped or restarted a bot."""
@@ -137,7 +142,11 @@ class Supervisor:
                 delay = min(MAX_BACKOFF_SECONDS, 2.0**backoff.failures)
                 backoff.retry_at = time.monotonic() + delay
                 self._backoff[pk] = backoff
-                runner.log.error("bot.crashed", retry_in=delay, exc_info=error)
+                if is_network_error(error):
+                    runner.log.warning("bot.network_error", error=describe_error(error),
+                                       failures=backoff.failures, retry_in=delay)
+                else:
+                    runner.log.error("bot.crashed", retry_in=delay, exc_info=error)
                 await runner.heartbeat.failed(error)
             else:
                 await runner.heartbeat.stopped()

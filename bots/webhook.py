@@ -1,20 +1,28 @@
 """The Telegram webhook endpoint: a raw ASGI route in front of Django.
 
 Django's ASGI handler costs ~0.7 ms a request (two thread hops), capping a
-webhook view near 900 updates/s; this route answers from the event loop and
-never touches Django, the ORM or a thread. `nezuko.asgi` mounts it with
-`asgi_router(django_app)`.
+webhook view near 900 updates/s; this route answers from the event loop, and
+only an authenticated request for a bot not running here touches the ORM.
+`nezuko.asgi` mounts it with `asgi_router(django_app)`.
 
-`POST {WEBHOOK_PREFIX}<telegram id>`:
+`POST {WEBHOOK_PREFIX}<telegram id>`, checked in this order, cheapest first:
 
 * 404 when webhooks are not configured (no WEBHOOK_SECRET) or the path is not
-  a bot id; 405 for anything but POST;
+  a bot id (not digits, longer than any Telegram id); 405 for anything but POST;
 * 403 unless `X-Telegram-Bot-Api-Secret-Token` equals that bot's secret
-  (HMAC of WEBHOOK_SECRET and the bot id, compared in constant time);
-* 400 for a body that is too large, not JSON, or not an update;
-* 503 when the bot is not running in this process: Telegram retries later;
+  (HMAC of WEBHOOK_SECRET and the bot id, compared in constant time), before
+  any of the body is read;
+* 413 for a body over MAX_BODY_BYTES: at once from Content-Length, or as soon
+  as the running count passes the limit; no more than the limit is buffered;
+* 400 for a body that is not JSON or not an update;
+* 503 when a configured bot does not run in this process: Telegram retries later;
+  404 when no configured bot has that id;
 * 200 once the update is handed to the bot, including updates it will ignore,
   so Telegram stops retrying.
+
+daphne receives a whole body before it calls any ASGI app, so
+`limit_daphne_request_bodies()` (installed by `nezuko.asgi` under daphne)
+applies the same limit while Twisted receives it.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ WEBHOOK_PREFIX = "/telegram/webhook/"
 SECRET_HEADER = b"x-telegram-bot-api-secret-token"
 # Updates are a few kilobytes; anything near this is not from Telegram.
 MAX_BODY_BYTES = 1_048_576
+# Telegram ids are 64-bit integers: 19 digits at most.
+MAX_ID_DIGITS = 19
 
 Receiver = Callable[[dict[str, Any]], Awaitable[None]]
 Scope = dict[str, Any]
@@ -80,22 +90,22 @@ def parse_update(body: bytes) -> dict[str, Any] | None:
     return data
 
 
-async def handle(path_id: str, secret: bytes | None, body: bytes | None) -> tuple[int, str]:
-    """Decide the answer for one webhook request. `body` None means it was too large."""
-    if not settings.WEBHOOK_SECRET or not path_id.isdigit():
-        return 404, "not found"
-    telegram_id = int(path_id)
-    expected = webhook_secret(telegram_id).encode()
-    if secret is None or not hmac.compare_digest(secret, expected):
-        logger.warning("webhook.forbidden", bot_telegram_id=telegram_id, had_secret=bool(secret))
-        return 403, "forbidden"
-    if body is None:
-        return 400, "body too large"
+def bot_id(path_id: str) -> int | None:
+    """The Telegram id a webhook path names, or None when it cannot be one."""
+    if not path_id.isascii() or not path_id.isdigit() or len(path_id) > MAX_ID_DIGITS:
+        return None
+    return int(path_id)
+
+
+async def handle(telegram_id: int, body: bytes) -> tuple[int, str]:
+    """Decide the answer for one authenticated webhook request and its whole body."""
     update = parse_update(body)
     if update is None:
         return 400, "not an update"
     receiver = _receivers.get(telegram_id)
     if receiver is None:
+        if not await _configured(telegram_id):
+            return 404, "not found"
         return 503, "bot not running here"
     try:
         await receiver(update)
@@ -106,8 +116,16 @@ async def handle(path_id: str, secret: bytes | None, body: bytes | None) -> tupl
     return 200, "ok"
 
 
+async def _configured(telegram_id: int) -> bool:
+    """Whether any bot has this id. Only authenticated requests get here, and only
+    when the bot does not run in this process, so the route's hot path stays ORM-free."""
+    from bots.models import BotInstance
+
+    return await BotInstance.objects.filter(telegram_id=telegram_id).aexists()
+
+
 async def read_body(receive: Callable[[], Awaitable[dict]], limit: int) -> bytes | None:
-    """The request body, or None as soon as it passes `limit` bytes."""
+    """The request body, or None as soon as it passes `limit` bytes (the rest unread)."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -123,27 +141,41 @@ async def read_body(receive: Callable[[], Awaitable[dict]], limit: int) -> bytes
             return b"".join(chunks)
 
 
+async def answer(
+    scope: Scope, receive: Callable[[], Awaitable[dict]]
+) -> tuple[int, str]:
+    """The status and text for one request to the webhook route (see the module docstring)."""
+    telegram_id = bot_id(scope["path"][len(WEBHOOK_PREFIX) :].rstrip("/"))
+    if not settings.WEBHOOK_SECRET or telegram_id is None:
+        return 404, "not found"
+    if scope["method"] != "POST":
+        return 405, "method not allowed"
+    secret = dict(scope.get("headers") or []).get(SECRET_HEADER)
+    expected = webhook_secret(telegram_id).encode()
+    if secret is None or not hmac.compare_digest(secret, expected):
+        logger.warning("webhook.forbidden", bot_telegram_id=telegram_id, had_secret=bool(secret))
+        return 403, "forbidden"
+    length = _content_length(scope)
+    if length is not None and length > MAX_BODY_BYTES:
+        return 413, "body too large"
+    body = await read_body(receive, MAX_BODY_BYTES)
+    if body is None:
+        return 413, "body too large"
+    try:
+        return await handle(telegram_id, body)
+    except Exception:
+        # Never a 500 for Telegram to retry forever: log it and answer 200.
+        logger.exception("webhook.receiver_failed", bot_telegram_id=telegram_id)
+        return 200, "ok"
+
+
 async def webhook_app(
     scope: Scope,
     receive: Callable[[], Awaitable[dict]],
     send: Callable[[dict], Awaitable[None]],
 ) -> None:
     """The ASGI application for paths under WEBHOOK_PREFIX."""
-    path_id = scope["path"][len(WEBHOOK_PREFIX) :].rstrip("/")
-    if scope["method"] != "POST":
-        status, text = 405, "method not allowed"
-    else:
-        secret = dict(scope.get("headers") or []).get(SECRET_HEADER)
-        length = _content_length(scope)
-        body = None if length is not None and length > MAX_BODY_BYTES else b""
-        if body is not None:
-            body = await read_body(receive, MAX_BODY_BYTES)
-        try:
-            status, text = await handle(path_id, secret, body)
-        except Exception:
-            # Never a 500 for Telegram to retry forever: log it and answer 200.
-            logger.exception("webhook.receiver_failed", path_id=path_id)
-            status, text = 200, "ok"
+    status, text = await answer(scope, receive)
     payload = text.encode()
     await send(
         {
@@ -182,3 +214,54 @@ def asgi_router(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
 
     return router
+
+
+def limit_daphne_request_bodies() -> None:
+    """Refuse webhook bodies over MAX_BODY_BYTES while daphne's Twisted receives them.
+
+    daphne spools a whole request body before it calls the application, then
+    queues all of it in memory at once, so a limit in the ASGI app comes too
+    late: a 300 MiB chunked POST grew the process by ~300 MiB. This swaps
+    daphne's request class for one that answers 413 and drops the connection
+    as soon as the declared length or the running count passes the limit.
+    Idempotent; import daphne before calling it (it installs Twisted's reactor).
+    """
+    from daphne import http_protocol
+
+    base = http_protocol.WebRequest
+    if getattr(base, "limits_webhook_bodies", False):
+        return
+
+    class LimitedWebRequest(base):
+        limits_webhook_bodies = True
+        _limited = False
+        _refused = False
+        _received = 0
+
+        def gotLength(self, length: int | None) -> None:  # noqa: N802 (Twisted's name)
+            # Twisted has the request line, not yet `self.path`, at this point.
+            path = getattr(self.channel, "_path", b"") or b""
+            self._limited = path.startswith(WEBHOOK_PREFIX.encode())
+            super().gotLength(length)
+            if self._limited and length is not None and length > MAX_BODY_BYTES:
+                self._refuse()
+
+        def handleContentChunk(self, data: bytes) -> None:  # noqa: N802
+            if self._refused:
+                return
+            self._received += len(data)
+            if self._limited and self._received > MAX_BODY_BYTES:
+                self._refuse()
+                return
+            super().handleContentChunk(data)
+
+        def _refuse(self) -> None:
+            self._refused = True
+            # The client may still be sending: answer, then stop reading and close.
+            self.channel.transport.write(
+                b"HTTP/1.1 413 Payload Too Large\r\ncontent-type: text/plain; charset=utf-8"
+                b"\r\ncontent-length: 14\r\nconnection: close\r\n\r\nbody too large"
+            )
+            self.channel.loseConnection()
+
+    http_protocol.WebRequest = LimitedWebRequest

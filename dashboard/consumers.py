@@ -195,6 +195,13 @@ class LiveFeedConsumer(AsyncWebsocketConsumer):
         return user if user is not None and user.is_active else None
 
 
+class NotFoundConsumer(AsyncWebsocketConsumer):
+    """Every websocket path no route matches: refused at the handshake (HTTP 403)."""
+
+    async def connect(self) -> None:
+        await self.close(code=CLOSE_NOT_FOUND)
+
+
 def feed_row(event: VerificationEventData, titles: dict[int, str]) -> dict[str, Any]:
     """What `_feed_row.html` shows, the same shape for events from the database."""
     return {

@@ -174,6 +174,13 @@ NEZUKO_SPOOL_DIR = Path(env("NEZUKO_SPOOL_DIR") or BASE_DIR / "var" / "spool")
 # --- Cache and channel layer ----------------------------------------------------
 
 REDIS_URL = env("REDIS_URL", default="")
+# Idle pooled connections are PINGed before reuse after this long, so one that a
+# NAT, proxy or Redis's own `timeout` dropped overnight reconnects instead of failing.
+REDIS_HEALTH_CHECK_SECONDS = 30
+# channels-redis waits on BZPOPMIN for 5 s at a time (RedisChannelLayer.brpop_timeout);
+# redis-py 6+ abandons any read after 5 s by default, so the two race and every
+# idle websocket closed with 1011. Reads must outlast that wait (docs/operations.md).
+CHANNEL_LAYER_SOCKET_TIMEOUT = 15
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -183,6 +190,10 @@ if REDIS_URL:
                 # Short timeouts: a Redis that blinks must not stall the engine.
                 "SOCKET_CONNECT_TIMEOUT": 1,
                 "SOCKET_TIMEOUT": 1,
+                "CONNECTION_POOL_KWARGS": {
+                    "health_check_interval": REDIS_HEALTH_CHECK_SECONDS,
+                    "socket_keepalive": True,
+                },
             },
             "KEY_PREFIX": "nezuko",
         }
@@ -190,7 +201,18 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "nezuko"},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT,
+                        "socket_connect_timeout": 2,
+                        "socket_keepalive": True,
+                        "health_check_interval": REDIS_HEALTH_CHECK_SECONDS,
+                    }
+                ],
+                "prefix": "nezuko",
+            },
         }
     }
 else:

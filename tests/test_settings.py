@@ -106,3 +106,24 @@ def test_env_example_documents_every_variable_the_settings_read():
     documented = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
     # NEZUKO_READ_DOTENV is for the test harness, not for operators.
     assert read - documented - {"NEZUKO_READ_DOTENV"} == set()
+
+
+LAYER_PROBE = """
+import json, django
+django.setup()
+from channels.layers import get_channel_layer
+layer = get_channel_layer()
+pool = layer.create_pool(0)
+print(json.dumps({"brpop": layer.brpop_timeout, **{
+    k: pool.connection_kwargs.get(k) for k in ("socket_timeout", "health_check_interval")}}))
+"""
+
+
+def test_the_redis_channel_layer_reads_longer_than_it_blocks():
+    # channels-redis blocks brpop_timeout seconds on an idle channel; a shorter
+    # socket timeout (redis-py's default is as long) closed every idle websocket.
+    result = run(LAYER_PROBE, DEBUG="true", REDIS_URL="redis://cache.internal:6379/2")
+    assert result.returncode == 0, result.stderr
+    pool = json.loads(result.stdout.strip().splitlines()[-1])
+    assert pool["socket_timeout"] > pool["brpop"]
+    assert pool["health_check_interval"]

@@ -98,15 +98,21 @@ async def test_it_answers_400_to_a_body_that_is_not_an_update(received, body):
     assert received == []
 
 
-async def test_it_answers_400_to_an_oversized_body(received):
+async def test_it_answers_413_to_an_oversized_body(received):
     big = {"update_id": 1, "padding": "x" * (webhook.MAX_BODY_BYTES + 1)}
     response = await post(big, webhook.webhook_secret(BOT_ID))
 
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert received == []
 
 
+@pytest.mark.django_db(transaction=True)
 async def test_it_answers_503_for_a_bot_this_process_does_not_run(received):
+    from asgiref.sync import sync_to_async
+
+    from tests.factories import fake_token, make_bot
+
+    await sync_to_async(make_bot)(token=fake_token(OTHER_BOT_ID))
     # Telegram retries non-2xx answers, so the update is not lost.
     response = await post(update(), webhook.webhook_secret(OTHER_BOT_ID), bot_id=OTHER_BOT_ID)
     assert response.status_code == 503

@@ -112,3 +112,27 @@ async def test_one_group_feed_sends_rows_without_the_overview_figures(people):
     frame = await communicator.receive_from(timeout=5)
     assert "Tom" in frame and 'id="figures"' not in frame
     await communicator.disconnect()
+
+
+@pytest.mark.parametrize("path", [
+    "/ws/feed/-2/", "/ws/feed/abc/", "/ws/feed/99999999999999999999999/",
+    "/ws/feed/1/extra/", "/ws/feed", "/ws/nothing/", "/",
+])
+async def test_a_malformed_path_is_refused_with_not_found(people, path):
+    # Through the production stack: origin check, session auth, then the router.
+    from channels.testing import WebsocketCommunicator
+
+    from nezuko.asgi import application
+
+    communicator = WebsocketCommunicator(
+        application, path, headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")]
+    )
+    connected, code = await communicator.connect()
+    # It should be refused with the not-found code, never a server error.
+    assert (connected, code) == (False, consumers.CLOSE_NOT_FOUND)
+
+
+async def test_a_group_id_past_any_database_integer_is_not_found(people):
+    # It reached the database as a 23-digit number, which raised (a 500).
+    communicator, connected, code = await connect(people.alice, "/ws/feed/" + "9" * 23 + "/")
+    assert (connected, code) == (False, consumers.CLOSE_NOT_FOUND)

@@ -44,6 +44,11 @@ from verification.recorder import recorder
 
 logger = structlog.get_logger(__name__)
 
+# Exit statuses (sysexits.h) a service manager can tell apart: a busy port may
+# free up, so restart; a refused token will not fix itself (RestartPreventExitStatus=).
+EXIT_CANNOT_LISTEN = 75  # EX_TEMPFAIL
+EXIT_CONFIGURATION = 78  # EX_CONFIG
+
 
 def install_signal_handlers(stop: asyncio.Event) -> list[signal.Signals]:
     """SIGINT and SIGTERM only ask to stop; bots then drain and flush on their own."""
@@ -86,6 +91,25 @@ def runtime_options(
         once=once,
         drain_timeout=drain_timeout,
     )
+
+
+async def all_refused_at_start_up(
+    supervisor: Supervisor, bots: Sequence[BotInstance], stop: asyncio.Event
+) -> bool:
+    """True, with `stop` set, when Telegram refused the token of every bot in `bots`.
+
+    Returns False as soon as one bot runs; no bots at all is not a refusal.
+    """
+    wanted = {bot.pk for bot in bots}
+    # Polling: the supervisor signals neither outcome, and this ends at start-up.
+    while wanted and not stop.is_set():  # noqa: ASYNC110
+        if any(r.ready.is_set() for r in supervisor.runners.values()):
+            return False
+        if wanted <= supervisor.refused:
+            stop.set()
+            return True
+        await asyncio.sleep(0.1)
+    return False
 
 
 class Command(BaseCommand):
@@ -144,7 +168,7 @@ class Command(BaseCommand):
             try:
                 instance = await aregister_bot(settings.BOT_TOKEN, again=True)
             except TokenRejected as exc:
-                raise CommandError(f"BOT_TOKEN: {exc}") from None
+                raise CommandError(f"BOT_TOKEN: {exc}", returncode=EXIT_CONFIGURATION) from None
             logger.info("bot.registered", bot=instance.pk, username=instance.username)
         options = runtime_options(selectors, once=once, drain_timeout=drain_timeout)
         bots = await aload_bots(options.bot_filter)
@@ -156,9 +180,18 @@ class Command(BaseCommand):
             api_url=settings.TELEGRAM_API_URL,
             mode="webhook" if options.uses_webhooks else "polling",
         )
-        await Supervisor(options).run(stop)
+        supervisor = Supervisor(options)
+        watch = asyncio.create_task(all_refused_at_start_up(supervisor, bots, stop))
+        await supervisor.run(stop)
+        watch.cancel()
         # No request signals close the ORM thread's connections in a command.
         await sync_to_async(connections.close_all)()
+        if watch.done() and not watch.cancelled() and watch.result():
+            raise CommandError(
+                "Telegram refused every bot's token (revoked or wrong): fix them in admin "
+                "or BOT_TOKEN.",
+                returncode=EXIT_CONFIGURATION,
+            )
         logger.info("runbot.stopped")
 
     def serve_with_web(
@@ -196,5 +229,9 @@ class Command(BaseCommand):
             server_name="nezuko",
         )
         server.run()
+        if not server.listening_addresses:
+            # daphne logs the listen failure and returns as if it had been stopped.
+            raise CommandError(f"Could not listen on {host}:{port}.",
+                               returncode=EXIT_CANNOT_LISTEN)
         if failures:
             raise failures[0]
