@@ -15,7 +15,8 @@ only an authenticated request for a bot not running here touches the ORM.
 * 413 for a body over MAX_BODY_BYTES: at once from Content-Length, or as soon
   as the running count passes the limit; no more than the limit is buffered;
 * 400 for a body that is not JSON or not an update;
-* 503 when a configured bot does not run in this process: Telegram retries later;
+* 503 when a configured bot does not run in this process, or its update could not
+  be journaled (bots.journal): Telegram retries later;
   404 when no configured bot has that id;
 * 200 once the update is handed to the bot, including updates it will ignore,
   so Telegram stops retrying.
@@ -113,6 +114,10 @@ async def handle(telegram_id: int, body: bytes) -> tuple[int, str]:
         # PTB could not build an Update from it: malformed, not our failure.
         logger.warning("webhook.bad_update", bot_telegram_id=telegram_id, exc_info=True)
         return 400, "not an update"
+    except OSError as exc:
+        # Not journaled (a full or read-only disk): a 200 would lose it; Telegram retries.
+        logger.error("webhook.journal_failed", bot_telegram_id=telegram_id, error=str(exc))
+        return 503, "try again"
     return 200, "ok"
 
 

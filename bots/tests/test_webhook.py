@@ -126,6 +126,9 @@ async def test_it_answers_503_for_a_bot_this_process_does_not_run(received):
         # Any other failure is never a 500: Telegram would retry it forever,
         # holding back the bot's later updates.
         (RuntimeError("boom"), 200),
+        # It could not be journaled (the disk is full): a 200 would lose it, so
+        # Telegram must try again.
+        (OSError(28, "No space left on device"), 503),
     ],
 )
 async def test_a_failing_receiver_is_never_a_500(settings, error, status):
