@@ -20,13 +20,19 @@ async def ledger(world, user) -> GroupMember:
     return await GroupMember.objects.aget(group__chat_id=world.scene.group.id, user_id=user.id)
 
 
-async def test_a_restriction_telegram_failed_is_owed_then_carried_out(world):
+async def carol_joins_while_telegram_fails(world) -> None:
+    """Cats is protected; Carol, no subscriber, joins while every restriction gets a 502."""
     s = world.scene
     await world.protect()
     world.emu.fail("restrictChatMember", chat_id=s.group.id, error_code=502, times=None)
     s.emulator.join(s.group, s.carol)
     await world.emu.wait_for_call("restrictChatMember", user_id=s.carol.id, ok=False)
     await world.settle()
+
+
+async def test_a_restriction_telegram_failed_is_owed_then_carried_out(world):
+    s = world.scene
+    await carol_joins_while_telegram_fails(world)
     # The failed restriction is written down, not dropped...
     row = await ledger(world, s.carol)
     assert row.owed_action == "restrict" and row.owed_attempts == 1
@@ -45,11 +51,7 @@ async def test_a_restriction_telegram_failed_is_owed_then_carried_out(world):
 
 async def test_a_retry_that_fails_again_waits_longer(world):
     s = world.scene
-    await world.protect()
-    world.emu.fail("restrictChatMember", chat_id=s.group.id, error_code=502, times=None)
-    s.emulator.join(s.group, s.carol)
-    await world.emu.wait_for_call("restrictChatMember", user_id=s.carol.id, ok=False)
-    await world.settle()
+    await carol_joins_while_telegram_fails(world)
     first = await ledger(world, s.carol)
 
     await owed.settle_due(world.engine, now=later())
@@ -63,11 +65,7 @@ async def test_a_retry_that_fails_again_waits_longer(world):
 
 async def test_an_owed_restriction_is_dropped_once_the_member_subscribes(world):
     s = world.scene
-    await world.protect()
-    world.emu.fail("restrictChatMember", chat_id=s.group.id, error_code=502, times=None)
-    s.emulator.join(s.group, s.carol)
-    await world.emu.wait_for_call("restrictChatMember", user_id=s.carol.id, ok=False)
-    await world.settle()
+    await carol_joins_while_telegram_fails(world)
     s.emulator.join(s.channel, s.carol)
     await world.settle()
     world.emu.clear_faults()
