@@ -116,10 +116,18 @@ async def webhook_error(plant: Planted) -> None:
             scope.set_extra("headers", [(b"x-telegram-bot-api-secret-token", secret.encode())])
             scope.set_context("webhook", {"secret_header": secret.encode(),
                                           "path": webhook.webhook_path(bot_id)})
-            try:
-                await webhook.handle(str(bot_id), secret.encode(), b'{"update_id": 1}')
-            except RuntimeError:
-                sentry_sdk.capture_exception()
+            body = b'{"update_id": 1}'
+            request = {"type": "http", "method": "POST", "path": webhook.webhook_path(bot_id),
+                       "headers": [(b"x-telegram-bot-api-secret-token", secret.encode()),
+                                   (b"content-length", str(len(body)).encode())]}
+
+            async def receive() -> dict:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            # The route logs the receiver's failure with its traceback (the frame holds
+            # the expected secret) and answers 200; the log record becomes the event.
+            status, _ = await webhook.answer(request, receive)
+            assert status == 200
     finally:
         webhook.unregister(bot_id)
 
