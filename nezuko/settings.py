@@ -178,9 +178,12 @@ REDIS_URL = env("REDIS_URL", default="")
 # NAT, proxy or Redis's own `timeout` dropped overnight reconnects instead of failing.
 REDIS_HEALTH_CHECK_SECONDS = 30
 # channels-redis waits on BZPOPMIN for 5 s at a time (RedisChannelLayer.brpop_timeout);
-# redis-py 6+ abandons any read after 5 s by default, so the two race and every
-# idle websocket closed with 1011. Reads must outlast that wait (docs/operations.md).
-CHANNEL_LAYER_SOCKET_TIMEOUT = 15
+# redis-py 6+ abandons any read after 5 s by default, so the two raced and every
+# idle websocket closed with 1011. No socket timeout at all: with one, redis-py
+# sends through asyncio.wait_for, which on Python 3.11 can swallow the cancel
+# that ends a consumer, leaving it polling Redis forever. TCP keepalive finds a
+# dead Redis instead (docs/operations.md).
+CHANNEL_LAYER_SOCKET_TIMEOUT = None
 if REDIS_URL:
     CACHES = {
         "default": {
