@@ -304,18 +304,13 @@ class BotRunner:
             except RetryAfter as exc:
                 await self._sleep(retry_after_seconds(exc))
                 continue
-            except TimedOut:
-                continue
-            except Conflict:
-                # Another poller (or a webhook) uses this token: say so, keep trying.
-                self.log.warning("bot.poll_conflict")
+            except (Conflict, TimedOut, TelegramError) as exc:
+                # One line per retry, with the reason; the traceback says nothing more.
                 failures += 1
-                await self._sleep(min(30.0, 2.0**failures))
-                continue
-            except TelegramError as exc:
-                failures += 1
-                self.log.warning("bot.poll_failed", error=describe_error(exc))
-                await self._sleep(min(30.0, 2.0**failures))
+                delay = 0.0 if isinstance(exc, TimedOut) else min(30.0, 2.0**failures)
+                event = "bot.poll_conflict" if isinstance(exc, Conflict) else "bot.poll_failed"
+                self.log.warning(event, error=describe_error(exc), retry_in=delay)
+                await self._sleep(delay)
                 continue
             failures = 0
             if batch:
