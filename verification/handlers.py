@@ -13,6 +13,7 @@ import time
 import weakref
 
 import structlog
+from django.db import InterfaceError, OperationalError
 from django.utils.html import escape
 from telegram import ChatMemberUpdated, Update
 from telegram.ext import (
@@ -27,6 +28,7 @@ from telegram.ext import (
 )
 
 from bots import metrics
+from bots.heartbeat import describe_error, is_network_error
 from bots.models import BotInstance
 from groups import rights, services
 from groups.config import GroupConfig, agroups_for_channel
@@ -410,9 +412,15 @@ class Handlers:
             logger.info("group.migrated", old_chat_id=old, new_chat_id=new)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        # Logged first, with the traceback; never echoed into a chat.
+        # Logged first; never echoed into a chat. Telegram or the database being away
+        # is expected (the runtime retries such updates): one line, no traceback.
         update_id = update.update_id if isinstance(update, Update) else None
-        logger.error("update.failed", update_id=update_id, exc_info=context.error)
+        error = context.error
+        if error is not None and (is_network_error(error)
+                                  or isinstance(error, OperationalError | InterfaceError)):
+            logger.warning("update.failed", update_id=update_id, error=describe_error(error))
+            return
+        logger.error("update.failed", update_id=update_id, exc_info=error)
 
 
 def outcome_label(decision: object) -> str:

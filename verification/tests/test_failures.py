@@ -1,9 +1,15 @@
 """When Telegram fails: 429s, 5xx, a channel that is gone, a bot without rights."""
 
+import logging
+from types import SimpleNamespace
+
 import pytest
 from django.core.cache import cache
+from django.db import OperationalError
+from telegram.error import NetworkError
 
 from groups.models import ProtectedGroup
+from verification.handlers import Handlers
 from verification.membership import memberships
 from verification.models import VerificationEvent
 from verification.recorder import recorder
@@ -107,3 +113,19 @@ async def test_a_deleted_channel_is_unknown_not_a_miss(world):
                    description="Bad Request: user not found")
     s.emulator.send_message(s.group, s.carol, "again")
     await world.emu.wait_for_call("restrictChatMember", user_id=s.carol.id)
+
+
+@pytest.mark.parametrize(("error", "level", "traceback"), [
+    # Expected and retried by the runtime: one warning line, no traceback.
+    (OperationalError("server closed the connection"), "warning", False),
+    (NetworkError("Bad Gateway"), "warning", False),
+    # A bug: an error with its traceback.
+    (KeyError("missing"), "error", True),
+])
+async def test_a_failed_update_is_logged_by_what_failed(caplog, error, level, traceback):
+    caplog.set_level(logging.WARNING)
+    await Handlers(engine=None).on_error(None, SimpleNamespace(error=error))
+    [record] = [r for r in caplog.records if isinstance(r.msg, dict)
+                and r.msg.get("event") == "update.failed"]
+    assert record.levelname.lower() == level
+    assert bool(record.exc_info or record.msg.get("exc_info")) is traceback
