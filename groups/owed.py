@@ -23,8 +23,9 @@ from groups.models import GroupMember
 FIRST_RETRY_SECONDS = 5.0
 MAX_RETRY_SECONDS = 300.0
 # A restriction under way is written down before the call (see `intend`); the
-# retry loop leaves it alone this long, past the longest wait in the rate limiter.
-UNDER_WAY_SECONDS = 180.0
+# retry loop leaves it alone this long: past the longest an enforcement call may
+# wait in the rate limiter (bots.ratelimit.Limits.max_wait, 180 s), retries included.
+UNDER_WAY_SECONDS = 300.0
 UNDER_WAY = "under way"
 
 
