@@ -20,6 +20,7 @@ from django.http import Http404
 from django.template.loader import render_to_string
 
 from dashboard import access, figures, live
+from dashboard.twofactor import needs_second_factor
 from groups import rights
 from groups.models import ProtectedGroup
 from verification.events import VerificationEventData
@@ -50,7 +51,10 @@ class LiveFeedConsumer(AsyncWebsocketConsumer):
         # Only the overview (every group) shows the figures.
         self.with_figures = self.scope["url_route"]["kwargs"].get("group_id") is None
         self.figures_at = float("-inf")
-        if self.user is None or not self.user.is_authenticated:
+        if self.user is None or not self.user.is_authenticated or \
+                await database_sync_to_async(needs_second_factor)(self.user,
+                                                                  self.scope.get("session", {})):
+            # A staff password without its second factor opens no page, nor this.
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         try:

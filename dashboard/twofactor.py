@@ -26,16 +26,30 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 from django_otp.forms import OTPTokenForm
+from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from dashboard.api.errors import problem
 
 
-def needs_second_factor(user) -> bool:
-    """True for a staff user who must give a code and has not in this session."""
-    if not (user.is_authenticated and user.is_staff) or user.is_verified():
+def needs_second_factor(user, session=None) -> bool:
+    """True for a staff user who must give a code and has not in this session.
+
+    `session`: for a websocket, where no OTPMiddleware marked the user; the
+    verified device is then read from the session as that middleware would.
+    """
+    if not (user.is_authenticated and user.is_staff):
+        return False
+    verified = user.is_verified() if session is None else _verified_in(session, user)
+    if verified:
         return False
     return settings.STAFF_2FA_REQUIRED or django_otp.user_has_device(user)
+
+
+def _verified_in(session, user) -> bool:
+    persistent_id = session.get(django_otp.DEVICE_ID_SESSION_KEY)
+    device = Device.from_persistent_id(persistent_id) if persistent_id else None
+    return device is not None and device.user_id == user.pk and device.confirmed
 
 
 class StaffTwoFactorMiddleware:
@@ -56,9 +70,12 @@ class StaffTwoFactorMiddleware:
 
     @staticmethod
     def _exempt(path: str) -> bool:
-        open_paths = (reverse("dashboard:two-factor"), reverse("dashboard:two-factor-setup"),
-                      reverse("dashboard:logout"), "/" + settings.STATIC_URL.lstrip("/"))
-        return path.startswith(open_paths)
+        # Exact paths: "/logout/" must not also open "/logout/everywhere/", which
+        # ends the real person's sessions and revokes their tokens.
+        if path in (reverse("dashboard:two-factor"), reverse("dashboard:two-factor-setup"),
+                    reverse("dashboard:logout")):
+            return True
+        return path.startswith("/" + settings.STATIC_URL.lstrip("/"))
 
 
 def _next(request: HttpRequest) -> str:

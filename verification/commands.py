@@ -8,6 +8,7 @@ it was sent and who sent it first; replies in groups remove themselves after
 from __future__ import annotations
 
 import dataclasses
+import html
 import re
 
 import structlog
@@ -303,7 +304,7 @@ class Commands:
         """The same rule as the dashboard's (`groups.rights.may`), on the person's rights
         as Telegram states them right now; None: allowed."""
         if user_id == GROUP_ANONYMOUS_BOT_ID:
-            return None  # an anonymous admin: Telegram hides who, and only admins can be
+            return _anonymous(action, title)
         member = await actions.get_member(self.engine, chat_id, user_id)
         standing = None
         if member is not None and member.status in ADMIN_STATUSES:
@@ -316,13 +317,18 @@ class Commands:
             await self._reply(message, "Use this command in the group you want to protect.")
             return False
         if message.sender_chat is not None and message.sender_chat.id == message.chat_id:
-            return True  # an anonymous admin
+            refusal = _anonymous(action, message.chat.title or "")
+            if refusal is not None:
+                await self._reply(message, _text(refusal.message) + " Anonymous admins "
+                                  "cannot be checked for it: send the command as yourself.")
+                return False
+            return True
         refusal = rights.Refusal(action, rights.ADMIN, message.chat.title or "this group") \
             if message.from_user is None else \
             await self._refusal(message.chat_id, message.chat.title or "", message.from_user.id,
                                 action)
         if refusal is not None:
-            await self._reply(message, refusal.message)
+            await self._reply(message, _text(refusal.message))
             return False
         return True
 
@@ -384,3 +390,16 @@ def _settings_keyboard(group: ProtectedGroup) -> InlineKeyboardMarkup:
             for value, label in choices
         ])
     return InlineKeyboardMarkup(rows)
+
+
+def _anonymous(action: str, title: str) -> rights.Refusal | None:
+    """An anonymous admin: Telegram hides who is speaking, so which rights they hold is
+    unknown. Any admin may look; changing anything needs someone whose rights are known."""
+    if rights.ACTIONS[action] == rights.ADMIN:
+        return None
+    return rights.Refusal(action, rights.RESTRICT, title or "this group")
+
+
+def _text(plain: str) -> str:
+    """Plain text for an HTML reply: <, > and & escaped (a group title may hold any)."""
+    return html.escape(plain, quote=False)

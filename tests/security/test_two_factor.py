@@ -100,3 +100,35 @@ def test_when_required_staff_must_enrol_an_authenticator_first(world, settings):
 def test_owners_logging_in_through_telegram_are_not_asked_for_a_code(world, settings):
     settings.STAFF_2FA_REQUIRED = True
     assert world.client(world.alice).get("/groups/").status_code == 200
+
+
+def test_a_password_alone_cannot_log_the_real_person_out_everywhere(world, staff_device):
+    from dashboard.models import ApiToken
+
+    ApiToken.issue(world.staff, "ci")
+    attacker = password_only()
+    response = attacker.post("/logout/everywhere/", {"revoke_tokens": "on"})
+    # It is a page like any other: the code first, and the tokens stay.
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/2fa/")
+    assert ApiToken.objects.active().filter(user=world.staff).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_password_alone_opens_no_live_feed(world, staff_device):
+    from asgiref.sync import sync_to_async
+    from channels.auth import AuthMiddlewareStack
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+
+    from dashboard.routing import websocket_urlpatterns
+
+    attacker = await sync_to_async(password_only)()
+    cookie = attacker.cookies["sessionid"].value
+    feed = WebsocketCommunicator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+                                 "/ws/feed/", headers=[(b"cookie", f"sessionid={cookie}".encode()),
+                                                       (b"origin", b"http://localhost")])
+    connected, _ = await feed.connect()
+    # Every group's events would stream to whoever holds the password.
+    assert not connected
+    await feed.disconnect()

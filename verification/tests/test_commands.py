@@ -217,3 +217,27 @@ async def test_an_admin_without_the_ban_right_may_look_but_not_change(world):
     assert answer["show_alert"] and "Ban users" in answer["text"]
     group = await ProtectedGroup.objects.aget(chat_id=s.group.id)
     assert group.enabled and group.action == "mute"
+
+
+async def test_an_anonymous_admin_may_look_but_not_change(world):
+    s = world.scene
+    await say(world, s.group, s.alice, "/protect @catnews")
+    # Posting as the group hides who speaks, so whether they hold 'Ban users' is unknown.
+    since = len(world.emu.calls)
+    world.emu.send_as_chat(s.group, sender_chat=s.group, text="/unprotect")
+    reply = await world.emu.wait_for_call("sendMessage", since=since, chat_id=s.group.id)
+    await world.settle()
+    assert "send the command as yourself" in reply.params["text"]
+    assert (await ProtectedGroup.objects.aget(chat_id=s.group.id)).enabled
+    since = len(world.emu.calls)
+    world.emu.send_as_chat(s.group, sender_chat=s.group, text="/status")
+    reply = await world.emu.wait_for_call("sendMessage", since=since, chat_id=s.group.id)
+    assert "Cat News" in reply.params["text"]
+
+
+async def test_a_refusal_names_the_group_as_text_not_html(world):
+    s = world.scene
+    world.emu.chat(s.group).title = 'Cats <a href="https://evil.example/">log in</a>'
+    text = await say(world, s.group, s.bob, "/unprotect")
+    # The title arrives escaped: Telegram shows it, it does not become a link.
+    assert "&lt;a href=" in text and "<a href" not in text
