@@ -25,6 +25,7 @@ from groups.models import EnforcedChannel, GroupAdmin, ProtectedGroup
 from verification.models import VerificationEvent
 
 READ_ONLY_GROUP = "Dashboard read-only"
+MAX_PK = 2**63 - 1  # a database id is a signed 64-bit integer
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -88,6 +89,9 @@ def get_group_for(user: User, group_id: int | str) -> ProtectedGroup:
         pk = int(group_id)
     except (ValueError, TypeError):
         raise Http404("No such group.") from None
+    if not 0 < pk <= MAX_PK:
+        # SQLite raises OverflowError past 64 bits: no such row, not a 500.
+        raise Http404("No such group.")
     if sees_everything(user):
         group = ProtectedGroup.objects.select_related("bot").filter(pk=pk).first()
     else:

@@ -84,3 +84,27 @@ def test_other_errors_are_problems_too(world, alice_api, client_kind, path, stat
     client = alice_api if client_kind == "alice" else Client()
     body = assert_problem(client.get(f"{API}{path}"), status)
     assert body["type"] == "about:blank"
+
+
+HUGE = 2**63  # one past the largest id a database column holds
+
+
+@pytest.mark.parametrize("path", [
+    f"{API}/groups/{HUGE}", f"{API}/events?group={HUGE}", f"{API}/analytics?group={HUGE}",
+])
+def test_an_id_past_64_bits_is_not_found_not_a_500(world, alice_api, path):
+    response = alice_api.get(path)
+    assert response.status_code in (404, 422), response.content
+
+
+def test_a_command_for_an_id_past_64_bits_is_not_a_500(world, alice_api):
+    response = alice_api.post(f"{API}/commands", json.dumps(
+        {"group_id": HUGE, "kind": "unmute", "user_id": 5}), content_type="application/json")
+    assert response.status_code in (404, 422), response.content
+
+
+@pytest.mark.parametrize("path", [f"/groups/{HUGE}/", f"/groups/{HUGE}/settings/",
+                                  f"/analytics/?group={HUGE}"])
+def test_a_page_for_an_id_past_64_bits_is_not_found(world, path):
+    response = world.client(world.alice).get(path)
+    assert response.status_code == 404
