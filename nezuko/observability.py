@@ -32,8 +32,15 @@ BEARER_VALUE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 URL_CREDENTIALS = re.compile(r"(://[^/\s:@'\"]*:)[^@\s/'\"]+@")
 # Fernet keys: 32 bytes as url-safe base64, always 44 characters ending in '='.
 FERNET_KEY = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}=")
-# Webhook secrets and token digests are SHA-256 hex; request ids (32 hex) stay readable.
-LONG_HEX = re.compile(r"(?i)(?<![0-9a-f])[0-9a-f]{64,}(?![0-9a-f])")
+# Webhook secrets and token digests are SHA-256 hex, TOTP keys 40 hex; request ids
+# (32 hex) stay readable.
+LONG_HEX = re.compile(r"(?i)(?<![0-9a-f])[0-9a-f]{40,}(?![0-9a-f])")
+# TOTP seeds as the authenticator app sees them: base32, in an otpauth:// URL or alone.
+OTPAUTH_URL = re.compile(r"otpauth://[^\s'\"<>]+")
+BASE32_RUN = re.compile(r"(?<![A-Za-z0-9])(?=[A-Z2-7]*[2-7])[A-Z2-7]{26,}=*(?![A-Za-z0-9])")
+# A secret named in a repr or a query string: {'secret': '…'}, secret=…
+NAMED_SECRET = re.compile(
+    r"(?i)(['\"]?\b(?:secret|password|token|key)['\"]?\s*[:=]\s*['\"]?)[^'\"&,\s}]+")
 # Django session keys: 32 of [a-z0-9], with a letter past 'f' (so a uuid hex is not one).
 SESSION_KEY = re.compile(r"(?<![A-Za-z0-9])(?=[a-z0-9]*[g-z])[a-z0-9]{32}(?![A-Za-z0-9])")
 # Random url-safe tokens (API tokens, login links, TOTP keys): long runs mixing
@@ -54,6 +61,9 @@ def scrub_text(text: str) -> str:
     text = COOKIE_VALUE.sub(rf"\1={FILTERED}", text)
     text = BEARER_VALUE.sub(rf"\1 {FILTERED}", text)
     text = URL_CREDENTIALS.sub(rf"\1{FILTERED}@", text)
+    text = OTPAUTH_URL.sub(FILTERED, text)
+    text = NAMED_SECRET.sub(rf"\1{FILTERED}", text)
+    text = BASE32_RUN.sub(FILTERED, text)
     text = FERNET_KEY.sub(FILTERED, text)
     text = LONG_HEX.sub(FILTERED, text)
     text = SESSION_KEY.sub(FILTERED, text)

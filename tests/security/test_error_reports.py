@@ -251,3 +251,21 @@ async def test_no_planted_secret_reaches_a_sentry_event(record) -> None:
         assert message in sent
     assert '"vars"' in sent and "sessionid=[Filtered]" in sent and "[Filtered]" in sent
     assert all("breadcrumbs" in e for e in events)
+
+
+def test_a_totp_seed_in_a_template_context_or_an_otpauth_url_is_scrubbed():
+    from nezuko.observability import scrub
+
+    seed = "HUFYQ2ZNMQ7TX5UKLPG3R4BWJE6SCV2A"
+    hex_key = "3d0b8a3c9e1f7a2b4c5d6e7f8091a2b3c4d5e6f7"
+    frame = {
+        "context": f"[{{'secret': '{seed}', 'qr': '...'}}]",
+        "url": f"otpauth://totp/Nezuko:root?secret={seed}&issuer=Nezuko",
+        "device": f"TOTPDevice(key: '{hex_key}')",
+        "alone": f"seed {seed} shown",
+    }
+    scrubbed = repr(scrub(frame))
+    # The enrolment page's context, the QR code's URL and the stored key: none survives.
+    assert seed not in scrubbed and hex_key not in scrubbed
+    # Ordinary words and request ids stay readable.
+    assert "seed" in scrubbed and "shown" in scrubbed
