@@ -22,6 +22,12 @@ async def login_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     user, message = update.effective_user, update.effective_message
     if user is None or message is None or user.is_bot:
         return
+    if not await auth.login_bots().filter(telegram_id=context.bot.id).aexists():
+        # An owner who added this bot holds its token and could read (forward, copy)
+        # the link it sends: only bots the operator runs hand out logins.
+        await message.reply_text("This bot cannot log you in to the dashboard. "
+                                 "Use the bot your Nezuko operator named for it.")
+        return
     identity = auth.TelegramIdentity(
         telegram_id=user.id, first_name=user.first_name or "", last_name=user.last_name or "",
         username=user.username or "",

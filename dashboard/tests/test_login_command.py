@@ -70,3 +70,26 @@ async def test_runbots_supervisor_answers_login_for_every_bot_it_runs(emulator, 
         await asyncio.wait_for(task, 30)
 
     assert "http://dashboard.test/login/link/" in call.params["text"]
+
+
+async def test_a_bot_an_owner_added_hands_out_no_login_link(emulator, settings, tmp_path):
+    from django.contrib.auth.models import User
+
+    from bots.models import BotInstance
+    from bots.tests.runtime_support import make_bot
+    from verification.management.commands.runbot import runtime_options
+
+    bot = emulator.create_bot(username="owners_bot")
+    row = await sync_to_async(make_bot)(bot.token, username="owners_bot")
+    # Mallory added this bot on the dashboard, so she holds its token and could read
+    # whatever it sends: a login link from it would be hers to use.
+    mallory = await User.objects.acreate(username="mallory")
+    await BotInstance.objects.filter(pk=row.pk).aupdate(owner=mallory)
+    erin = emulator.create_user("Erin", username="erin")
+    options = runtime_options()
+    options.locks, options.webhook_url = FileLocks(tmp_path / "locks"), ""
+    async with supervised(options, row.pk):
+        emulator.send_message(bot, erin, "/login")
+        call = await emulator.wait_for_call("sendMessage", chat_id=erin.id)
+    assert "/login/link/" not in call.params["text"]
+    assert "cannot log you in" in call.params["text"]
