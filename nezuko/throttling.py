@@ -62,6 +62,12 @@ class PerAddressThrottle(SettingsRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
+class TokenAttemptThrottle(PerAddressThrottle):
+    """Every `Authorization: Bearer` attempt from one address, valid or not."""
+
+    scope = "token-attempt"
+
+
 def api_throttles() -> list[SimpleRateThrottle]:
     return [PerCredentialThrottle(), PerAddressThrottle()]
 

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from django.utils import timezone
+from ninja.errors import Throttled
 from ninja.security import HttpBearer, SessionAuth
 
 from dashboard.models import ApiToken, digest
+from nezuko.throttling import TokenAttemptThrottle
 
 
 class TokenAuth(HttpBearer):
     """`Authorization: Bearer nzk_…`; only digests are stored, revoked tokens fail."""
 
     def authenticate(self, request: HttpRequest, token: str):
+        # Before the lookup, so guessing tokens is rate limited too: ninja's throttles
+        # run only after authentication succeeded.
+        guesses = TokenAttemptThrottle()
+        if not guesses.allow_request(request):
+            raise Throttled(guesses.wait())
         row = (
             ApiToken.objects.active()
             .select_related("user")

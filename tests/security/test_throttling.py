@@ -100,6 +100,14 @@ def test_flooding_the_api_from_one_address_with_many_tokens_gets_429(world, sett
     assert codes == [200] * 4 + [429]
 
 
+def test_guessing_api_tokens_from_one_address_gets_429(world, settings):
+    settings.API_RATE_PER_ADDRESS = "3/min"
+    codes = [Client(HTTP_AUTHORIZATION=f"Bearer nzk_guess{n}").get("/api/v1/groups").status_code
+             for n in range(5)]
+    # Wrong tokens are refused, and past the budget refused before any lookup.
+    assert codes == [401] * 3 + [429] * 2
+
+
 @pytest.mark.parametrize("method, path", [
     ("get", "/login/telegram/?id=1&auth_date=1&hash=00"),
     ("post", "/login/link/not-a-real-token/"),
