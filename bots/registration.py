@@ -55,9 +55,11 @@ def register_bot(
     if bot is not None and bot.pk is not None:
         others = others.exclude(pk=bot.pk)
     existing = others.first()
+    # Telegram first: only someone holding a valid token learns whether its bot is
+    # registered here (asked first, any id was an oracle for the bots Nezuko serves).
+    me = _get_me(token, api_url)
     if existing is not None and not again:
         raise TokenRejected(ALREADY_REGISTERED)
-    me = _get_me(token, api_url)
     if not me.get("is_bot", True):
         raise TokenRejected("This token does not belong to a bot.")
     is_new = bot is None and existing is None

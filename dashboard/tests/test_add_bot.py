@@ -62,4 +62,18 @@ async def test_a_bot_runbot_registered_is_refused_with_the_registrations_message
     html = response.content.decode()
     assert ALREADY_REGISTERED in html and fresh.token.split(":")[1] not in html
     assert await BotInstance.objects.filter(username="fresh_bot").acount() == 1
-    assert len(emulator.calls_named("getMe")) == 1  # refused before asking Telegram
+    # Telegram was asked first: only a valid token learns that its bot is registered.
+    assert len(emulator.calls_named("getMe")) == 2
+
+
+async def test_a_wrong_token_for_a_registered_bot_learns_nothing_of_it(emulator, world):
+    fresh = emulator.create_bot(username="fresh_bot")
+    await aregister_bot(fresh.token, again=True)
+    client = await sync_to_async(world.client)(world.alice)
+    guess = fresh.token.split(":")[0] + ":" + "A" * 35
+
+    response = await sync_to_async(client.post)(
+        reverse("dashboard:bot-add"), {"token": guess}, HTTP_HX_REQUEST="true")
+    # Telegram's refusal, not "already registered": the id alone is no oracle.
+    html = response.content.decode()
+    assert ALREADY_REGISTERED not in html and "rejected" in html
