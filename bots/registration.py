@@ -14,7 +14,7 @@ from typing import Any
 from asgiref.sync import async_to_sync, sync_to_async
 from django.db import IntegrityError, transaction
 from telegram import Bot
-from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
 
 from bots import audit, crypto
 from bots.application import api_base_url
@@ -24,7 +24,15 @@ ALREADY_REGISTERED = "This bot is already registered."
 
 
 class TokenRejected(Exception):
-    """A token that cannot be registered; the message never contains the token."""
+    """A token that cannot be registered; the message never contains the token.
+
+    `transient`: Telegram could not be asked (network, 5xx, flood control); the
+    token may well be fine, and trying again later is the answer.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 def register_bot(
@@ -93,9 +101,12 @@ def _get_me(token: str, api_url: str | None) -> dict[str, Any]:
         return async_to_sync(get_me)()
     except InvalidToken:
         raise TokenRejected("Telegram rejected this token. Check it with @BotFather.") from None
-    except NetworkError as exc:
+    except BadRequest as exc:  # a NetworkError in PTB's tree, but our request was wrong
+        raise TokenRejected(f"Telegram refused the token: {_without(token, exc)}") from None
+    except (NetworkError, RetryAfter) as exc:
         raise TokenRejected(
-            f"Could not reach the Telegram Bot API; try again. ({_without(token, exc)})"
+            f"Could not reach the Telegram Bot API; try again. ({_without(token, exc)})",
+            transient=True,
         ) from None
     except TelegramError as exc:
         raise TokenRejected(f"Telegram refused the token: {_without(token, exc)}") from None

@@ -89,3 +89,19 @@ async def test_a_refused_bot_token_is_a_configuration_error(emulator, settings):
     with pytest.raises(CommandError, match="rejected") as refused:
         await Command().main(None, asyncio.Event())
     assert refused.value.returncode == EXIT_CONFIGURATION
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_db_threads")
+@pytest.mark.parametrize("error_code", [502, 429])
+async def test_telegram_failing_at_start_is_a_temporary_failure_not_a_bad_token(
+        emulator, settings, error_code):
+    from verification.management.commands.runbot import EXIT_TEMPORARY
+
+    bot = emulator.create_bot(username="blinking_bot")
+    settings.BOT_TOKEN = bot.token
+    emulator.fail("getMe", error_code=error_code, retry_after=3, times=None)
+    with pytest.raises(CommandError, match="try again") as failed:
+        await Command().main(None, asyncio.Event())
+    # 78 would tell systemd never to restart: one blip at boot would keep it down.
+    assert failed.value.returncode == EXIT_TEMPORARY

@@ -46,7 +46,7 @@ logger = structlog.get_logger(__name__)
 
 # Exit statuses (sysexits.h) a service manager can tell apart: a busy port may
 # free up, so restart; a refused token will not fix itself (RestartPreventExitStatus=).
-EXIT_CANNOT_LISTEN = 75  # EX_TEMPFAIL
+EXIT_CANNOT_LISTEN = EXIT_TEMPORARY = 75  # EX_TEMPFAIL
 EXIT_CONFIGURATION = 78  # EX_CONFIG
 
 
@@ -168,7 +168,10 @@ class Command(BaseCommand):
             try:
                 instance = await aregister_bot(settings.BOT_TOKEN, again=True)
             except TokenRejected as exc:
-                raise CommandError(f"BOT_TOKEN: {exc}", returncode=EXIT_CONFIGURATION) from None
+                # Refused: fix the token (78, no restart loop). Telegram unreachable or
+                # flooding: a temporary failure (75), and a restart tries again.
+                code = EXIT_TEMPORARY if exc.transient else EXIT_CONFIGURATION
+                raise CommandError(f"BOT_TOKEN: {exc}", returncode=code) from None
             logger.info("bot.registered", bot=instance.pk, username=instance.username)
         options = runtime_options(selectors, once=once, drain_timeout=drain_timeout)
         bots = await aload_bots(options.bot_filter)
