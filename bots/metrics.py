@@ -174,3 +174,15 @@ def record_spool_dropped(spool: str, count: int) -> None:
 def record_set_aside(buffer: str, count: int = 1) -> None:
     if count > 0:
         SET_ASIDE.labels(buffer).inc(count)
+
+
+OWED_ACTIONS = Gauge(
+    "nezuko_owed_actions",
+    "Restrictions and unmutes Telegram has not carried out yet (retried until done or "
+    "moot), per bot; restrictions waiting in the rate limiter count too.",
+    ["bot"],
+)
+
+
+def set_owed_actions(bot: int | str, count: int) -> None:
+    OWED_ACTIONS.labels(str(bot)).set(count)

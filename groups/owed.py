@@ -150,3 +150,6 @@ def owed_count(group_pk: int | None = None, *, bot_id: int | None = None) -> int
     if bot_id is not None:
         members = members.filter(group__bot_id=bot_id)
     return members.count()
+
+
+aowed_count = sync_to_async(owed_count)

@@ -18,6 +18,7 @@ import datetime
 import structlog
 from django.db import DatabaseError
 
+from bots import metrics
 from groups import owed
 from verification import actions
 from verification.decisions import Check, Moot, decide_owed, screen_owed
@@ -61,6 +62,13 @@ async def _settle(engine: Engine, item: owed.OwedAction) -> None:
     await actions.apply(engine, decision, config)
 
 
+async def report(engine: Engine) -> int:
+    """Export how much this bot owes (`nezuko_owed_actions`); returns it."""
+    count = await owed.aowed_count(bot_id=engine.bot_pk)
+    metrics.set_owed_actions(engine.bot_pk, count)
+    return count
+
+
 async def run(engine: Engine, stop: asyncio.Event) -> None:
     """Settle owed actions until `stop` is set."""
     while not stop.is_set():
@@ -68,6 +76,7 @@ async def run(engine: Engine, stop: asyncio.Event) -> None:
             # A full batch: more may be due at once.
             while await settle_due(engine) >= BATCH and not stop.is_set():
                 pass
+            await report(engine)
         except DatabaseError as exc:
             # The database is away: the rows wait; nothing is lost.
             logger.warning("owed.unavailable", bot=engine.bot_pk, error=str(exc).strip()[:200])

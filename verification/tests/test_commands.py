@@ -106,7 +106,7 @@ async def test_status_says_how_many_actions_are_owed(world):
     await world.emu.wait_for_call("restrictChatMember", user_id=s.carol.id, ok=False)
     await world.settle()
     text = await say(world, s.group, s.alice, "/status")
-    assert "Owed (Telegram refused for now, retrying): 1" in text
+    assert "Owed (not carried out by Telegram yet, retrying): 1" in text
 
 
 async def test_settings_change_through_the_keyboard_and_are_audited(world):

@@ -4,6 +4,7 @@ import datetime
 
 import pytest
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from groups.models import GroupMember, ProtectedGroup
 from verification import owed
@@ -38,10 +39,16 @@ async def test_a_restriction_telegram_failed_is_owed_then_carried_out(world):
     assert row.owed_action == "restrict" and row.owed_attempts == 1
     assert not row.restricted_by_nezuko
 
+    # ...exported for alerts...
+    assert await owed.report(world.engine) == 1
+    assert REGISTRY.get_sample_value(
+        "nezuko_owed_actions", {"bot": str(world.engine.bot_pk)}) == 1
+
     # ...and carried out once Telegram answers again.
     world.emu.clear_faults()
     assert await owed.settle_due(world.engine, now=later()) == 1
     await world.settle()
+    assert await owed.report(world.engine) == 0
     assert s.emulator.member(s.group, s.carol)["status"] == "restricted"
     row = await ledger(world, s.carol)
     assert row.restricted_by_nezuko and row.owed_action == ""
