@@ -38,7 +38,6 @@ from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ContextTypes, TypeHandler
@@ -51,6 +50,7 @@ from bots.journal import UpdateJournal
 from bots.locks import BotLocks
 from bots.models import BotInstance
 from bots.ratelimit import Limits, TelegramRateLimiter, retry_after_seconds
+from bots.spool import is_outage
 
 logger = structlog.get_logger(__name__)
 
@@ -68,8 +68,6 @@ RECENT_UPDATE_IDS = 10_000
 # these many seconds (doubling per attempt); it stays journaled meanwhile.
 RETRY_FIRST_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0
-# Errors that say "the database is not there right now", not "this update is bad".
-OUTAGE_ERRORS = (OperationalError, InterfaceError)
 
 # Handlers that apps above the engine add to every bot (the dashboard's /login).
 # runbot lives in `verification`, which must not import those apps, so they
@@ -459,7 +457,7 @@ class BotRunner:
     async def _note_outage(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An error handler: remember updates that failed only because the database
         was unreachable, so `_done` keeps them for another try."""
-        if isinstance(update, Update) and isinstance(context.error, OUTAGE_ERRORS):
+        if isinstance(update, Update) and context.error is not None and is_outage(context.error):
             self._outage_failed.add(update.update_id)
 
     def _done(self, update: object, finished: bool) -> None:
@@ -513,7 +511,7 @@ class BotRunner:
 
     def _loop_failed(self, event: str, exc: Exception) -> None:
         """One line for an outage the loop rides out; the traceback only for a surprise."""
-        if isinstance(exc, OUTAGE_ERRORS):
+        if is_outage(exc):
             self.log.warning(event, error=describe_error(exc))
         else:
             self.log.warning(event, exc_info=exc)

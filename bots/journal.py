@@ -94,9 +94,6 @@ class UpdateJournal:
     def pending(self) -> int:
         return len(self._pending)
 
-    def is_pending(self, update_id: int) -> bool:
-        return update_id in self._pending
-
     def append(self, updates: Iterable[dict[str, Any]],
                batch: Iterable[int] | None = None) -> None:
         """Journal updates (and, polling, the ids of the batch they came in) before

@@ -13,7 +13,6 @@ import time
 import weakref
 
 import structlog
-from django.db import InterfaceError, OperationalError
 from django.utils.html import escape
 from telegram import ChatMemberUpdated, Update
 from telegram.ext import (
@@ -30,6 +29,7 @@ from telegram.ext import (
 from bots import metrics
 from bots.heartbeat import describe_error, is_network_error
 from bots.models import BotInstance
+from bots.spool import is_outage
 from groups import rights, services
 from groups.config import GroupConfig, agroups_for_channel
 from verification import actions, commands, joinrequests
@@ -416,8 +416,7 @@ class Handlers:
         # is expected (the runtime retries such updates): one line, no traceback.
         update_id = update.update_id if isinstance(update, Update) else None
         error = context.error
-        if error is not None and (is_network_error(error)
-                                  or isinstance(error, OperationalError | InterfaceError)):
+        if error is not None and (is_network_error(error) or is_outage(error)):
             logger.warning("update.failed", update_id=update_id, error=describe_error(error))
             return
         logger.error("update.failed", update_id=update_id, exc_info=error)

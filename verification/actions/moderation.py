@@ -9,8 +9,9 @@ import structlog
 from django.db import DatabaseError
 from django.template.loader import render_to_string
 from telegram import ChatPermissions
-from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, TelegramError
 
+from bots.heartbeat import is_network_error
 from bots.ratelimit import RateLimitDropped
 from groups import owed, services
 from groups.config import GroupConfig
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
 
 logger = structlog.get_logger(__name__)
 
-# Failures that pass: a 429 the limiter gave up waiting on, 5xx, timeouts, the network.
-PASSING_ERRORS = (NetworkError, RetryAfter, RateLimitDropped)
 
 
 async def restrict(engine: Engine, d: Restrict, config: GroupConfig, *,
@@ -125,7 +124,8 @@ async def _owe(config: GroupConfig, person: Person, action: str, exc: TelegramEr
     """Telegram did not carry it out for a passing reason: retry it until done or moot
     (verification/owed.py). A refusal (BadRequest, Forbidden) is not owed: it would
     fail again until someone fixes the bot's rights, which /doctor reports."""
-    if isinstance(exc, BadRequest) or not isinstance(exc, PASSING_ERRORS):
+    # Failures that pass: 5xx, timeouts, the network, a 429 the limiter gave up on.
+    if not (is_network_error(exc) or isinstance(exc, RateLimitDropped)):
         await owed.asettle(config.pk, person.id)  # nothing under way, nothing owed
         return
     await owed.aowe(config.pk, person.id, action, error=str(exc), name=person.name,
