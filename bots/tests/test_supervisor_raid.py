@@ -105,33 +105,45 @@ async def test_a_raid_of_500_joins_is_drained_without_a_single_429(scene, tmp_pa
     assert 1 <= len(warnings) <= 20
 
 
+async def raid_then_stop(scene, tmp_path, people: list, *, stop_at: int,
+                         **overrides: Any) -> None:
+    """A supervisor runs while `people` join; it is stopped (SIGTERM: runbot only sets
+    the stop event) once `stop_at` of them are restricted."""
+    emu = scene.emulator
+    stop = asyncio.Event()
+    run = asyncio.create_task(supervisor(tmp_path, **overrides).run(stop))
+    await emu.wait_for_poll(scene.bot, timeout=15)
+    for person in people:
+        emu.join(scene.group, person)
+    await eventually(until(lambda: len(restricted(emu, scene, people)) >= stop_at), within=60)
+    stop.set()
+    await asyncio.wait_for(run, 30)
+
+
+async def restart_until_all_restricted(scene, tmp_path, people: list) -> None:
+    stop = asyncio.Event()
+    run = asyncio.create_task(supervisor(tmp_path).run(stop))
+    emu = scene.emulator
+    await eventually(until(lambda: len(restricted(emu, scene, people)) == len(people)),
+                     within=120)
+    stop.set()
+    await asyncio.wait_for(run, 60)
+
+
 async def test_a_stop_mid_raid_loses_nothing_and_acts_once_after_the_restart(scene, tmp_path):
     emu = scene.emulator
     bot_row = await sync_to_async(protect)(scene)
     people = raiders(emu, scene, 200)
     emu.flood_limits = True
-    first_stop = asyncio.Event()
     # Fetch little ahead of handling, so the stop leaves most of the raid at Telegram.
-    first = asyncio.create_task(supervisor(tmp_path, max_pending_updates=40).run(first_stop))
-    await emu.wait_for_poll(scene.bot, timeout=15)
-    for person in people:
-        emu.join(scene.group, person)
-    await eventually(until(lambda: len(restricted(emu, scene, people)) >= 40), within=60)
-
-    # SIGTERM: runbot only sets the stop event.
-    first_stop.set()
-    await asyncio.wait_for(first, 30)
+    await raid_then_stop(scene, tmp_path, people, stop_at=40, max_pending_updates=40)
     done_before = {p.id for p in restricted(emu, scene, people)}
     calls_before = len(emu.calls)
     assert (await BotStatus.objects.aget(bot=bot_row)).state == BotStatus.State.STOPPED
     assert len(done_before) < len(people)
 
-    second_stop = asyncio.Event()
-    second = asyncio.create_task(supervisor(tmp_path).run(second_stop))
     # After the restart every raider ends up restricted: nothing was lost...
-    await eventually(until(lambda: len(restricted(emu, scene, people)) == 200), within=120)
-    second_stop.set()
-    await asyncio.wait_for(second, 60)
+    await restart_until_all_restricted(scene, tmp_path, people)
     # ...and nobody handled before the stop was handled a second time.
     again = {
         c.params.get("user_id")
@@ -147,24 +159,13 @@ async def test_a_drain_deadline_mid_raid_leaves_the_rest_journaled_for_the_resta
     await sync_to_async(protect)(scene)
     people = raiders(emu, scene, 150)
     emu.flood_limits = True
-    first_stop = asyncio.Event()
     # Everything is fetched (so confirmed to Telegram) long before it is handled, and
     # the drain gives up almost at once: the journal must hold what was not finished.
-    first = asyncio.create_task(supervisor(tmp_path, drain_timeout=0.2).run(first_stop))
-    await emu.wait_for_poll(scene.bot, timeout=15)
-    for person in people:
-        emu.join(scene.group, person)
-    await eventually(until(lambda: len(restricted(emu, scene, people)) >= 10), within=60)
-    first_stop.set()
-    await asyncio.wait_for(first, 30)
+    await raid_then_stop(scene, tmp_path, people, stop_at=10, drain_timeout=0.2)
     left = len(people) - len(restricted(emu, scene, people))
     assert left > 0
 
-    second_stop = asyncio.Event()
-    second = asyncio.create_task(supervisor(tmp_path).run(second_stop))
-    await eventually(until(lambda: len(restricted(emu, scene, people)) == 150), within=120)
-    second_stop.set()
-    await asyncio.wait_for(second, 60)
+    await restart_until_all_restricted(scene, tmp_path, people)
     mutes: dict[int, int] = {}
     for call in emu.calls_named("restrictChatMember"):
         mutes[call.params["user_id"]] = mutes.get(call.params["user_id"], 0) + 1
