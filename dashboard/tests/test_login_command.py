@@ -15,22 +15,28 @@ pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("close_thread_connections")]
 
 
-async def test_login_in_a_private_chat_answers_with_a_one_time_link(
-    emulator, settings, tmp_path
-):
-    from bots.tests.runtime_support import make_bot
+async def ask_for_login(emulator, bot, row, tmp_path):
+    """Erin sends /login to `bot` as runbot runs it; returns its answer's call."""
     from verification.management.commands.runbot import runtime_options
 
-    settings.DASHBOARD_URL = "http://dashboard.test"
-    bot = emulator.create_bot(username="nezuko_bot")
-    row = await sync_to_async(make_bot)(bot.token, username="nezuko_bot")
     erin = emulator.create_user("Erin", username="erin")
     # What runbot runs: /login comes from the dashboard's start-up registration.
     options = runtime_options()
     options.locks, options.webhook_url = FileLocks(tmp_path / "locks"), ""
     async with supervised(options, row.pk):
         emulator.send_message(bot, erin, "/login")
-        call = await emulator.wait_for_call("sendMessage", chat_id=erin.id)
+        return erin, await emulator.wait_for_call("sendMessage", chat_id=erin.id)
+
+
+async def test_login_in_a_private_chat_answers_with_a_one_time_link(
+    emulator, settings, tmp_path
+):
+    from bots.tests.runtime_support import make_bot
+
+    settings.DASHBOARD_URL = "http://dashboard.test"
+    bot = emulator.create_bot(username="nezuko_bot")
+    row = await sync_to_async(make_bot)(bot.token, username="nezuko_bot")
+    erin, call = await ask_for_login(emulator, bot, row, tmp_path)
 
     # It should answer Erin privately with a link to this dashboard.
     match = re.search(r"http://dashboard\.test(/login/link/[\w-]+/)", call.params["text"])
@@ -77,19 +83,12 @@ async def test_a_bot_an_owner_added_hands_out_no_login_link(emulator, settings, 
 
     from bots.models import BotInstance
     from bots.tests.runtime_support import make_bot
-    from verification.management.commands.runbot import runtime_options
-
     bot = emulator.create_bot(username="owners_bot")
     row = await sync_to_async(make_bot)(bot.token, username="owners_bot")
     # Mallory added this bot on the dashboard, so she holds its token and could read
     # whatever it sends: a login link from it would be hers to use.
     mallory = await User.objects.acreate(username="mallory")
     await BotInstance.objects.filter(pk=row.pk).aupdate(owner=mallory)
-    erin = emulator.create_user("Erin", username="erin")
-    options = runtime_options()
-    options.locks, options.webhook_url = FileLocks(tmp_path / "locks"), ""
-    async with supervised(options, row.pk):
-        emulator.send_message(bot, erin, "/login")
-        call = await emulator.wait_for_call("sendMessage", chat_id=erin.id)
+    _, call = await ask_for_login(emulator, bot, row, tmp_path)
     assert "/login/link/" not in call.params["text"]
     assert "cannot log you in" in call.params["text"]
