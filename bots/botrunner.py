@@ -49,7 +49,8 @@ from bots.heartbeat import BEAT_INTERVAL_SECONDS, Heartbeat, describe_error
 from bots.journal import UpdateJournal
 from bots.locks import BotLocks
 from bots.models import BotInstance
-from bots.ratelimit import Limits, TelegramRateLimiter, retry_after_seconds
+from bots.ratelimit import Limits, retry_after_seconds
+from bots.ratelimit_redis import make_limiter
 from bots.spool import is_outage
 
 logger = structlog.get_logger(__name__)
@@ -139,7 +140,9 @@ class BotRunner:
         self.fingerprint = bot.token_fingerprint
         self.options = options
         self.heartbeat = Heartbeat(bot.pk)
-        self.limiter = TelegramRateLimiter(options.limits, name=str(bot.pk))
+        self.limiter = make_limiter(
+            options.limits, name=str(bot.pk), key=str(bot.telegram_id or bot.pk)
+        )
         self.processor = PerUserUpdateProcessor(options.max_concurrent_updates, self._done)
         self.processor.on_blocked = self.limiter.boost
         self.stop_event = asyncio.Event()

@@ -55,6 +55,17 @@ LIMITER_QUEUE_DEPTH = Gauge(
     "Calls waiting in a bot's rate limiter, by priority.",
     ["bot", "priority"],
 )
+LIMITER_WAIT_SECONDS = Histogram(
+    "nezuko_limiter_wait_seconds",
+    "Time a call waited in a bot's rate limiter before it could start, by priority.",
+    ["priority"],
+    buckets=(0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0),
+)
+LIMITER_SHARED_DEGRADED = Gauge(
+    "nezuko_limiter_degraded",
+    "1 while a bot's shared (Redis) rate limiter runs on its per-process share.",
+    ["bot"],
+)
 LIMITER_DROPPED = Counter(
     "nezuko_limiter_dropped_total",
     "Calls the rate limiter refused: queue full or waited too long.",
@@ -108,6 +119,14 @@ def observe_calls(observer: CallObserver) -> None:
 
 def set_queue_depth(bot: int | str, priority: str, depth: int) -> None:
     LIMITER_QUEUE_DEPTH.labels(str(bot), priority).set(depth)
+
+
+def record_limiter_wait(priority: str, seconds: float) -> None:
+    LIMITER_WAIT_SECONDS.labels(priority).observe(seconds)
+
+
+def set_limiter_degraded(bot: int | str, degraded: bool) -> None:
+    LIMITER_SHARED_DEGRADED.labels(str(bot)).set(1 if degraded else 0)
 
 
 def record_dropped(bot: int | str, priority: str, reason: str) -> None:

@@ -149,6 +149,8 @@ class _Request:
     deadline: float
     future: asyncio.Future[None]
     task: asyncio.Task[Any] | None = None
+    # Monotonic time before which its chat holds it back (the shared limiter's answer).
+    not_before: float = 0.0
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:
@@ -175,6 +177,9 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limits = limits or Limits()
+        # The budget this process's own bookkeeping enforces: all of `limits` here;
+        # the shared limiter swaps in a per-process share while Redis is away.
+        self._local_limits = self.limits
         self.name = name
         self._clock = clock
         self._queues: tuple[deque[_Request], ...] = (deque(), deque(), deque())
@@ -315,9 +320,12 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
             queue.appendleft(request)
         else:
             queue.append(request)
+        self._report_depth(level)
+        queued_at = time.perf_counter()
         self._pump()
         try:
             await request.future
+            metrics.record_limiter_wait(level.name, time.perf_counter() - queued_at)
         except asyncio.CancelledError:
             # The caller gave up (a handler was cancelled): free its place.
             with contextlib.suppress(ValueError):
@@ -380,26 +388,28 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
             ready = max(ready, self._next_message.get(request.chat, 0.0))
             if request.is_group:
                 sent = self._group_sent.get(request.chat)
-                if sent is not None and len(sent) >= self.limits.group_messages:
-                    ready = max(ready, sent[0] + self.limits.group_window + self.limits.margin)
+                limits = self._local_limits
+                if sent is not None and len(sent) >= limits.group_messages:
+                    ready = max(ready, sent[0] + limits.group_window + limits.margin)
         return ready
 
     def _consume(self, request: _Request, now: float) -> None:
-        self._next_call = max(self._next_call, now) + self.limits.overall_interval
+        limits = self._local_limits
+        self._next_call = max(self._next_call, now) + limits.overall_interval
         if not request.is_message:
             return
-        self._next_message[request.chat] = now + self.limits.chat_interval + self.limits.margin
+        self._next_message[request.chat] = now + limits.chat_interval + limits.margin
         if request.is_group:
             sent = self._group_sent.setdefault(request.chat, deque())
             sent.append(now)
-            while len(sent) > self.limits.group_messages:
+            while len(sent) > limits.group_messages:
                 sent.popleft()
         if len(self._next_message) > 10_000:
             self._forget_idle_chats(now)
 
     def _forget_idle_chats(self, now: float) -> None:
         """Chats whose limits no longer constrain anything cost memory only."""
-        window = self.limits.group_window + self.limits.margin
+        window = self._local_limits.group_window + self._local_limits.margin
         self._next_message = {c: t for c, t in self._next_message.items() if t > now}
         self._group_sent = {c: s for c, s in self._group_sent.items() if s and s[-1] + window > now}
         self._paused_until = {c: t for c, t in self._paused_until.items() if t > now}
