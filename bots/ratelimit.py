@@ -151,6 +151,7 @@ class _Request:
     task: asyncio.Task[Any] | None = None
     # Monotonic time before which its chat holds it back (the shared limiter's answer).
     not_before: float = 0.0
+    rebooks: int = 0  # times the shared limiter booked it again after a late start
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:

@@ -122,7 +122,10 @@ return 1
 class SharedLimits:
     """How the limiter uses Redis; see the module docstring."""
 
-    horizon: tuple[float, float, float] = (1.0, 0.25, 0.02)
+    horizon: tuple[float, float, float] = (1.0, 0.1, 0.02)
+    # A call released later than this after its booked moment books again (see _release).
+    late_tolerance: float = 0.025
+    max_rebooks: int = 2
     redis_timeout: float = 0.5
     probe_interval: float = 1.0
     settle: float = 2.0
@@ -243,6 +246,7 @@ class SharedRateLimiter(TelegramRateLimiter):
                 if request.not_before > now:
                     wake = min(wake, request.not_before - now)
                     continue
+                asked_at = asyncio.get_running_loop().time()
                 verdict, seconds = await self._ask(request, now)
                 now = self._clock()
                 if verdict == "retry":
@@ -257,7 +261,7 @@ class SharedRateLimiter(TelegramRateLimiter):
                     return min(wake, seconds)
                 with contextlib.suppress(ValueError):
                     queue.remove(request)
-                self._start_after(request, seconds)
+                self._start_after(request, asked_at + seconds)
         return wake
 
     async def _ask(self, request: _Request, now: float) -> tuple[str, float]:
@@ -318,21 +322,37 @@ class SharedRateLimiter(TelegramRateLimiter):
         verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
         return verdict, max(0.0, float(seconds))
 
-    def _start_after(self, request: _Request, seconds: float) -> None:
-        """Let the call start at its booked moment (it stays out of the queue meanwhile)."""
-        if seconds <= 0:
-            if not request.future.done():
-                request.future.set_result(None)
-            return
+    def _start_after(self, request: _Request, at: float) -> None:
+        """Let the call start at its booked moment (loop time); it stays out of the queue."""
         loop = asyncio.get_running_loop()
+        if at <= loop.time():
+            self._release(request, at)
+            return
 
-        def release() -> None:
+        def fire() -> None:
             self._releases.discard(handle)
-            if not request.future.done():
-                request.future.set_result(None)
+            self._release(request, at)
 
-        handle = loop.call_later(seconds, release)
+        handle = loop.call_at(at, fire)
         self._releases.add(handle)
+
+    def _release(self, request: _Request, at: float) -> None:
+        """Start the call, unless it comes too late for its slot: then it books again.
+
+        A stalled loop (or a slow answer from Redis) would otherwise start calls
+        booked ~35 ms apart at the same moment, and a second seen by Telegram
+        could hold more than its 30. Booking again wastes that one slot instead.
+        """
+        if request.future.done():
+            return
+        late = asyncio.get_running_loop().time() - at
+        if late > self.shared.late_tolerance and request.rebooks < self.shared.max_rebooks:
+            request.rebooks += 1
+            request.not_before = 0.0
+            self._queues[request.priority].appendleft(request)
+            self._pump()
+            return
+        request.future.set_result(None)
 
     # --- Degraded mode ------------------------------------------------------------
 
