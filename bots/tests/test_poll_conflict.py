@@ -1,0 +1,77 @@
+"""One getUpdates at a time per token: the emulator answers as Telegram does, and the
+runtime never runs two.
+
+Telegram lets one long poll run per token: a newer getUpdates ends the one
+waiting, which gets 409 "Conflict: terminated by other getUpdates request;
+make sure that only one bot instance is running", and the newer one gets the
+updates. The runtime hands a token from process to process (the lock) and
+restarts bots; none of that may leave two polls running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+from telegram.error import Conflict
+
+from bots.emulator import TelegramEmulator
+from bots.emulator.scene import Scene
+from bots.models import BotInstance
+from bots.supervisor import Supervisor
+from bots.tests.runtime_support import close_db_threads, make_bot  # noqa: F401
+from bots.tests.test_emulator_updates import drain
+from bots.tests.test_supervisor import options, ping
+
+CONFLICT = "Conflict: terminated by other getUpdates request"
+
+
+async def test_the_newer_poll_gets_the_updates_and_the_older_one_a_409(scene: Scene) -> None:
+    async with scene.ptb_bot() as first, scene.ptb_bot() as second:
+        await drain(first)
+        older = asyncio.create_task(first.get_updates(timeout=30))
+        await scene.emulator.wait_for_poll(scene.bot)
+        newer = asyncio.create_task(second.get_updates(timeout=30))
+        with pytest.raises(Conflict, match=CONFLICT):
+            await asyncio.wait_for(older, 5)
+        scene.emulator.send_message(scene.group, scene.bob, "after the switch")
+        updates = await asyncio.wait_for(newer, 5)
+    assert [u.effective_message.text for u in updates] == ["after the switch"]
+    [refused] = scene.emulator.calls_named("getUpdates", error_code=409)
+    assert refused.description.startswith(CONFLICT)
+
+
+def conflicts(emulator: TelegramEmulator) -> list:
+    return emulator.calls_named("getUpdates", error_code=409)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_db_threads")
+async def test_handing_a_token_between_processes_never_runs_two_polls(
+    emulator: TelegramEmulator, tmp_path
+) -> None:
+    bot = emulator.create_bot(username="handed_bot")
+    row = await sync_to_async(make_bot)(bot.token, username="handed_bot")
+    first, second = Supervisor(options(tmp_path)), Supervisor(options(tmp_path))
+    assert await first.reconcile() is True
+    assert await second.reconcile() is False
+    await ping(emulator, bot)
+
+    # The holder stops (a deploy); the other process takes the token over...
+    await first.shutdown()
+    await first.locks.close()
+    assert await second.reconcile() is True
+    await ping(emulator, bot)
+
+    # ...and a bot disabled and enabled again in admin restarts in place.
+    await BotInstance.objects.filter(pk=row.pk).aupdate(is_active=False)
+    await second.reconcile()
+    await BotInstance.objects.filter(pk=row.pk).aupdate(is_active=True)
+    assert await second.reconcile() is True
+    await ping(emulator, bot)
+    await second.shutdown()
+    await second.locks.close()
+
+    assert len(emulator.calls_named("getUpdates")) >= 3
+    assert conflicts(emulator) == []
