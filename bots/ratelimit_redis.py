@@ -166,7 +166,8 @@ class SharedRateLimiter(TelegramRateLimiter):
         )
         self._book = self._redis.register_script(BOOK_SCRIPT)
         self._pause_script = self._redis.register_script(PAUSE_SCRIPT)
-        self._prefix = f"nezuko:limiter:{key}:"
+        # The braces are a Redis Cluster hash tag: all of one bot's keys on one node.
+        self._prefix = f"nezuko:limiter:{{{key}}}:"
         self._member = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._processes = 1
         self._redis_down = False
