@@ -28,7 +28,8 @@ Degraded mode: when Redis does not answer within `redis_timeout`, every
 process falls back to its own share of the budget (the overall rate, the
 per-group window divided by the number of processes that used the token in
 the last `member_ttl` seconds; the per-chat interval multiplied by it) and
-asks Redis again every `probe_interval`. Enforcement never stops, and the
+pings Redis every `probe_interval` beside the queues (a hanging Redis never
+holds them up). Enforcement never stops, and the
 processes together stay within the limits. The share still applies for
 `settle` seconds after Redis answers again, so a process that already came
 back and one that has not noticed yet cannot together overrun the budget.
@@ -177,6 +178,7 @@ class SharedRateLimiter(TelegramRateLimiter):
         self._dispatcher: asyncio.Task[None] | None = None
         self._releases: set[asyncio.TimerHandle] = set()
         self._background: set[asyncio.Task[None]] = set()
+        self._probe: asyncio.Task[None] | None = None
 
     # --- Public state ------------------------------------------------------------
 
@@ -198,6 +200,8 @@ class SharedRateLimiter(TelegramRateLimiter):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._dispatcher
             self._dispatcher = None
+        if self._probe is not None:
+            self._probe.cancel()
         for handle in self._releases:
             handle.cancel()
         self._releases.clear()
@@ -273,7 +277,10 @@ class SharedRateLimiter(TelegramRateLimiter):
             if held is not None:
                 return held
         verdict: tuple[str, float] = ("go", 0.0)  # Redis away: the local share decides
-        if now >= self._ask_again_at:
+        if self._redis_down:
+            # Probed aside, so a hanging Redis never holds the queues up.
+            self._probe_soon()
+        else:
             try:
                 verdict = await self._book_in_redis(request)
             except (RedisError, OSError, TimeoutError) as exc:
@@ -374,6 +381,21 @@ class SharedRateLimiter(TelegramRateLimiter):
             share_per_second=round(self._local_limits.overall_per_second, 2),
             error=type(exc).__name__,
         )
+
+    def _probe_soon(self) -> None:
+        if self._probe is not None or self._clock() < self._ask_again_at:
+            return
+        self._probe = asyncio.get_running_loop().create_task(self._probe_redis())
+
+    async def _probe_redis(self) -> None:
+        try:
+            await asyncio.wait_for(self._redis.ping(), self.shared.redis_timeout)
+        except (RedisError, OSError, TimeoutError):
+            self._ask_again_at = self._clock() + self.shared.probe_interval
+        else:
+            self._redis_answered()
+        finally:
+            self._probe = None
 
     def _redis_answered(self) -> None:
         if not self._redis_down:
