@@ -27,7 +27,7 @@ async def test_protect_records_the_group_the_channel_and_who_set_it_up(world):
     assert group.enabled and group.setup_by_user_id == s.alice.id
     assert await GroupChannel.objects.filter(group=group, channel__chat_id=s.channel.id).aexists()
     # The change is audited, and the admin list is cached for enforcement.
-    assert await AuditLog.objects.filter(action="protect", group_id=group.pk).aexists()
+    assert await AuditLog.objects.filter(action="group.protected", group_id=group.pk).aexists()
     assert world.calls("getChatAdministrators", chat_id=s.group.id)
 
 
@@ -127,7 +127,7 @@ async def test_settings_change_through_the_keyboard_and_are_audited(world):
     await world.settle()
     group = await ProtectedGroup.objects.aget(chat_id=s.group.id)
     assert group.action == "kick"
-    entry = await AuditLog.objects.aget(action="settings")
+    entry = await AuditLog.objects.aget(action="group.settings_changed")
     assert entry.after == {"action": "kick"} and entry.actor_telegram_id == s.alice.id
     # The engine sees the change at once.
     config = await world.engine.config(s.group.id)
