@@ -177,15 +177,17 @@ def actor_label(entry: AuditLog) -> str:
     """
     if entry.actor_telegram_id is not None:
         return f"{entry.actor_name or entry.actor_telegram_id} (Telegram)"
-    account = _telegram_account(entry.actor) if entry.actor_id else None
-    if account is not None:
-        name = account.first_name or (f"@{account.username}" if account.username else "")
-        return f"{name or account.telegram_id} (Telegram)"
+    name = telegram_name(entry.actor) if entry.actor_id else ""
+    if name:
+        return f"{name} (Telegram)"
     return entry.actor_name or "system"
 
 
-def _telegram_account(user: Any) -> Any:
+def telegram_name(user: Any) -> str:
+    """How Telegram shows the person a dashboard account belongs to; "" without one."""
     try:
-        return user.telegram
+        account = user.telegram
     except (AttributeError, ObjectDoesNotExist):
-        return None
+        return ""
+    return (account.first_name or user.first_name
+            or (f"@{account.username}" if account.username else str(account.telegram_id)))

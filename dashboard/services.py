@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bots import audit
 from bots.audit import Actor
 from dashboard import access
 
@@ -25,10 +26,7 @@ def actor_for(user: Any, source: str) -> Actor:
     A Telegram login acts as that Telegram person (their rights in each group
     follow the cached admin list) and is named as Telegram shows them.
     """
-    account = getattr(user, "telegram", None) if user.is_authenticated else None
-    name = user.get_username() if user.is_authenticated else ""
-    if account is not None:
-        name = account.first_name or (f"@{account.username}" if account.username else name)
+    name = audit.telegram_name(user) or user.get_username() if user.is_authenticated else ""
     return Actor(
         source, name=name, user=user, telegram_id=access.telegram_id_of(user),
         staff=access.sees_everything(user), read_only=not access.can_change(user),

@@ -1,4 +1,5 @@
-"""Telegram commands: /start, /protect, /unprotect, /status, /settings, /help, /doctor.
+"""Telegram commands: /start, /protect, /unprotect, /status, /settings, /unmute, /ban,
+/help, /doctor.
 
 Group admins set a group up from inside Telegram. Every command checks where
 it was sent and who sent it first; replies in groups remove themselves after
@@ -12,6 +13,8 @@ import html
 import re
 
 import structlog
+from asgiref.sync import sync_to_async
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.loader import render_to_string
 from django.utils.html import escape
 from telegram import (
@@ -29,7 +32,7 @@ from bots.models import AuditLog
 from groups import rights
 from groups.config import GroupConfig, aget_group_config
 from groups.models import ProtectedGroup
-from groups.services import health, ledger_reads, protection
+from groups.services import health, ledger_reads, members, protection
 from groups.services import settings as group_settings
 from verification import actions
 from verification.engine import Engine
@@ -66,6 +69,8 @@ def install(application: Application, engine: Engine) -> Commands:
         CommandHandler("status", c.status),
         CommandHandler("settings", c.settings),
         CommandHandler("doctor", c.doctor),
+        CommandHandler("unmute", c.unmute),
+        CommandHandler("ban", c.ban),
         CallbackQueryHandler(c.setting_pressed, pattern=r"^nz:s:"),
     ])
     return c
@@ -210,6 +215,37 @@ class Commands:
         await actions.edit(self.engine, chat_id, query.message.message_id,
                            _settings_text(group), _settings_keyboard(group))
         await actions.answer(self.engine, query.id, "Saved.")
+
+    async def unmute(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._member_change(update.effective_message, context.args or [], "unmute")
+
+    async def ban(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._member_change(update.effective_message, context.args or [], "ban")
+
+    async def _member_change(self, message: Message, args: list[str], kind: str) -> None:
+        """/unmute or /ban, as a reply to the member's message or with their user id.
+
+        The same service as the dashboard's buttons: it queues the change for the
+        command queue, which carries it out in a moment.
+        """
+        found = await self._protected_group(message, kind)
+        if found is None:
+            return
+        config, actor = found
+        target = _target(message, args)
+        if target is None:
+            await self._reply(message, f"Usage: reply to the member's message with /{kind}, "
+                              f"or /{kind} followed by their user id.")
+            return
+        user_id, name = target
+        try:
+            await sync_to_async(members.CHANGES[kind])(config.pk, user_id, actor=actor)
+        except (ValidationError, PermissionDenied) as exc:
+            text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            await self._reply(message, _text(text))
+            return
+        verb = "unmute" if kind == "unmute" else "ban"
+        await self._reply(message, f"OK: I will {verb} {escape(name)} in a moment.")
 
     async def doctor(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -372,6 +408,16 @@ def _forwarded_channel(message: Message | None) -> int | None:
     origin = message.forward_origin
     if isinstance(origin, MessageOriginChannel):
         return origin.chat.id
+    return None
+
+
+def _target(message: Message, args: list[str]) -> tuple[int, str] | None:
+    """The member a /unmute or /ban is about: the replied-to sender, or a user id."""
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.sender_chat is None:
+        return replied.from_user.id, display_name(replied.from_user)
+    if args and args[0].isdigit():
+        return int(args[0]), args[0]
     return None
 
 
