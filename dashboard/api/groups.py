@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field
 
+from bots.audit import Actor
 from bots.models import AuditLog
 from dashboard import access
 from dashboard.api.errors import FieldErrors
@@ -83,7 +84,7 @@ def disable_group(request: HttpRequest, group_id: int):
     return _detail(protection.set_group_enabled(group.pk, False, actor=_actor(request)))
 
 
-def _actor(request: HttpRequest):
+def _actor(request: HttpRequest) -> Actor:
     return actor_for(request.auth, SOURCE)
 
 

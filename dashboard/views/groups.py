@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from bots.audit import Actor
 from bots.models import AuditLog
 from dashboard import access, services
 from dashboard.forms import GroupFilterForm, GroupSettingsForm
@@ -91,20 +92,20 @@ def group_settings(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "dashboard/group_detail.html#settings-form",
                       _detail_context(request, group))
     form = GroupSettingsForm(request.POST, instance=group)
-    saved = None
+    fresh = None  # the group as saved, once the change went through
     if form.is_valid():
         changes = {f: form.cleaned_data[f] for f in GroupSettingsForm.Meta.fields}
         try:
-            saved = group_settings_service.update_settings(group.pk, changes,
+            fresh = group_settings_service.update_settings(group.pk, changes,
                                                            actor=_actor(request))
         except PermissionDenied as exc:
             return refused(request, exc)
         except ValidationError as exc:
             form.add_error(None, exc)
-    context = (_detail_context(request, saved) | {"saved": True} if saved is not None
+    context = (_detail_context(request, fresh) | {"saved": True} if fresh is not None
                else _detail_context(request, group, form))
     if not request.htmx:
-        return redirect("dashboard:group", pk=group.pk) if saved is not None else render(
+        return redirect("dashboard:group", pk=group.pk) if fresh is not None else render(
             request, "dashboard/group_detail.html", context)
     return render(request, "dashboard/group_detail.html#settings-form", context)
 
@@ -140,7 +141,7 @@ def member_command(request: HttpRequest, pk: int, user_id: int, kind: str) -> Ht
     return render(request, "dashboard/_command.html", {"command": command})
 
 
-def _actor(request: HttpRequest):
+def _actor(request: HttpRequest) -> Actor:
     return services.actor_for(request.user, SOURCE)
 
 
