@@ -3,11 +3,23 @@ from django.contrib import admin
 from django.db import transaction
 
 from bots import audit, registration
+from bots.audit import Actor, AuditAction
 from bots.models import AuditLog, BotCommand, BotInstance, BotStatus
 
 
+def staff_actor(request) -> Actor:
+    """Staff in admin, as the domain services see them: allowed everything, named by username."""
+    return Actor(AuditLog.Source.ADMIN, name=request.user.get_username(), user=request.user,
+                 staff=True)
+
+
 class AuditedAdmin(admin.ModelAdmin):
-    """Writes an AuditLog row for every add, change and delete made in admin."""
+    """Writes an AuditLog row for every add, change and delete made in admin.
+
+    Domain changes (enable a group, ban a member, a bot's token) do not come
+    through here: their actions and forms call the services, which audit them
+    with their own names.
+    """
 
     def audit_group_id(self, obj) -> int | None:
         return None
@@ -18,7 +30,7 @@ class AuditedAdmin(admin.ModelAdmin):
             before = audit.snapshot(type(obj).objects.get(pk=obj.pk))
         super().save_model(request, obj, form, change)
         audit.record(
-            "change" if change else "add",
+            AuditAction.RECORD_CHANGED if change else AuditAction.RECORD_ADDED,
             obj,
             source=AuditLog.Source.ADMIN,
             actor=request.user,
@@ -29,7 +41,7 @@ class AuditedAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         audit.record(
-            "delete",
+            AuditAction.RECORD_DELETED,
             obj,
             source=AuditLog.Source.ADMIN,
             actor=request.user,
@@ -41,7 +53,7 @@ class AuditedAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             audit.record(
-                "delete",
+                AuditAction.RECORD_DELETED,
                 obj,
                 source=AuditLog.Source.ADMIN,
                 actor=request.user,
@@ -50,7 +62,7 @@ class AuditedAdmin(admin.ModelAdmin):
             )
         super().delete_queryset(request, queryset)
 
-    def audited_update(self, request, queryset, action: str, **changes) -> int:
+    def audited_update(self, request, queryset, action: AuditAction, **changes) -> int:
         """Bulk action that records one audit row per object it changes."""
         with transaction.atomic():
             count = 0
@@ -150,15 +162,30 @@ class BotInstanceAdmin(AuditedAdmin):
         status = getattr(obj, "status", None)
         return status.heartbeat_at if status else None
 
+    def save_model(self, request, obj, form, change):
+        """A token entered here is registered by `bots.registration` (audited as
+        `bot.registered` / `bot.retokened`); other fields are an ordinary change."""
+        if not form.cleaned_data.get("token"):
+            return super().save_model(request, obj, form, change)
+        others = set(form.changed_data) - {"token", "username", "display_name"}
+        if change and others:
+            before = audit.snapshot(BotInstance.objects.get(pk=obj.pk), fields=sorted(others))
+        registration.store(obj, actor=staff_actor(request))
+        if change and others:
+            audit.record(AuditAction.RECORD_CHANGED, obj, by=staff_actor(request),
+                         before=before, after=audit.snapshot(obj, fields=sorted(others)))
+
     @admin.action(description="Activate selected bots")
     def activate(self, request, queryset):
-        count = self.audited_update(request, queryset, "activate", is_active=True)
-        self.message_user(request, f"Activated {count} bot(s).")
+        for bot in queryset:
+            registration.set_bot_active(bot.pk, True, actor=staff_actor(request))
+        self.message_user(request, f"Activated {len(queryset)} bot(s).")
 
     @admin.action(description="Deactivate selected bots")
     def deactivate(self, request, queryset):
-        count = self.audited_update(request, queryset, "deactivate", is_active=False)
-        self.message_user(request, f"Deactivated {count} bot(s).")
+        for bot in queryset:
+            registration.set_bot_active(bot.pk, False, actor=staff_actor(request))
+        self.message_user(request, f"Deactivated {len(queryset)} bot(s).")
 
 
 @admin.register(BotCommand)
@@ -183,18 +210,40 @@ class BotCommandAdmin(AuditedAdmin):
                 bot_id=command.bot_id, kind=command.kind, payload=command.payload,
                 requested_by=request.user,
             )
-            audit.record("queue_again", copy, source=AuditLog.Source.ADMIN, actor=request.user,
+            audit.record(AuditAction.COMMAND_QUEUED_AGAIN, copy, by=staff_actor(request),
                          after={"retry_of": command.pk, "kind": command.kind})
             retried += 1
         self.message_user(request, f"Queued {retried} command(s) again.")
 
 
+class ActionFilter(admin.SimpleListFilter):
+    """The vocabulary's labels, not the stored names."""
+
+    title = "what"
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        return AuditAction.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
 @admin.register(AuditLog)
 class AuditLogAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "source", "actor_name", "action", "object_type", "object_repr"]
-    list_filter = ["source", "action", "object_type"]
+    list_display = ["created_at", "source", "who", "what", "object_type", "object_repr"]
+    list_filter = ["source", ActionFilter, "object_type"]
+    list_select_related = ["actor__telegram"]
     search_fields = ["actor_name", "object_repr", "action", "=object_id", "=actor_telegram_id"]
     date_hierarchy = "created_at"
+
+    @admin.display(description="who", ordering="actor_name")
+    def who(self, obj):
+        return audit.actor_label(obj)
+
+    @admin.display(description="what", ordering="action")
+    def what(self, obj):
+        return audit.action_label(obj.action)
 
     # The audit trail is append-only, also for staff.
     def has_add_permission(self, request):

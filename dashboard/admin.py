@@ -3,6 +3,7 @@ from django.db import models
 from django.utils import timezone
 
 from bots.admin import AuditedAdmin
+from bots.audit import AuditAction
 from dashboard.models import ApiToken, LoginSession, TelegramAccount
 
 
@@ -36,7 +37,8 @@ class ApiTokenAdmin(AuditedAdmin):
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
         count = self.audited_update(
-            request, queryset.filter(revoked_at__isnull=True), "revoke", revoked_at=timezone.now()
+            request, queryset.filter(revoked_at__isnull=True), AuditAction.API_TOKEN_REVOKED,
+            revoked_at=timezone.now()
         )
         self.message_user(request, f"Revoked {count} token(s).")
 

@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.db import models
 
-from bots.admin import AuditedAdmin
+from bots.admin import AuditedAdmin, staff_actor
 from groups.models import EnforcedChannel, GroupAdmin, GroupChannel, GroupMember, ProtectedGroup
+from groups.services import members, protection, settings
 
 
 class GroupChannelInline(admin.TabularInline):
@@ -35,15 +36,35 @@ class ProtectedGroupAdmin(AuditedAdmin):
     def channel_count(self, obj):
         return obj._channels
 
+    def save_model(self, request, obj, form, change):
+        """Settings and the on/off switch go through their services (audited as
+        `group.settings_changed`, `group.enabled`/`group.disabled`); the other
+        fields are an ordinary audited change."""
+        if not change:
+            return super().save_model(request, obj, form, change)
+        stored = ProtectedGroup.objects.get(pk=obj.pk)
+        changes = {f: getattr(obj, f) for f in settings.SETTING_FIELDS if f in form.changed_data}
+        enabled = obj.enabled
+        for field in [*changes, "enabled"]:
+            setattr(obj, field, getattr(stored, field))
+        if set(form.changed_data) - {*changes, "enabled"}:
+            super().save_model(request, obj, form, change)
+        actor = staff_actor(request)
+        settings.update_settings(obj.pk, changes, actor=actor)
+        protection.set_group_enabled(obj.pk, enabled, actor=actor)
+        obj.refresh_from_db()
+
     @admin.action(description="Enable protection")
     def enable_protection(self, request, queryset):
-        count = self.audited_update(request, queryset, "enable", enabled=True)
-        self.message_user(request, f"Protection enabled in {count} group(s).")
+        for pk in queryset.values_list("pk", flat=True):
+            protection.set_group_enabled(pk, True, actor=staff_actor(request))
+        self.message_user(request, f"Protection enabled in {len(queryset)} group(s).")
 
     @admin.action(description="Disable protection")
     def disable_protection(self, request, queryset):
-        count = self.audited_update(request, queryset, "disable", enabled=False)
-        self.message_user(request, f"Protection disabled in {count} group(s).")
+        for pk in queryset.values_list("pk", flat=True):
+            protection.set_group_enabled(pk, False, actor=staff_actor(request))
+        self.message_user(request, f"Protection disabled in {len(queryset)} group(s).")
 
 
 @admin.register(EnforcedChannel)
@@ -64,9 +85,22 @@ class GroupMemberAdmin(AuditedAdmin):
     search_fields = ["=user_id", "username", "first_name", "group__title"]
     raw_id_fields = ["group"]
     list_select_related = ["group"]
+    actions = ["unmute", "ban"]
 
     def audit_group_id(self, obj):
         return obj.group_id
+
+    @admin.action(description="Unmute selected members (runbot carries it out)")
+    def unmute(self, request, queryset):
+        for group_pk, user_id in queryset.values_list("group_id", "user_id"):
+            members.unmute(group_pk, user_id, actor=staff_actor(request))
+        self.message_user(request, f"Queued {len(queryset)} unmute(s).")
+
+    @admin.action(description="Ban selected members (runbot carries it out)")
+    def ban(self, request, queryset):
+        for group_pk, user_id in queryset.values_list("group_id", "user_id"):
+            members.ban(group_pk, user_id, actor=staff_actor(request))
+        self.message_user(request, f"Queued {len(queryset)} ban(s).")
 
 
 @admin.register(GroupAdmin)

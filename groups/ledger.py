@@ -1,6 +1,6 @@
 """The member ledger's writes, kept through a database outage.
 
-Every GroupMember write the engine makes (`groups.services.mark_restricted`,
+Every GroupMember write the engine makes (`groups.services.ledger_writes.mark_restricted`,
 `clear_restriction`, ...) is one named operation that goes through
 `writer.write(op, **args)`:
 

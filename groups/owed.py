@@ -4,7 +4,7 @@ A restriction dropped by a long 429 storm, an unmute that met a 5xx: the
 decision stands, so it is written on the member's ledger row
 (`GroupMember.owed_action`) and retried with backoff by the engine
 (verification/owed.py) until it is done or moot. Carrying the action out
-clears it (`services.mark_restricted`, `services.clear_restriction`).
+clears it (`ledger_writes.mark_restricted`, `ledger_writes.clear_restriction`).
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ async def test_staff_add_a_bot_by_token_and_it_is_stored_encrypted_and_audited(
     assert emulator.calls_named("getMe")
     assert (bot.username, bot.display_name) == ("shop_bot", "Shop")
     # It should write an audit row without the token in it.
-    entry = await AuditLog.objects.select_related("actor").aget(action="add")
+    entry = await AuditLog.objects.select_related("actor").aget(action="bot.registered")
     assert entry.source == "admin" and entry.actor.username == "staff"
     assert token not in str(entry.after) and "encrypted_token" not in entry.after
 
@@ -176,7 +176,7 @@ def test_bulk_disable_protection_is_audited_per_group(staff_client):
     for group in groups:
         group.refresh_from_db()
         assert group.enabled is False
-        entry = AuditLog.objects.get(action="disable", group_id=group.pk)
+        entry = AuditLog.objects.get(action="group.disabled", group_id=group.pk)
         assert entry.before == {"enabled": True} and entry.after == {"enabled": False}
 
 
@@ -192,7 +192,7 @@ def test_editing_a_group_records_before_and_after(staff_client):
     response = staff_client.post(url, data)
 
     assert response.status_code == 302, response.context["adminform"].form.errors
-    entry = AuditLog.objects.get(action="change", group_id=group.pk)
+    entry = AuditLog.objects.get(action="group.settings_changed", group_id=group.pk)
     assert entry.before == {"fail_mode": "closed"}
     assert entry.after == {"fail_mode": "open"}
 
@@ -240,7 +240,7 @@ def test_staff_revoke_api_tokens_and_the_revocation_is_audited(staff_client, sta
     assert response.status_code == 302
     token.refresh_from_db()
     assert token.revoked_at is not None
-    assert AuditLog.objects.filter(action="revoke", object_id=str(token.pk)).exists()
+    assert AuditLog.objects.filter(action="api_token.revoked", object_id=str(token.pk)).exists()
     # Neither the token nor its digest is ever shown.
     page = staff_client.get(reverse("admin:dashboard_apitoken_change", args=[token.pk]))
     assert plaintext not in page.content.decode()
@@ -262,4 +262,4 @@ def test_staff_queue_a_failed_command_again_as_a_new_command(staff_client, staff
     # The first attempt keeps its record.
     failed.refresh_from_db()
     assert failed.status == "failed" and failed.error == "boom"
-    assert AuditLog.objects.filter(action="queue_again", object_id=str(retry.pk)).exists()
+    assert AuditLog.objects.filter(action="command.queued_again", object_id=str(retry.pk)).exists()

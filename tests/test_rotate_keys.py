@@ -23,7 +23,7 @@ def test_it_re_encrypts_every_token_with_the_first_key(settings, capsys):
     for bot in BotInstance.objects.all():
         assert bot.token == tokens[bot.pk]
     assert "Re-encrypted 2 token(s)" in capsys.readouterr().out
-    assert AuditLog.objects.filter(action="rotate_key").count() == 2
+    assert AuditLog.objects.filter(action="bot.key_rotated").count() == 2
 
 
 def test_it_names_the_bot_it_cannot_decrypt_and_leaves_it_untouched(settings, capsys):

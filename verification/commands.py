@@ -1,4 +1,5 @@
-"""Telegram commands: /start, /protect, /unprotect, /status, /settings, /help, /doctor.
+"""Telegram commands: /start, /protect, /unprotect, /status, /settings, /unmute, /ban,
+/help, /doctor.
 
 Group admins set a group up from inside Telegram. Every command checks where
 it was sent and who sent it first; replies in groups remove themselves after
@@ -12,6 +13,8 @@ import html
 import re
 
 import structlog
+from asgiref.sync import sync_to_async
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.loader import render_to_string
 from django.utils.html import escape
 from telegram import (
@@ -24,9 +27,13 @@ from telegram import (
 )
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from groups import rights, services
+from bots.audit import Actor
+from bots.models import AuditLog
+from groups import rights
 from groups.config import GroupConfig, aget_group_config
 from groups.models import ProtectedGroup
+from groups.services import health, ledger_reads, members, protection
+from groups.services import settings as group_settings
 from verification import actions
 from verification.engine import Engine
 from verification.updates import ADMIN_STATUSES, GROUP_ANONYMOUS_BOT_ID, display_name
@@ -62,6 +69,8 @@ def install(application: Application, engine: Engine) -> Commands:
         CommandHandler("status", c.status),
         CommandHandler("settings", c.settings),
         CommandHandler("doctor", c.doctor),
+        CommandHandler("unmute", c.unmute),
+        CommandHandler("ban", c.ban),
         CallbackQueryHandler(c.setting_pressed, pattern=r"^nz:s:"),
     ])
     return c
@@ -95,7 +104,8 @@ class Commands:
 
     async def protect(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        if not await self._admin_in_group(message, "protect"):
+        actor = await self._admin_in_group(message, "protect")
+        if actor is None:
             return
         refs = [a for a in context.args or [] if a.strip()]
         forwarded = _forwarded_channel(message.reply_to_message)
@@ -122,9 +132,8 @@ class Commands:
             lines = "\n".join(f"❌ {escape(p.what)} — {escape(p.fix)}" for p in problems)
             await self._reply(message, f"I can't protect this group yet:\n{lines}")
             return
-        actor = _actor(message)
         chat = await actions.get_chat(self.engine, message.chat_id)
-        group = await services.aprotect(
+        group = await protection.aprotect(
             self.engine.bot_pk, message.chat_id, title=message.chat.title or "",
             username=message.chat.username or "", is_forum=bool(message.chat.is_forum),
             channels=channels, actor=actor,
@@ -137,9 +146,10 @@ class Commands:
 
     async def unprotect(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        config = await self._protected_group(message, "unprotect")
-        if config is None:
+        found = await self._protected_group(message, "unprotect")
+        if found is None:
             return
+        config, actor = found
         channel_id = None
         if context.args:
             channel_id = _match_channel(config, context.args[0])
@@ -147,11 +157,11 @@ class Commands:
                 await self._reply(message,
                                   f"{escape(context.args[0])} is not linked to this group.")
                 return
-        off = await services.aunprotect(config.pk, channel_chat_id=channel_id,
-                                        actor=_actor(message))
+        off = await protection.aunprotect(config.pk, channel_chat_id=channel_id,
+                                          actor=actor)
         if off:
             config = await aget_group_config(self.engine.bot_pk, message.chat_id)
-            user_ids = await services.arestricted_user_ids(config.pk)
+            user_ids = await ledger_reads.arestricted_user_ids(config.pk)
             lifted = await actions.lift_all(self.engine, config, user_ids)
             text = f"Protection is off. I lifted {lifted} restriction(s) I had placed."
         else:
@@ -160,18 +170,20 @@ class Commands:
 
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        config = await self._protected_group(message, "view")
-        if config is None:
+        found = await self._protected_group(message, "view")
+        if found is None:
             return
-        context_data = await services.agroup_status(config.pk)
+        config, _ = found
+        context_data = await health.agroup_status(config.pk)
         await self._reply(message, render_to_string("verification/telegram/status.html",
                                                     context_data).strip())
 
     async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        config = await self._protected_group(message, "view")
-        if config is None:
+        found = await self._protected_group(message, "view")
+        if found is None:
             return
+        config, _ = found
         group = await ProtectedGroup.objects.aget(pk=config.pk)
         await actions.reply(self.engine, message.chat_id, _settings_text(group),
                             markup=_settings_keyboard(group), thread_id=_thread(message),
@@ -190,24 +202,57 @@ class Commands:
         if config is None:
             await actions.answer(self.engine, query.id)
             return
-        refusal = await self._refusal(chat_id, config.title, query.from_user.id, "settings")
+        refusal, standing = await self._check(chat_id, config.title, query.from_user.id,
+                                              "settings")
         if refusal is not None:
             await actions.answer(self.engine, query.id, refusal.message, alert=True)
             return
         field, value = parts[2], parts[3]
-        actor = services.Actor(query.from_user.id, display_name(query.from_user))
-        group = await services.aupdate_setting(
-            config.pk, field, int(value) if field == "warning_delete_after" else value,
+        actor = _telegram_actor(query.from_user.id, display_name(query.from_user), standing)
+        group = await group_settings.aupdate_settings(
+            config.pk, {field: int(value) if field == "warning_delete_after" else value},
             actor=actor)
         await actions.edit(self.engine, chat_id, query.message.message_id,
                            _settings_text(group), _settings_keyboard(group))
         await actions.answer(self.engine, query.id, "Saved.")
 
+    async def unmute(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._member_change(update.effective_message, context.args or [], "unmute")
+
+    async def ban(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._member_change(update.effective_message, context.args or [], "ban")
+
+    async def _member_change(self, message: Message, args: list[str], kind: str) -> None:
+        """/unmute or /ban, as a reply to the member's message or with their user id.
+
+        The same service as the dashboard's buttons: it queues the change for the
+        command queue, which carries it out in a moment.
+        """
+        found = await self._protected_group(message, kind)
+        if found is None:
+            return
+        config, actor = found
+        target = _target(message, args)
+        if target is None:
+            await self._reply(message, f"Usage: reply to the member's message with /{kind}, "
+                              f"or /{kind} followed by their user id.")
+            return
+        user_id, name = target
+        try:
+            await sync_to_async(members.CHANGES[kind])(config.pk, user_id, actor=actor)
+        except (ValidationError, PermissionDenied) as exc:
+            text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            await self._reply(message, _text(text))
+            return
+        verb = "unmute" if kind == "unmute" else "ban"
+        await self._reply(message, f"OK: I will {verb} {escape(name)} in a moment.")
+
     async def doctor(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        config = await self._protected_group(message, "view")
-        if config is None:
+        found = await self._protected_group(message, "view")
+        if found is None:
             return
+        config, _ = found
         lines = await self.diagnose(config)
         await self._reply(message, render_to_string("verification/telegram/doctor.html", {
             "group": config.title, "lines": lines}).strip())
@@ -217,12 +262,12 @@ class Commands:
     async def checkup(self) -> int:
         """/doctor on a schedule for every enabled group; returns how many need attention."""
         flagged = 0
-        for chat_id in await services.aenabled_group_chat_ids(self.engine.bot_pk):
+        for chat_id in await health.aenabled_group_chat_ids(self.engine.bot_pk):
             config = await self.engine.config(chat_id)
             if config is None:
                 continue
             problems = [p.what for p in await self.diagnose(config) if not p.ok]
-            await services.aset_attention(config.pk, problems)
+            await health.aset_attention(config.pk, problems)
             flagged += bool(problems)
         return flagged
 
@@ -249,7 +294,7 @@ class Commands:
         return Problem(what, fix, ok=True)
 
     async def _check_setup(self, group_chat_id: int, refs: list[str],
-                           ) -> tuple[list[Problem], list[services.ChannelInfo]]:
+                           ) -> tuple[list[Problem], list[protection.ChannelInfo]]:
         """The rights /protect needs: problems, and the channels when there are none."""
         problems = list(await self._group_rights(group_chat_id))
         channels = []
@@ -270,8 +315,8 @@ class Commands:
                 problems.append(Problem(f"{label}: no invite link",
                                         "give me the right to invite users in the channel"))
                 continue
-            channels.append(services.ChannelInfo(chat.id, chat.title or "", chat.username or "",
-                                                 link))
+            channels.append(protection.ChannelInfo(chat.id, chat.title or "", chat.username or "",
+                                                   link))
         return problems, channels
 
     async def _group_rights(self, chat_id: int, *, ok_lines: bool = False) -> list[Problem]:
@@ -299,46 +344,57 @@ class Commands:
         return [Problem(f"Channel {label}: admin, can read members", "", ok=True)] \
             if ok_lines else []
 
-    async def _refusal(self, chat_id: int, title: str, user_id: int,
-                       action: str) -> rights.Refusal | None:
+    async def _check(self, chat_id: int, title: str, user_id: int, action: str
+                     ) -> tuple[rights.Refusal | None, rights.AdminStanding | None]:
         """The same rule as the dashboard's (`groups.rights.may`), on the person's rights
-        as Telegram states them right now; None: allowed."""
+        as Telegram states them right now: (why not, or None; their standing)."""
         if user_id == GROUP_ANONYMOUS_BOT_ID:
-            return _anonymous(action, title)
-        member = await actions.get_member(self.engine, chat_id, user_id)
-        standing = None
-        if member is not None and member.status in ADMIN_STATUSES:
-            standing = rights.AdminStanding.of(member.status, member.to_dict())
-        return rights.may(action, standing, group_title=title or "this group")
+            return _anonymous(action, title), None
+        standing = await self._standing(chat_id, user_id)
+        return rights.may(action, standing, group_title=title or "this group"), standing
 
-    async def _admin_in_group(self, message: Message, action: str) -> bool:
-        """In a group, sent by an admin holding the right `action` needs; else say why not."""
+    async def _standing(self, chat_id: int, user_id: int) -> rights.AdminStanding | None:
+        """The person's admin standing as Telegram states it now; None: not an admin."""
+        member = await actions.get_member(self.engine, chat_id, user_id)
+        if member is None or member.status not in ADMIN_STATUSES:
+            return None
+        return rights.AdminStanding.of(member.status, member.to_dict())
+
+    async def _admin_in_group(self, message: Message, action: str) -> Actor | None:
+        """In a group, sent by an admin holding the right `action` needs: who they are,
+        with the standing the services check the change against; else say why not."""
         if message.chat.type not in ("group", "supergroup"):
             await self._reply(message, "Use this command in the group you want to protect.")
-            return False
+            return None
         if message.sender_chat is not None and message.sender_chat.id == message.chat_id:
             refusal = _anonymous(action, message.chat.title or "")
             if refusal is not None:
                 await self._reply(message, _text(refusal.message) + " Anonymous admins "
                                   "cannot be checked for it: send the command as yourself.")
-                return False
-            return True
-        refusal = rights.Refusal(action, rights.ADMIN, message.chat.title or "this group") \
-            if message.from_user is None else \
-            await self._refusal(message.chat_id, message.chat.title or "", message.from_user.id,
-                                action)
+                return None
+            return _telegram_actor(message.chat_id, "anonymous admin", None)
+        user = message.from_user
+        if user is None:
+            refusal, standing = rights.Refusal(action, rights.ADMIN, message.chat.title or
+                                               "this group"), None
+        else:
+            refusal, standing = await self._check(message.chat_id, message.chat.title or "",
+                                                  user.id, action)
         if refusal is not None:
             await self._reply(message, _text(refusal.message))
-            return False
-        return True
+            return None
+        return _telegram_actor(user.id, display_name(user), standing)
 
-    async def _protected_group(self, message: Message, action: str) -> GroupConfig | None:
-        if not await self._admin_in_group(message, action):
+    async def _protected_group(self, message: Message, action: str
+                               ) -> tuple[GroupConfig, Actor] | None:
+        actor = await self._admin_in_group(message, action)
+        if actor is None:
             return None
         config = await aget_group_config(self.engine.bot_pk, message.chat_id)
         if config is None:
             await self._reply(message, "This group is not set up yet: /protect @channel")
-        return config
+            return None
+        return config, actor
 
     async def _reply(self, message: Message, text: str) -> None:
         in_group = message.chat.type in ("group", "supergroup")
@@ -355,6 +411,16 @@ def _forwarded_channel(message: Message | None) -> int | None:
     return None
 
 
+def _target(message: Message, args: list[str]) -> tuple[int, str] | None:
+    """The member a /unmute or /ban is about: the replied-to sender, or a user id."""
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.sender_chat is None:
+        return replied.from_user.id, display_name(replied.from_user)
+    if args and args[0].isdigit():
+        return int(args[0]), args[0]
+    return None
+
+
 def _match_channel(config: GroupConfig, ref: str) -> int | None:
     ref = ref.strip()
     for channel in config.channels:
@@ -365,11 +431,10 @@ def _match_channel(config: GroupConfig, ref: str) -> int | None:
     return None
 
 
-def _actor(message: Message) -> services.Actor:
-    user = message.from_user
-    if message.sender_chat is not None and message.sender_chat.id == message.chat_id:
-        return services.Actor(message.chat_id, "anonymous admin")
-    return services.Actor(user.id if user else 0, display_name(user))
+def _telegram_actor(telegram_id: int, name: str,
+                    standing: rights.AdminStanding | None) -> Actor:
+    return Actor(AuditLog.Source.TELEGRAM, name=name, telegram_id=telegram_id,
+                 standing=standing)
 
 
 def _thread(message: Message) -> int | None:

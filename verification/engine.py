@@ -17,8 +17,8 @@ from typing import Any
 import structlog
 from telegram import Bot, ChatPermissions
 
-from groups import services
 from groups.config import ChannelConfig, GroupConfig, aget_group_config, configs
+from groups.services import ledger_writes
 from verification import actions
 from verification.events import VerificationEventData
 from verification.membership import Lookup, MembershipCache, memberships
@@ -102,7 +102,7 @@ class Engine:
         if len(self._known) >= KNOWN_MEMBERS_MAX:
             self._known.clear()
         self._known.add(key)
-        self.spawn(services.anote_member(config.pk, person.id, name=person.name,
+        self.spawn(ledger_writes.anote_member(config.pk, person.id, name=person.name,
                                          username=person.username))
 
     def first_join(self, chat_id: int, user_id: int) -> bool:

@@ -16,8 +16,9 @@ from typing import Any
 from telegram.ext import Application
 
 from bots.models import BotCommand
-from groups import rights, services
+from groups import rights
 from groups.config import GroupConfig
+from groups.services import ledger_reads
 from verification import actions
 from verification.decisions import Restrict, Unmute, decide_unmute
 from verification.engine import Engine
@@ -101,7 +102,7 @@ async def recheck(engine: Engine, config: GroupConfig, payload: dict) -> dict[st
         raise CommandFailed("Protection is off in this group.")
     answers, _ = await engine.check(person.id, config.channels,
                                     fresh=tuple(c.chat_id for c in config.channels))
-    entry = await services.aledger_entry(config.pk, person.id)
+    entry = await ledger_reads.aledger_entry(config.pk, person.id)
     decision = decide_unmute(config, person, answers,
                              restricted_by_nezuko=bool(entry and entry.restricted_by_nezuko),
                              reason="recheck")
@@ -128,7 +129,7 @@ async def refresh_admins(engine: Engine, config: GroupConfig, payload: dict) -> 
 
 async def warm_cache(engine: Engine, config: GroupConfig, payload: dict) -> dict[str, Any]:
     """Ask about the group's known members at bulk priority, so later messages hit."""
-    user_ids = await services.aknown_member_ids(config.pk, limit=WARM_LIMIT)
+    user_ids = await ledger_reads.aknown_member_ids(config.pk, limit=WARM_LIMIT)
     known = 0
     for user_id in user_ids:
         answers, _ = await engine.check(user_id, config.channels, level="P2")

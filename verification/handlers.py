@@ -30,8 +30,9 @@ from bots import metrics
 from bots.heartbeat import describe_error, is_network_error
 from bots.models import BotInstance
 from bots.spool import is_outage
-from groups import rights, services
+from groups import rights
 from groups.config import GroupConfig, agroups_for_channel
+from groups.services import health, ledger_reads, ledger_writes, protection
 from verification import actions, commands, joinrequests
 from verification.decisions import (
     Allow,
@@ -156,7 +157,7 @@ class Handlers:
     async def _welcome_back(self, config: GroupConfig, person: Person) -> None:
         """Telegram keeps a restriction through a leave: someone Nezuko muted who
         subscribed while away comes back muted, unless Nezuko lifts it now."""
-        entry = await services.aledger_entry(config.pk, person.id)
+        entry = await ledger_reads.aledger_entry(config.pk, person.id)
         if entry is not None and entry.restricted_by_nezuko:
             await actions.unmute(self.engine, Unmute(config.chat_id, person, "rejoined"), config)
 
@@ -178,7 +179,7 @@ class Handlers:
         elif change.left:
             self.engine.forget_join(change.chat_id, change.person.id)
             status = "kicked" if change.new_status == "kicked" else "left"
-            await services.aset_member_status(config.pk, change.person.id, status)
+            await ledger_writes.aset_member_status(config.pk, change.person.id, status)
             warning = self.engine.board.of_user(change.chat_id, change.person.id)
             if warning is not None:
                 await actions.unwarn(self.engine, config, change.person.id)
@@ -207,9 +208,9 @@ class Handlers:
         must not claim the restriction is Nezuko's, so Nezuko never lifts it."""
         self.engine.restricted.discard((change.chat_id, change.person.id))
         if change.new_status == "restricted":
-            await services.ahand_over_restriction(config.pk, change.person.id)
+            await ledger_writes.ahand_over_restriction(config.pk, change.person.id)
         else:
-            await services.aclear_restriction(config.pk, change.person.id)
+            await ledger_writes.aclear_restriction(config.pk, change.person.id)
             if self.engine.board.of_user(change.chat_id, change.person.id) is not None:
                 await actions.unwarn(self.engine, config, change.person.id)
 
@@ -229,7 +230,7 @@ class Handlers:
             await self._joined_channel(change)
 
     async def _left_channel(self, change: MemberChange) -> None:
-        chat_ids = await services.aknown_groups_for_channel(
+        chat_ids = await ledger_reads.aknown_groups_for_channel(
             self.engine.bot_pk, change.chat_id, change.person.id)
         for chat_id in chat_ids:
             config = await self.engine.config(chat_id)
@@ -241,7 +242,7 @@ class Handlers:
             await actions.apply(self.engine, decision, config, cache_hit=hit)
 
     async def _joined_channel(self, change: MemberChange) -> None:
-        restricted = await services.aknown_groups_for_channel(
+        restricted = await ledger_reads.aknown_groups_for_channel(
             self.engine.bot_pk, change.chat_id, change.person.id, restricted_only=True)
         for chat_id in restricted:
             config = await self.engine.config(chat_id)
@@ -303,11 +304,11 @@ class Handlers:
     async def sweep_warnings(self) -> int:
         """Delete warnings a restart left past their delay; returns how many."""
         removed = 0
-        for chat_id, message_id in await services.aoverdue_warnings(self.engine.bot_pk):
+        for chat_id, message_id in await ledger_reads.aoverdue_warnings(self.engine.bot_pk):
             if self.engine.board.of_message(chat_id, message_id) is not None:
                 continue  # alive here, with its own timer
             await actions.delete_message(self.engine, chat_id, message_id)
-            await services.aforget_warning(chat_id, message_id)
+            await ledger_writes.aforget_warning(chat_id, message_id)
             removed += 1
         return removed
 
@@ -334,7 +335,7 @@ class Handlers:
             await actions.answer(self.engine, press.query_id, "Protection is off here.")
             return
         warning = self.engine.board.of_message(press.chat_id, press.message_id)
-        entry = await services.aledger_entry(config.pk, press.presser.id)
+        entry = await ledger_reads.aledger_entry(config.pk, press.presser.id)
         warned = warning.user_ids if warning else frozenset(
             {press.presser.id} if entry and entry.warning_message_id == press.message_id
             else ())
@@ -394,7 +395,7 @@ class Handlers:
         cmu = update.my_chat_member
         new = cmu.new_chat_member
         rights = {k: v for k, v in new.to_dict().items() if k.startswith("can_") and v}
-        await services.arecord_bot_rights(self.engine.bot_pk, cmu.chat.id, cmu.chat.type,
+        await health.arecord_bot_rights(self.engine.bot_pk, cmu.chat.id, cmu.chat.type,
                                           new.status, rights)
         logger.info("bot.rights_changed", chat_id=cmu.chat.id, status=new.status,
                     rights=sorted(rights))
@@ -407,7 +408,7 @@ class Handlers:
             old, new = message.chat_id, message.migrate_to_chat_id
         else:
             old, new = message.migrate_from_chat_id, message.chat_id
-        if await services.amigrate_chat(self.engine.bot_pk, old, new):
+        if await protection.amigrate_chat(self.engine.bot_pk, old, new):
             self.engine.board.move_chat(old, new)
             logger.info("group.migrated", old_chat_id=old, new_chat_id=new)
 

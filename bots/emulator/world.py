@@ -125,6 +125,13 @@ class World:
         self.inboxes[bot.id] = Inbox(bot.id)
         return bot
 
+    def reissue_token(self, bot: User) -> str:
+        """@BotFather's /revoke: the bot gets a new token and the old one stops working."""
+        self.bots_by_token.pop(bot.token, None)
+        bot.token = f"{bot.id}:{secrets.token_urlsafe(27)[:35]}"
+        self.bots_by_token[bot.token] = bot
+        return bot.token
+
     def _new_chat(self, chat: Chat, creator: UserRef | None) -> Chat:
         self._claim_username(chat.username, chat)
         self.chats[chat.id] = chat

@@ -4,6 +4,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
+from bots.audit import Actor
 from bots.models import AuditLog, BotInstance
 from bots.registration import ALREADY_REGISTERED, TokenRejected, aregister_bot
 from tests.factories import fake_token
@@ -54,14 +55,14 @@ async def test_an_unreachable_api_says_so_without_the_token(emulator):
 
 async def test_the_same_bot_twice_is_refused_unless_registered_again(emulator):
     shop = emulator.create_bot(username="shop_bot")
-    first = await aregister_bot(shop.token, source=AuditLog.Source.SYSTEM)
+    first = await aregister_bot(shop.token, actor=Actor.system())
     with pytest.raises(TokenRejected, match=ALREADY_REGISTERED):
         await aregister_bot(shop.token)
     await BotInstance.objects.filter(pk=first.pk).aupdate(username="renamed")
 
-    again = await aregister_bot(shop.token, again=True, source=AuditLog.Source.SYSTEM)
+    again = await aregister_bot(shop.token, again=True, actor=Actor.system())
 
     assert again.pk == first.pk and await BotInstance.objects.acount() == 1
     assert (await BotInstance.objects.aget()).username == "shop_bot"
     # Only the first registration added a bot.
-    assert await AuditLog.objects.filter(action="bot.added").acount() == 1
+    assert await AuditLog.objects.filter(action="bot.registered").acount() == 1

@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Router, Status
 
+from bots import registration
 from bots.models import AuditLog, BotInstance
-from dashboard import access, services
+from dashboard import access
 from dashboard.api.schemas import BotIn, BotOut
+from dashboard.services import ServiceError, actor_for
 
 router = Router(tags=["bots"])
 SOURCE = AuditLog.Source.API
@@ -50,17 +52,21 @@ def get_bot(request: HttpRequest, bot_id: int):
 @router.post("/bots", response={201: BotOut})
 def add_bot(request: HttpRequest, payload: BotIn):
     access.require_change(request.auth)
-    bot = services.add_bot(payload.token, actor=request.auth, source=SOURCE)
+    try:
+        bot = registration.register_bot(payload.token, owner=request.auth,
+                                        actor=actor_for(request.auth, SOURCE))
+    except registration.TokenRejected as exc:
+        raise ServiceError(str(exc)) from None
     return Status(201, _out(bot))
 
 
 @router.post("/bots/{bot_id}/disable", response=BotOut)
 def disable_bot(request: HttpRequest, bot_id: int):
     bot = access.get_bot_for_change(request.auth, bot_id)
-    return _out(services.set_bot_active(bot, False, actor=request.auth, source=SOURCE))
+    return _out(registration.set_bot_active(bot.pk, False, actor=actor_for(request.auth, SOURCE)))
 
 
 @router.post("/bots/{bot_id}/enable", response=BotOut)
 def enable_bot(request: HttpRequest, bot_id: int):
     bot = access.get_bot_for_change(request.auth, bot_id)
-    return _out(services.set_bot_active(bot, True, actor=request.auth, source=SOURCE))
+    return _out(registration.set_bot_active(bot.pk, True, actor=actor_for(request.auth, SOURCE)))

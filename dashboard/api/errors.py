@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
@@ -113,6 +113,13 @@ def install(api: NinjaAPI) -> None:
     def on_field_errors(request: HttpRequest, exc: FieldErrors) -> HttpResponse:
         return invalid_input([{"field": f, "message": m}
                               for f, msgs in exc.errors.items() for m in msgs])
+
+    @api.exception_handler(ValidationError)
+    def on_model_validation(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+        # What a service's full_clean refused, field by field.
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"request": exc.messages}
+        return invalid_input([{"field": f, "message": m}
+                              for f, msgs in errors.items() for m in msgs])
 
     @api.exception_handler(HttpError)
     def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:

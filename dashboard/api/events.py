@@ -9,9 +9,10 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from bots.models import AuditLog
-from dashboard import access, services
+from dashboard import access
 from dashboard.api.schemas import CommandIn, CommandOut, EventPageOut
-from groups import rights
+from dashboard.services import actor_for
+from groups.services import members
 from verification.models import Outcome
 
 router = Router(tags=["events"])
@@ -52,10 +53,10 @@ commands_router = Router(tags=["commands"])
 @commands_router.post("/commands", response={201: CommandOut})
 def queue_command(request: HttpRequest, payload: CommandIn):
     """Queues unmute/ban/unban/recheck for runbot; poll GET /commands/{id} for the result."""
-    group = access.get_group_for_change(request.auth, payload.group_id,
-                                        rights.command_action(payload.kind))
-    command = services.queue_member_command(group, payload.kind, payload.user_id,
-                                            actor=request.auth, source=AuditLog.Source.API)
+    group = access.get_group_for(request.auth, payload.group_id)
+    change = members.CHANGES[payload.kind]
+    command = change(group.pk, payload.user_id,
+                     actor=actor_for(request.auth, AuditLog.Source.API))
     return Status(201, command)
 
 

@@ -7,11 +7,14 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field
 
+from bots.audit import Actor
 from bots.models import AuditLog
-from dashboard import access, services
+from dashboard import access
 from dashboard.api.errors import FieldErrors
 from dashboard.api.schemas import ChannelOut, GroupDetailOut, GroupOut, GroupSettingsIn
 from dashboard.forms import GroupSettingsForm
+from dashboard.services import actor_for
+from groups.services import protection, settings
 
 router = Router(tags=["groups"])
 SOURCE = AuditLog.Source.API
@@ -54,33 +57,35 @@ def get_group(request: HttpRequest, group_id: int):
 
 @router.patch("/groups/{group_id}/settings", response=GroupDetailOut)
 def update_settings(request: HttpRequest, group_id: int, payload: GroupSettingsIn):
-    """Validated by the same form as the dashboard; audited; runbot applies it live."""
-    group = access.get_group_for_change(request.auth, group_id, "settings")
+    """Parsed by the same form as the dashboard; validated, audited and applied by
+    the one settings service; runbot applies it live. `{}` changes nothing."""
+    group = access.get_group_for(request.auth, group_id)
     changes = payload.dict(exclude_unset=True)
-    current = {f: getattr(group, f) for f in services.SETTINGS_FIELDS}
+    current = {f: getattr(group, f) for f in GroupSettingsForm.Meta.fields}
     data = current | changes
     data["allowed_user_ids"] = ", ".join(str(i) for i in data["allowed_user_ids"] or [])
     form = GroupSettingsForm(data, instance=group)
     if not form.is_valid():
         raise FieldErrors({f: [str(m) for m in msgs] for f, msgs in form.errors.items()})
-    fresh = access.get_group_for(request.auth, group_id)
-    services.update_group_settings(
-        fresh, {f: form.cleaned_data[f] for f in services.SETTINGS_FIELDS},
-        actor=request.auth, source=SOURCE,
-    )
+    fresh = settings.update_settings(
+        group.pk, {f: form.cleaned_data[f] for f in changes}, actor=_actor(request))
     return _detail(fresh)
 
 
 @router.post("/groups/{group_id}/enable", response=GroupDetailOut)
 def enable_group(request: HttpRequest, group_id: int):
-    group = access.get_group_for_change(request.auth, group_id, "enable")
-    return _detail(services.set_group_enabled(group, True, actor=request.auth, source=SOURCE))
+    group = access.get_group_for(request.auth, group_id)
+    return _detail(protection.set_group_enabled(group.pk, True, actor=_actor(request)))
 
 
 @router.post("/groups/{group_id}/disable", response=GroupDetailOut)
 def disable_group(request: HttpRequest, group_id: int):
-    group = access.get_group_for_change(request.auth, group_id, "disable")
-    return _detail(services.set_group_enabled(group, False, actor=request.auth, source=SOURCE))
+    group = access.get_group_for(request.auth, group_id)
+    return _detail(protection.set_group_enabled(group.pk, False, actor=_actor(request)))
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return actor_for(request.auth, SOURCE)
 
 
 channels_router = Router(tags=["channels"])

@@ -8,7 +8,7 @@ from typing import Literal
 from ninja import Schema
 from pydantic import Field
 
-from dashboard.services import MAX_USER_ID
+from groups.services.members import MAX_USER_ID
 
 
 class ErrorOut(Schema):

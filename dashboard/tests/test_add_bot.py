@@ -25,7 +25,7 @@ async def test_a_valid_token_is_checked_stored_and_never_shown_again(emulator, w
     assert fresh.token not in html and fresh.token.split(":")[1] not in html
     bot = await BotInstance.objects.aget(username="fresh_bot")
     assert bot.owner_id == world.alice.pk
-    assert await AuditLog.objects.filter(action="bot.added").acount() == 1
+    assert await AuditLog.objects.filter(action="bot.registered").acount() == 1
     assert emulator.calls_named("getMe")
 
 

@@ -123,7 +123,7 @@ class TestSettings:
         world.cats.refresh_from_db()
         assert (world.cats.fail_mode, world.cats.warning_delete_after) == ("open", 60)
         assert world.cats.allowed_user_ids == [42, 43, 44]
-        entry = AuditLog.objects.get(action="group.settings")
+        entry = AuditLog.objects.get(action="group.settings_changed")
         # Bob's change is on the record with what changed.
         assert entry.actor == world.bob and entry.group_id == world.cats.pk
         assert entry.after["fail_mode"] == "open" and entry.before["fail_mode"] == "closed"
@@ -224,8 +224,10 @@ class TestOtherPages:
 
     def test_the_audit_log_shows_only_alices_groups(self, world):
         from bots import audit
-        audit.record("group.settings", world.cats, source="dashboard", group_id=world.cats.pk)
-        audit.record("group.settings", world.dogs, source="dashboard", group_id=world.dogs.pk)
+        audit.record(audit.AuditAction.GROUP_SETTINGS_CHANGED, world.cats, source="dashboard",
+                     group_id=world.cats.pk)
+        audit.record(audit.AuditAction.GROUP_SETTINGS_CHANGED, world.dogs, source="dashboard",
+                     group_id=world.dogs.pk)
         html = world.client(world.alice).get(url("audit")).content.decode()
         assert "Cats" in html and "Dogs" not in html
 

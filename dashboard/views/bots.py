@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from bots import registration
 from bots.models import AuditLog
 from dashboard import access, services
 from dashboard.forms import AddBotForm
@@ -38,9 +39,11 @@ def bot_add(request: HttpRequest) -> HttpResponse:
     added = None
     if form.is_valid():
         try:
-            added = services.add_bot(form.cleaned_data["token"], actor=request.user, source=SOURCE)
+            added = registration.register_bot(
+                form.cleaned_data["token"], owner=request.user,
+                actor=services.actor_for(request.user, SOURCE))
             form = AddBotForm()
-        except services.ServiceError as exc:
+        except registration.TokenRejected as exc:
             form.add_error("token", str(exc))
     if request.htmx:
         return render(request, "dashboard/bots.html#bot-section", _context(request, form, added))
@@ -53,7 +56,8 @@ def bot_add(request: HttpRequest) -> HttpResponse:
 @login_required
 def bot_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     bot = access.get_bot_for_change(request.user, pk)
-    services.set_bot_active(bot, not bot.is_active, actor=request.user, source=SOURCE)
+    registration.set_bot_active(bot.pk, not bot.is_active,
+                                actor=services.actor_for(request.user, SOURCE))
     if request.htmx:
         return render(request, "dashboard/bots.html#bot-section", _context(request))
     return redirect("dashboard:bots")

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from bots.audit import Actor
 from bots.models import AuditLog
 from dashboard import access, services
 from dashboard.forms import GroupFilterForm, GroupSettingsForm
 from dashboard.views.common import base_context, flash, page_or_partial, paginate, refused
 from dashboard.views.pages import feed_row_from_model
-from groups import rights
 from groups.models import GroupMember
+from groups.services import members, protection
+from groups.services import settings as group_settings_service
 
 SOURCE = AuditLog.Source.DASHBOARD
 
@@ -89,24 +91,21 @@ def group_settings(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "GET":
         return render(request, "dashboard/group_detail.html#settings-form",
                       _detail_context(request, group))
-    try:
-        access.require_change(request.user)
-        access.require_right(request.user, group, "settings")
-    except PermissionDenied as exc:
-        return refused(request, exc)
     form = GroupSettingsForm(request.POST, instance=group)
-    context = _detail_context(request, group, form)
+    fresh = None  # the group as saved, once the change went through
     if form.is_valid():
-        # Copy the cleaned values onto a fresh row and save through the ORM, so
-        # the save signal invalidates runbot's cached config.
-        fresh = access.get_group_for(request.user, pk)
-        services.update_group_settings(
-            fresh, {f: form.cleaned_data[f] for f in services.SETTINGS_FIELDS},
-            actor=request.user, source=SOURCE,
-        )
-        context = _detail_context(request, fresh) | {"saved": True}
+        changes = {f: form.cleaned_data[f] for f in GroupSettingsForm.Meta.fields}
+        try:
+            fresh = group_settings_service.update_settings(group.pk, changes,
+                                                           actor=_actor(request))
+        except PermissionDenied as exc:
+            return refused(request, exc)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+    context = (_detail_context(request, fresh) | {"saved": True} if fresh is not None
+               else _detail_context(request, group, form))
     if not request.htmx:
-        return redirect("dashboard:group", pk=group.pk) if form.is_valid() else render(
+        return redirect("dashboard:group", pk=group.pk) if fresh is not None else render(
             request, "dashboard/group_detail.html", context)
     return render(request, "dashboard/group_detail.html#settings-form", context)
 
@@ -116,11 +115,9 @@ def group_settings(request: HttpRequest, pk: int) -> HttpResponse:
 def group_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     group = access.get_group_for(request.user, pk)
     try:
-        access.require_change(request.user)
-        access.require_right(request.user, group, "disable" if group.enabled else "enable")
+        group = protection.set_group_enabled(group.pk, not group.enabled, actor=_actor(request))
     except PermissionDenied as exc:
         return refused(request, exc)
-    services.set_group_enabled(group, not group.enabled, actor=request.user, source=SOURCE)
     if request.htmx:
         return render(request, "dashboard/group_detail.html#group-status",
                       _detail_context(request, group))
@@ -132,17 +129,20 @@ def group_toggle(request: HttpRequest, pk: int) -> HttpResponse:
 def member_command(request: HttpRequest, pk: int, user_id: int, kind: str) -> HttpResponse:
     """Queues unmute/ban for runbot and answers with a row that polls the result."""
     group = access.get_group_for(request.user, pk)
+    change = members.CHANGES.get(kind)
+    if change is None:
+        return flash(request, f"Unknown command “{kind}”; use one of {', '.join(members.CHANGES)}.")
     try:
-        access.require_change(request.user)
-        access.require_right(request.user, group, rights.command_action(kind))
+        command = change(group.pk, user_id, actor=_actor(request))
     except PermissionDenied as exc:
         return refused(request, exc)
-    try:
-        command = services.queue_member_command(group, kind, user_id, actor=request.user,
-                                                source=SOURCE)
-    except services.ServiceError as exc:
-        return flash(request, str(exc))
+    except ValidationError as exc:
+        return flash(request, " ".join(exc.messages))
     return render(request, "dashboard/_command.html", {"command": command})
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return services.actor_for(request.user, SOURCE)
 
 
 @require_GET

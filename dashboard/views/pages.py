@@ -7,6 +7,7 @@ from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
+from bots import audit
 from dashboard import access, figures
 from dashboard.consumers import feed_row
 from dashboard.forms import AnalyticsForm
@@ -81,7 +82,11 @@ def analytics(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def audit_log(request: HttpRequest) -> HttpResponse:
-    items = access.visible_audit(request.user).select_related("actor")
-    context = base_context(request, "audit") | {"page": paginate(request, items, 50)}
+    items = access.visible_audit(request.user).select_related("actor__telegram")
+    page = paginate(request, items, 50)
+    # Read as people say it: "Ann (Telegram)", "Settings changed".
+    for entry in page:
+        entry.who, entry.what = audit.actor_label(entry), audit.action_label(entry.action)
+    context = base_context(request, "audit") | {"page": page}
     return page_or_partial(request, "dashboard/audit.html", "audit-table", context)
 

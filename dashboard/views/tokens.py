@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from bots import audit
 from bots.models import AuditLog
+from dashboard import services
 from dashboard.forms import ApiTokenForm
 from dashboard.models import ApiToken
 from dashboard.views.common import base_context
@@ -33,8 +34,8 @@ def token_list(request: HttpRequest) -> HttpResponse:
     plaintext = ""
     if form.is_valid():
         token, plaintext = ApiToken.issue(request.user, form.cleaned_data["name"])
-        audit.record("api_token.created", token, source=AuditLog.Source.DASHBOARD,
-                     actor=request.user)
+        audit.record(audit.AuditAction.API_TOKEN_CREATED, token,
+                     by=services.actor_for(request.user, AuditLog.Source.DASHBOARD))
         form = ApiTokenForm()
     return render(request, template, _context(request, form, plaintext))
 
@@ -46,6 +47,7 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     token = get_object_or_404(ApiToken.objects.active(), pk=pk, user=request.user)
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
-    audit.record("api_token.revoked", token, source=AuditLog.Source.DASHBOARD, actor=request.user)
+    audit.record(audit.AuditAction.API_TOKEN_REVOKED, token,
+                 by=services.actor_for(request.user, AuditLog.Source.DASHBOARD))
     template = "dashboard/tokens.html#token-section" if request.htmx else "dashboard/tokens.html"
     return render(request, template, _context(request))

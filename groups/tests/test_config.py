@@ -144,16 +144,16 @@ def _admin(user_id: int) -> dict:
 
 
 def test_an_unchanged_admin_refresh_reloads_only_its_own_group(django_assert_num_queries):
-    from groups import services
+    from groups.services import admin_list
 
     bot = make_bot()
     cats = make_group(bot, channels=[make_channel(bot)])
     dogs = make_group(bot, channels=[make_channel(bot)])
-    services.replace_admins(cats.pk, [_admin(7)])
+    admin_list.replace_admins(cats.pk, [_admin(7)])
     before = configs.get(bot.pk, cats.chat_id)
     configs.get(bot.pk, dogs.chat_id)
     version = config_module.shared_version()
-    services.replace_admins(cats.pk, [_admin(7)])
+    admin_list.replace_admins(cats.pk, [_admin(7)])
     # Nothing another process must reload, and the other group stays in memory...
     assert config_module.shared_version() == version
     with django_assert_num_queries(0):
@@ -163,6 +163,6 @@ def test_an_unchanged_admin_refresh_reloads_only_its_own_group(django_assert_num
     assert after.admins_refreshed_at > before.admins_refreshed_at
     assert after.admin_ids == frozenset({7})
     # A changed list is a change for everyone.
-    services.replace_admins(cats.pk, [_admin(7), _admin(8)])
+    admin_list.replace_admins(cats.pk, [_admin(7), _admin(8)])
     assert config_module.shared_version() != version
     assert configs.get(bot.pk, cats.chat_id).admin_ids == frozenset({7, 8})

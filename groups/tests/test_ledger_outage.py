@@ -9,9 +9,9 @@ from asgiref.sync import sync_to_async
 from django.db import connection, connections
 from prometheus_client import REGISTRY
 
-from groups import services
 from groups.ledger import LedgerWriter, writer
 from groups.models import GroupMember
+from groups.services import ledger_writes
 from groups.tests.outage import database_away
 from tests.factories import make_group
 
@@ -40,22 +40,22 @@ async def run_until_stopped(w: LedgerWriter) -> None:
 
 def test_writes_made_while_the_database_is_away_land_in_order_when_it_returns():
     group = make_group()
-    services.mark_restricted(group.pk, 1, name="Before", username="", reason="join")
+    ledger_writes.mark_restricted(group.pk, 1, name="Before", username="", reason="join")
     with database_away():
         # A raid meets the outage: every call returns, nothing raises.
         for user_id in range(2, 127):
-            services.mark_restricted(group.pk, user_id, name=f"Raider {user_id}",
+            ledger_writes.mark_restricted(group.pk, user_id, name=f"Raider {user_id}",
                                      username=f"r{user_id}", reason="join")
-        services.set_warning_message(group.pk, [2, 3], 42)
-        services.clear_restriction(group.pk, 5)
-        services.set_member_status(group.pk, 7, "left")
-        services.note_member(group.pk, 999, name="Quiet")
+        ledger_writes.set_warning_message(group.pk, [2, 3], 42)
+        ledger_writes.clear_restriction(group.pk, 5)
+        ledger_writes.set_member_status(group.pk, 7, "left")
+        ledger_writes.note_member(group.pk, 999, name="Quiet")
         spooled = writer.pending
         # Replaying while it is still away writes nothing and loses nothing.
         assert writer.replay() == 0
         assert writer.pending == spooled
     # Back, but something is spooled: a new write waits its turn behind it.
-    services.mark_restricted(group.pk, 5, name="Raider 5", username="r5", reason="message")
+    ledger_writes.mark_restricted(group.pk, 5, name="Raider 5", username="r5", reason="message")
     assert GroupMember.objects.count() == 1
     replayed = replay_all()
     rows = GroupMember.objects.filter(group=group)
@@ -80,7 +80,7 @@ def test_what_is_spooled_at_shutdown_is_written_by_the_next_start(settings):
     group = make_group()
     with database_away():
         for user_id in range(1, 21):
-            services.mark_restricted(group.pk, user_id, name="x", username="", reason="join")
+            ledger_writes.mark_restricted(group.pk, user_id, name="x", username="", reason="join")
         # runbot stops while the database is still away: the last attempt fails too.
         assert writer.replay() == 0
         assert writer.pending == 20
@@ -104,14 +104,14 @@ def test_an_operation_that_can_never_be_stored_is_set_aside_and_the_others_land(
     gone.delete()
     before = set_aside_metric()
     with database_away():
-        services.mark_restricted(group.pk, 1, name="Good", username="", reason="join")
+        ledger_writes.mark_restricted(group.pk, 1, name="Good", username="", reason="join")
         # The group was deleted meanwhile: a row that can never be stored.
-        services.mark_restricted(gone_pk, 2, name="Orphan", username="", reason="join")
-        services.mark_restricted(group.pk, 3, name="Good too", username="", reason="join")
+        ledger_writes.mark_restricted(gone_pk, 2, name="Orphan", username="", reason="join")
+        ledger_writes.mark_restricted(group.pk, 3, name="Good too", username="", reason="join")
         if connection.vendor == "postgresql":
             # PostgreSQL refuses NUL anywhere in text.
-            services.set_member_status(group.pk, 1, "left\x00")
-        services.mark_restricted(group.pk, 4, name="Last", username="", reason="join")
+            ledger_writes.set_member_status(group.pk, 1, "left\x00")
+        ledger_writes.mark_restricted(group.pk, 4, name="Last", username="", reason="join")
     replay_all()
     poison = 2 if connection.vendor == "postgresql" else 1
     print(f"\nledger: set aside={writer.set_aside} written="
@@ -129,14 +129,14 @@ def test_a_direct_write_the_database_refuses_is_set_aside_not_raised():
     gone_pk = gone.pk
     gone.delete()
     before = set_aside_metric()
-    services.mark_restricted(gone_pk, 1, name="Orphan", username="", reason="join")
+    ledger_writes.mark_restricted(gone_pk, 1, name="Orphan", username="", reason="join")
     assert set_aside_metric() - before == 1
     assert writer.pending == 0
 
 
 def test_names_the_database_refuses_are_cleaned_before_they_are_stored():
     group = make_group()
-    services.mark_restricted(group.pk, 1, name="Ca\x00rol \ud83d", username="ca\x00rol",
+    ledger_writes.mark_restricted(group.pk, 1, name="Ca\x00rol \ud83d", username="ca\x00rol",
                              reason="join")
     member = GroupMember.objects.get(user_id=1)
     assert (member.first_name, member.username, member.restricted_by_nezuko) == (

@@ -21,12 +21,12 @@ JOINER_EVERY = 2.0  # a joiner every 2 s from the moment Redis is back, up to AP
 # What the dashboard and the API call to change a group's settings, run in a
 # process of its own that uses the same (paused) Redis as runbot.
 CHANGE_ACTION = """
+from bots.audit import Actor
 from bots.models import AuditLog
-from dashboard import services
 from groups.models import ProtectedGroup
-group = ProtectedGroup.objects.get(pk={pk})
-services.update_group_settings(group, {{"action": "kick"}}, actor=None,
-                               source=AuditLog.Source.DASHBOARD)
+from groups.services import settings
+settings.update_settings({pk}, {{"action": "kick"}},
+                         actor=Actor(AuditLog.Source.DASHBOARD, name="staff", staff=True))
 print("action is now", ProtectedGroup.objects.get(pk={pk}).action)
 """
 

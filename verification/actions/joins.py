@@ -8,8 +8,8 @@ import structlog
 from django.template.loader import render_to_string
 from telegram.error import TelegramError
 
-from groups import services
 from groups.config import GroupConfig
+from groups.services import ledger_writes
 from verification import joinrequests
 from verification.actions._call import _p
 from verification.actions.messages import send
@@ -34,7 +34,7 @@ async def approve_join(engine: Engine, d: ApproveJoin, config: GroupConfig, *,
         logger.info("join.approve_failed", chat_id=d.chat_id, user_id=d.person.id,
                     error=str(exc))
         return False
-    await services.anote_member(config.pk, d.person.id, name=d.person.name,
+    await ledger_writes.anote_member(config.pk, d.person.id, name=d.person.name,
                                 username=d.person.username)
     engine.record(Outcome.JOIN_APPROVED, config, d.person, started=started)
     return True

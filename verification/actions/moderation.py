@@ -13,9 +13,10 @@ from telegram.error import BadRequest, TelegramError
 
 from bots.heartbeat import is_network_error
 from bots.ratelimit import RateLimitDropped
-from groups import owed, services
+from groups import owed
 from groups.config import GroupConfig
 from groups.models import GroupMember
+from groups.services import health, ledger_reads, ledger_writes
 from verification.actions._call import _p
 from verification.actions.messages import delete_message, send
 from verification.actions.reads import default_permissions, get_member
@@ -59,7 +60,7 @@ async def _muted_by_us_already(engine: Engine, d: Restrict, config: GroupConfig)
     if (d.chat_id, d.person.id) in engine.restricted:
         return True
     try:
-        entry = await services.aledger_entry(config.pk, d.person.id)
+        entry = await ledger_reads.aledger_entry(config.pk, d.person.id)
     except DatabaseError:
         return False  # no ledger now: restricting again is harmless, missing one is not
     if entry is None:
@@ -109,14 +110,14 @@ async def _hold(engine: Engine, d: Restrict, config: GroupConfig) -> str | None:
         await _record_restricted(config, d)
         return Outcome.RESTRICTED
     if d.action == "kick":
-        await services.aset_member_status(config.pk, d.person.id, "kicked")
+        await ledger_writes.aset_member_status(config.pk, d.person.id, "kicked")
         return Outcome.KICKED
     return Outcome.DELETED
 
 
 async def _record_restricted(config: GroupConfig, d: Restrict) -> None:
     """The ledger: ours now (and whatever was owed or under way is settled)."""
-    await services.amark_restricted(config.pk, d.person.id, name=d.person.name,
+    await ledger_writes.amark_restricted(config.pk, d.person.id, name=d.person.name,
                                     username=d.person.username, reason=d.reason)
 
 
@@ -142,7 +143,7 @@ async def _refused(engine: Engine, d: Restrict, config: GroupConfig, exc: BadReq
     engine.record(Outcome.ERROR, config, d.person, missing=d.missing,
                   detail=f"restrict refused: {exc.message}")
     if "rights" in text or "not enough" in text or "admin" in text:
-        await services.arecord_bot_rights(engine.bot_pk, config.chat_id, "supergroup",
+        await health.arecord_bot_rights(engine.bot_pk, config.chat_id, "supergroup",
                                           "member", {})
 
 
@@ -181,7 +182,7 @@ async def unmute(engine: Engine, d: Unmute, config: GroupConfig, *,
             return False
     engine.restricted.discard((d.chat_id, d.person.id))
     await unwarn(engine, config, d.person.id)
-    await services.aclear_restriction(config.pk, d.person.id)
+    await ledger_writes.aclear_restriction(config.pk, d.person.id)
     engine.record(Outcome.UNMUTED, config, d.person, started=started, detail=d.reason)
     return True
 
@@ -205,7 +206,7 @@ async def ban(engine: Engine, config: GroupConfig, person: Person) -> bool:
         logger.warning("ban.failed", chat_id=config.chat_id, user_id=person.id, error=str(exc))
         return False
     engine.restricted.discard((config.chat_id, person.id))
-    await services.aset_member_status(config.pk, person.id, "kicked")
+    await ledger_writes.aset_member_status(config.pk, person.id, "kicked")
     engine.record(Outcome.KICKED, config, person, detail="banned from the dashboard")
     return True
 
@@ -218,5 +219,5 @@ async def unban(engine: Engine, config: GroupConfig, person: Person) -> bool:
     except TelegramError as exc:
         logger.warning("unban.failed", chat_id=config.chat_id, user_id=person.id, error=str(exc))
         return False
-    await services.aset_member_status(config.pk, person.id, "left")
+    await ledger_writes.aset_member_status(config.pk, person.id, "left")
     return True

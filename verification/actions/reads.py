@@ -9,8 +9,8 @@ import structlog
 from telegram import ChatFullInfo, ChatMember, ChatPermissions
 from telegram.error import BadRequest, TelegramError
 
-from groups import services
 from groups.config import GroupConfig
+from groups.services import admin_list
 from verification.actions._call import NOT_A_MEMBER, PERMISSIONS_TTL, _p
 from verification.membership import MembershipUnknown
 from verification.updates import is_member
@@ -64,7 +64,7 @@ async def fetch_admins(engine: Engine, config: GroupConfig) -> bool:
     except TelegramError as exc:
         logger.warning("admins.refresh_failed", chat_id=config.chat_id, error=str(exc))
         return False
-    await services.areplace_admins(config.pk, [
+    await admin_list.areplace_admins(config.pk, [
         {
             "user_id": a.user.id,
             "username": a.user.username or "",

@@ -9,8 +9,8 @@ import structlog
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, RetryAfter, TelegramError
 
-from groups import services
 from groups.config import ChannelConfig, GroupConfig
+from groups.services import ledger_reads, ledger_writes
 from verification.actions._call import _p
 from verification.actions.messages import delete_message, send
 from verification.updates import Person
@@ -37,7 +37,7 @@ async def warn(engine: Engine, config: GroupConfig, person: Person,
         return
     first_users = warning.user_ids
     engine.board.posted(warning, message_id)
-    await services.aset_warning_message(config.pk, first_users, message_id)
+    await ledger_writes.aset_warning_message(config.pk, first_users, message_id)
     if warning.user_ids != first_users:
         # More people arrived while it was being sent.
         schedule_edit(engine, warning, config)
@@ -81,7 +81,7 @@ async def _edit_later(engine: Engine, warning: Warning, config: GroupConfig) -> 
     except TelegramError as exc:
         logger.info("warning.edit_failed", chat_id=warning.chat_id, error=str(exc))
         return
-    await services.aset_warning_message(config.pk, warning.user_ids, warning.message_id)
+    await ledger_writes.aset_warning_message(config.pk, warning.user_ids, warning.message_id)
 
 
 async def _expire_warning(engine: Engine, warning: Warning, delay: int) -> None:
@@ -101,7 +101,7 @@ async def unwarn(engine: Engine, config: GroupConfig, user_id: int) -> None:
     """Take a user who complied off their warning; delete it when nobody is left."""
     warning = engine.board.remove_user(config.chat_id, user_id)
     if warning is None:
-        entry = await services.aledger_entry(config.pk, user_id)
+        entry = await ledger_reads.aledger_entry(config.pk, user_id)
         if entry is not None and entry.warning_message_id:
             # Posted before a restart: all we can do is remove it if it was theirs alone.
             await delete_message(engine, config.chat_id, entry.warning_message_id)

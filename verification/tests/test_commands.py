@@ -27,7 +27,7 @@ async def test_protect_records_the_group_the_channel_and_who_set_it_up(world):
     assert group.enabled and group.setup_by_user_id == s.alice.id
     assert await GroupChannel.objects.filter(group=group, channel__chat_id=s.channel.id).aexists()
     # The change is audited, and the admin list is cached for enforcement.
-    assert await AuditLog.objects.filter(action="protect", group_id=group.pk).aexists()
+    assert await AuditLog.objects.filter(action="group.protected", group_id=group.pk).aexists()
     assert world.calls("getChatAdministrators", chat_id=s.group.id)
 
 
@@ -127,7 +127,7 @@ async def test_settings_change_through_the_keyboard_and_are_audited(world):
     await world.settle()
     group = await ProtectedGroup.objects.aget(chat_id=s.group.id)
     assert group.action == "kick"
-    entry = await AuditLog.objects.aget(action="settings")
+    entry = await AuditLog.objects.aget(action="group.settings_changed")
     assert entry.after == {"action": "kick"} and entry.actor_telegram_id == s.alice.id
     # The engine sees the change at once.
     config = await world.engine.config(s.group.id)
@@ -241,3 +241,77 @@ async def test_a_refusal_names_the_group_as_text_not_html(world):
     text = await say(world, s.group, s.bob, "/unprotect")
     # The title arrives escaped: Telegram shows it, it does not become a link.
     assert "&lt;a href=" in text and "<a href" not in text
+
+
+# --- the fourth entry point: each change a command makes goes through its service ---
+
+
+async def test_unprotect_a_channel_and_switching_off_are_audited_in_the_one_vocabulary(world):
+    s = world.scene
+    other = s.emulator.create_channel("Dog News", creator=s.alice, username="dognews")
+    s.emulator.promote(other, s.bot, by=s.alice)
+    await say(world, s.group, s.alice, "/protect @catnews @dognews")
+    await say(world, s.group, s.alice, "/unprotect @dognews")
+    await say(world, s.group, s.alice, "/unprotect")
+    group = await ProtectedGroup.objects.aget(chat_id=s.group.id)
+    actions = [e.action async for e in AuditLog.objects.filter(group_id=group.pk)
+               .order_by("pk")]
+    # Switching off is disabling, named as the dashboard, the API and admin name it.
+    assert actions == ["group.protected", "group.unprotected", "group.disabled"]
+    entry = await AuditLog.objects.aget(action="group.disabled")
+    assert (entry.source, entry.actor_telegram_id, entry.actor_name) == (
+        "telegram", s.alice.id, "Alice")
+    assert entry.before == {"enabled": True} and entry.after == {"enabled": False}
+
+
+async def test_pressing_the_setting_already_chosen_writes_no_audit_row(world):
+    s = world.scene
+    await say(world, s.group, s.alice, "/protect @catnews")
+    since = len(world.emu.calls)
+    world.emu.send_message(s.group, s.alice, "/settings")
+    reply = await world.emu.wait_for_call("sendMessage", since=since, chat_id=s.group.id)
+    await world.settle()
+    query = world.emu.press_button(s.group, reply.result["message_id"], s.alice,
+                                   "nz:s:action:mute")  # already mute
+    await world.emu.wait_for_call("answerCallbackQuery", callback_query_id=query)
+    await world.settle()
+    assert not await AuditLog.objects.filter(action="group.settings_changed").aexists()
+
+
+async def test_unmute_and_ban_from_telegram_go_through_the_member_service(world):
+    s = world.scene
+    await say(world, s.group, s.alice, "/protect @catnews")
+    s.emulator.join(s.group, s.carol)
+    await world.emu.wait_for_call("restrictChatMember", user_id=s.carol.id)
+    await world.settle()
+
+    # By user id: the member service queues it, the command queue carries it out.
+    since = len(world.emu.calls)
+    text = await say(world, s.group, s.alice, f"/unmute {s.carol.id}")
+    assert "unmute" in text
+    await world.emu.wait_for_call("restrictChatMember", 15, since=since, user_id=s.carol.id)
+    await world.settle()
+    assert s.emulator.member(s.group, s.carol).get("can_send_messages", True)
+    entry = await AuditLog.objects.aget(action="member.unmuted")
+    assert (entry.source, entry.actor_telegram_id, entry.after["user_id"]) == (
+        "telegram", s.alice.id, s.carol.id)
+
+    # By replying to the member's message.
+    s.emulator.join(s.channel, s.bob)
+    said = world.emu.send_message(s.group, s.bob, "hello")
+    await world.settle()
+    since = len(world.emu.calls)
+    world.emu.send_message(s.group, s.alice, "/ban", reply_to=said["message_id"])
+    await world.emu.wait_for_call("banChatMember", 15, since=since, user_id=s.bob.id)
+    assert s.emulator.member(s.group, s.bob)["status"] == "kicked"
+    entry = await AuditLog.objects.aget(action="member.banned")
+    assert (entry.actor_name, entry.after["user_id"]) == ("Alice", s.bob.id)
+
+
+async def test_a_member_without_the_ban_right_cannot_ban_from_telegram(world):
+    s = world.scene
+    await say(world, s.group, s.alice, "/protect @catnews")
+    s.emulator.join(s.channel, s.bob)  # subscribed, so he may speak, but is no admin
+    text = await say(world, s.group, s.bob, f"/ban {s.carol.id}")
+    assert "not an administrator" in text
+    assert not await AuditLog.objects.filter(action="member.banned").aexists()

@@ -27,7 +27,7 @@ class Command(BaseCommand):
                 continue
             with transaction.atomic():
                 BotInstance.objects.filter(pk=bot.pk).update(encrypted_token=ciphertext)
-                audit.record("rotate_key", bot, source=AuditLog.Source.SYSTEM,
+                audit.record(audit.AuditAction.BOT_KEY_ROTATED, bot, source=AuditLog.Source.SYSTEM,
                              actor_name="manage.py rotate_keys")
             rotated += 1
         self.stdout.write(f"Re-encrypted {rotated} token(s) with the first key.")
