@@ -11,8 +11,8 @@ from telegram.error import BadRequest, RetryAfter, TelegramError
 
 from groups import services
 from groups.config import ChannelConfig, GroupConfig
-from verification.actions._call import _p
 from verification.actions.messages import delete_message, send
+from verification.priorities import call_at
 from verification.updates import Person
 from verification.warnings import Warning, render
 
@@ -66,7 +66,7 @@ async def _edit_later(engine: Engine, warning: Warning, config: GroupConfig) -> 
         return
     text, markup = render(warning)
     try:
-        with _p("P1"):
+        with call_at("P1"):
             await engine.bot.edit_message_text(
                 text, chat_id=warning.chat_id, message_id=warning.message_id,
                 parse_mode=ParseMode.HTML, reply_markup=markup, disable_web_page_preview=True,
