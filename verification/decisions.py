@@ -358,9 +358,11 @@ def decide_restriction_change(change: MemberChange,
     return Freed(change.chat_id, change.person)
 
 
-def decide_rejoin(allowed: Allow, config: GroupConfig, person: Person, *,
+def decide_rejoin(config: GroupConfig, person: Person, *,
                   restricted_by_nezuko: bool) -> Unmute | None:
-    """Telegram keeps a restriction through a leave: someone Nezuko muted who may
+    """A member who rejoined and is allowed to speak (`decide_membership` said Allow).
+
+    Telegram keeps a restriction through a leave: someone Nezuko muted who may
     speak now comes back muted unless Nezuko lifts it when they rejoin."""
     if not restricted_by_nezuko:
         return None

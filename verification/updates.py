@@ -62,8 +62,10 @@ class Person:
         if type(user_id) is not int:
             return None
         first, last = user.get("first_name"), user.get("last_name")
-        first = first if isinstance(first, str) else ""
-        full_name = f"{first} {last}" if isinstance(last, str) and last else first
+        # PTB's rule: no first name, no full name (a last name alone is not shown).
+        full_name = ""
+        if isinstance(first, str) and first:
+            full_name = f"{first} {last}" if isinstance(last, str) and last else first
         raw_username = user.get("username")
         raw_username = raw_username if isinstance(raw_username, str) else ""
         username = storable(raw_username)

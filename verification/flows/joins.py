@@ -46,16 +46,15 @@ async def joined(engine: Engine, chat_id: int, person: Person) -> None:
         decision, hit = await verify(engine, decision, config, reason="join")
         metrics.record_decision(outcome_label(decision), time.perf_counter() - started)
         if isinstance(decision, Allow):
-            await _welcome_back(engine, config, decision, person)
+            await _welcome_back(engine, config, person)
         await actions.apply(engine, decision, config, started=started, cache_hit=hit)
 
 
-async def _welcome_back(engine: Engine, config: GroupConfig, allowed: Allow,
-                        person: Person) -> None:
+async def _welcome_back(engine: Engine, config: GroupConfig, person: Person) -> None:
     entry = await services.aledger_entry(config.pk, person.id)
     ours = restriction_is_ours(Ledger.of(entry),
                                restricted_here=(config.chat_id, person.id) in engine.restricted)
-    unmute = decide_rejoin(allowed, config, person, restricted_by_nezuko=ours)
+    unmute = decide_rejoin(config, person, restricted_by_nezuko=ours)
     if unmute is not None:
         await actions.unmute(engine, unmute, config)
 
