@@ -98,6 +98,8 @@ class AskToJoin:
     missing: tuple[ChannelConfig, ...]
 
 
+SUBSCRIBED = Allow("subscribed")
+
 Decision = Allow | Check | Restrict | RejectSenderChat | Unmute | StillMissing | NotOurs
 JoinDecision = Allow | ApproveJoin | AskToJoin
 
@@ -165,9 +167,14 @@ def decide_membership(
     message: IncomingMessage | None = None,
 ) -> Allow | Restrict:
     """AND over every linked channel; unknown answers follow the group's fail mode."""
+    for channel in check.channels:
+        if answers.get(channel.chat_id) is not True:
+            break
+    else:
+        return SUBSCRIBED  # the common case, on the fast path: no tuples built
     missing, unknown = split_answers(check.channels, answers)
     if not missing and not unknown:
-        return Allow("subscribed")
+        return SUBSCRIBED
     if not missing and config.fail_open:
         return Allow("fail_open")
     return Restrict(

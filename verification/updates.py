@@ -56,21 +56,22 @@ class Person:
         The name follows PTB's `full_name` exactly: the ledger keeps it, and a name
         spelt differently here would overwrite the one the handlers stored.
         """
-        if not isinstance(user, dict):
+        if type(user) is not dict:
             return None
         user_id = user.get("id")
         if type(user_id) is not int:
             return None
-        first, last = user.get("first_name"), user.get("last_name")
+        first, username = user.get("first_name"), user.get("username")
         # PTB's rule: no first name, no full name (a last name alone is not shown).
-        full_name = ""
-        if isinstance(first, str) and first:
-            full_name = f"{first} {last}" if isinstance(last, str) and last else first
-        raw_username = user.get("username")
-        raw_username = raw_username if isinstance(raw_username, str) else ""
-        username = storable(raw_username)
-        name = storable(full_name) or (f"@{username}" if raw_username else str(user_id))
-        return cls(user_id, name, username, bool(user.get("is_bot")))
+        name = ""
+        if first and type(first) is str:
+            last = user.get("last_name")
+            name = storable(f"{first} {last}" if last and type(last) is str else first)
+        if type(username) is not str:
+            username = ""
+        if not name:
+            name = f"@{storable(username)}" if username else str(user_id)
+        return cls(user_id, name, storable(username), bool(user.get("is_bot")))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -178,35 +179,33 @@ class IncomingMessage:
         object without building PTB objects (~100 µs each; see fastpath.py).
 
         None when a field the rules read is missing or malformed: the caller then
-        leaves the update to the handlers rather than guess.
+        leaves the update to the handlers rather than guess. The fast path calls
+        this for every group message, hence the plain, positional style.
         """
-        if not isinstance(message, dict):
+        if type(message) is not dict:
             return None
         chat, message_id = message.get("chat"), message.get("message_id")
-        if not isinstance(chat, dict) or type(chat.get("id")) is not int \
-                or type(message_id) is not int:
+        if type(chat) is not dict or type(message_id) is not int:
             return None
-        sender = None
-        if "from" in message:
-            sender = Person.from_raw(message["from"])
+        chat_id = chat.get("id")
+        if type(chat_id) is not int:
+            return None
+        sender = message.get("from")
+        if sender is not None:
+            sender = Person.from_raw(sender)
             if sender is None:
                 return None
         sender_chat = message.get("sender_chat")
-        if sender_chat is not None and (not isinstance(sender_chat, dict)
-                                        or type(sender_chat.get("id")) is not int):
-            return None
-        return cls(
-            chat_id=chat["id"],
-            message_id=message_id,
-            sender=sender,
-            sender_chat_id=sender_chat["id"] if sender_chat else None,
-            sender_chat_type=str(sender_chat.get("type") or "") if sender_chat else "",
-            is_automatic_forward=bool(message.get("is_automatic_forward")),
-            # Only forum topics need the thread, as in from_message.
-            thread_id=_int_or_none(message.get("message_thread_id"))
-            if message.get("is_topic_message") else None,
-            is_edit=is_edit,
-        )
+        sender_chat_id, sender_chat_type = None, ""
+        if sender_chat is not None:
+            if type(sender_chat) is not dict or type(sender_chat.get("id")) is not int:
+                return None
+            sender_chat_id, sender_chat_type = sender_chat["id"], str(sender_chat.get("type") or "")
+        # Only forum topics need the thread, as in from_message.
+        thread_id = _int_or_none(message.get("message_thread_id")) \
+            if message.get("is_topic_message") else None
+        return cls(chat_id, message_id, sender, sender_chat_id, sender_chat_type,
+                   bool(message.get("is_automatic_forward")), thread_id, is_edit)
 
 
 def _int_or_none(value: Any) -> int | None:
