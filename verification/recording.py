@@ -28,6 +28,7 @@ from bots.ratelimit import RateLimitDropped
 from groups import owed, services
 from groups.config import ChannelConfig, GroupConfig
 from groups.models import GroupMember
+from verification.decisions import Freed, HandOver
 from verification.engine import Engine
 from verification.events import VerificationEventData
 from verification.updates import Person
@@ -111,6 +112,25 @@ async def _owe(config: GroupConfig, done: Done) -> None:
         return
     await owed.aowe(config.pk, done.person.id, done.owed, error=str(exc),
                     name=done.person.name, username=done.person.username)
+
+
+async def changed_hands(engine: Engine, config: GroupConfig, change: HandOver | Freed) -> None:
+    """Another admin restricted or freed a member (a chat_member update, not an action
+    of Nezuko's): the ledger must no longer call the restriction Nezuko's."""
+    engine.restricted.discard((config.chat_id, change.person.id))
+    if isinstance(change, HandOver):
+        await services.ahand_over_restriction(config.pk, change.person.id)
+    else:
+        await services.aclear_restriction(config.pk, change.person.id)
+
+
+async def member_left(config: GroupConfig, person: Person, *, kicked: bool) -> None:
+    await services.aset_member_status(config.pk, person.id, "kicked" if kicked else "left")
+
+
+async def warning_gone(chat_id: int, message_id: int) -> None:
+    """A warning message was deleted: no ledger row points at it any more."""
+    await services.aforget_warning(chat_id, message_id)
 
 
 def event(engine: Engine, outcome: str, config: GroupConfig, person: Person, *,

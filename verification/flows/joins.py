@@ -10,7 +10,7 @@ from telegram import ChatMemberUpdated, Update
 from bots import metrics
 from groups import rights, services
 from groups.config import GroupConfig
-from verification import actions, telegram_reads
+from verification import actions, recording, telegram_reads
 from verification.decisions import (
     Allow,
     Check,
@@ -77,8 +77,8 @@ async def on_chat_member(engine: Engine, update: Update) -> None:
         await joined(engine, change.chat_id, change.person)
     elif change.left:
         engine.forget_join(change.chat_id, change.person.id)
-        status = "kicked" if change.new_status == "kicked" else "left"
-        await services.aset_member_status(config.pk, change.person.id, status)
+        await recording.member_left(config, change.person,
+                                    kicked=change.new_status == "kicked")
         if engine.board.of_user(change.chat_id, change.person.id) is not None:
             await actions.unwarn(engine, config, change.person.id)
 
@@ -103,14 +103,10 @@ async def _admin_standing(engine: Engine, cmu: ChatMemberUpdated | None) -> None
 
 
 async def _restriction_by_someone_else(engine: Engine, config: GroupConfig,
-                                       handed: HandOver | Freed) -> None:
-    """The ledger must not claim a restriction someone else placed (or lifted) is
-    Nezuko's, so Nezuko never lifts it."""
-    person = handed.person
-    engine.restricted.discard((config.chat_id, person.id))
-    if isinstance(handed, HandOver):
-        await services.ahand_over_restriction(config.pk, person.id)
-        return
-    await services.aclear_restriction(config.pk, person.id)
-    if engine.board.of_user(config.chat_id, person.id) is not None:
+                                       change: HandOver | Freed) -> None:
+    """The ledger follows the other admin, so Nezuko never lifts what they placed;
+    someone they freed is taken off Nezuko's warning."""
+    await recording.changed_hands(engine, config, change)
+    person = change.person
+    if isinstance(change, Freed) and engine.board.of_user(config.chat_id, person.id) is not None:
         await actions.unwarn(engine, config, person.id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from groups import services
-from verification import actions
+from verification import actions, recording
 from verification.engine import Engine
 from verification.joinrequests import aclaim_expired
 from verification.updates import Person
@@ -30,6 +30,6 @@ async def sweep_warnings(engine: Engine) -> int:
         if engine.board.of_message(chat_id, message_id) is not None:
             continue  # alive here, with its own timer
         await actions.delete_message(engine, chat_id, message_id)
-        await services.aforget_warning(chat_id, message_id)
+        await recording.warning_gone(chat_id, message_id)
         removed += 1
     return removed
