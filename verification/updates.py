@@ -1,7 +1,9 @@
 """Translate at the edge: what a Telegram update means, as frozen values.
 
-Handlers turn PTB objects into these dataclasses before deciding anything, so
+The flows turn PTB objects into these dataclasses before deciding anything, so
 `decisions.py` never sees python-telegram-bot and is tested with plain values.
+The fast path reads raw JSON into the very same values (`from_raw`), which is
+why it needs no rules of its own.
 """
 
 from __future__ import annotations

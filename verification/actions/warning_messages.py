@@ -1,4 +1,11 @@
-"""Posting, editing and removing the (coalesced) warnings of verification.warnings."""
+"""Posting, editing and removing the (coalesced) warnings of verification.warnings.
+
+The board (`engine.board`) says which live message names whom; it changes
+here, together with the message it describes, so the two never disagree. The
+ledger keeps each member's warning message id as well: after a restart the
+board is empty, and the button and the maintenance sweep find the message
+from the ledger instead.
+"""
 
 from __future__ import annotations
 
