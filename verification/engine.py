@@ -23,11 +23,9 @@ from typing import Any
 import structlog
 from telegram import Bot, ChatPermissions
 
-from groups import services
 from groups.config import ChannelConfig, GroupConfig, aget_group_config, configs
 from verification.membership import MembershipCache, memberships
 from verification.recorder import EventRecorder, recorder
-from verification.updates import Person
 from verification.warnings import WarningBoard
 
 logger = structlog.get_logger(__name__)
@@ -85,16 +83,16 @@ class Engine:
 
     # --- bookkeeping ------------------------------------------------------------
 
-    def seen(self, config: GroupConfig, person: Person) -> None:
-        """Remember a member once per process (channel-leave needs to know them)."""
-        key = (config.chat_id, person.id)
+    def first_sighting(self, chat_id: int, user_id: int) -> bool:
+        """True the first time this process sees a member in a chat (then
+        `recording.seen` notes them: a channel leave must know where they are)."""
+        key = (chat_id, user_id)
         if key in self._known:
-            return
+            return False
         if len(self._known) >= KNOWN_MEMBERS_MAX:
             self._known.clear()
         self._known.add(key)
-        self.spawn(services.anote_member(config.pk, person.id, name=person.name,
-                                         username=person.username))
+        return True
 
     def first_join(self, chat_id: int, user_id: int) -> bool:
         """True once per join, whether chat_member or new_chat_members came first."""

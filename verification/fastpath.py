@@ -28,7 +28,7 @@ from typing import Any
 
 from bots import metrics
 from groups.config import configs
-from verification import telegram_reads
+from verification import recording, telegram_reads
 from verification.decisions import (
     Allow,
     Check,
@@ -70,7 +70,7 @@ def fast_path(engine: Engine, raw: dict[str, Any]) -> bool:
                                      message=message)
         if isinstance(decision, Allow):
             # As the handlers do for a checked member: note them, keep admins fresh.
-            engine.seen(config, message.sender)
+            recording.seen(engine, config, message.sender)
             if telegram_reads.admins_stale(config):
                 telegram_reads.refresh_admins_soon(engine, config)
     if not isinstance(decision, Allow):

@@ -124,6 +124,14 @@ async def changed_hands(engine: Engine, config: GroupConfig, change: HandOver | 
         await services.aclear_restriction(config.pk, change.person.id)
 
 
+def seen(engine: Engine, config: GroupConfig, person: Person) -> None:
+    """Note a member once per process, beside the update (the fast path cannot await):
+    a channel leave restricts them only in groups that know them."""
+    if engine.first_sighting(config.chat_id, person.id):
+        engine.spawn(services.anote_member(config.pk, person.id, name=person.name,
+                                           username=person.username))
+
+
 async def member_left(config: GroupConfig, person: Person, *, kicked: bool) -> None:
     await services.aset_member_status(config.pk, person.id, "kicked" if kicked else "left")
 

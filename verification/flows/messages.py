@@ -59,5 +59,5 @@ async def verify(engine: Engine, check: Check, config: GroupConfig, *, reason: s
             return Allow("admin"), hit
     elif not hit:
         recording.event(engine, Outcome.VERIFIED, config, check.person, cache_hit=False)
-    engine.seen(config, check.person)
+    recording.seen(engine, config, check.person)
     return decision, hit
