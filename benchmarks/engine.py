@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import statistics
 import sys
 import time
@@ -37,6 +38,7 @@ from bots.emulator.scene import make_scene  # noqa: E402
 from bots.locks import FileLocks  # noqa: E402
 from bots.testing import supervised  # noqa: E402
 from verification.fastpath import fast_path  # noqa: E402
+from verification.flows.messages import on_message  # noqa: E402
 from verification.management.commands.runbot import runtime_options  # noqa: E402
 
 
@@ -75,13 +77,13 @@ async def bench(messages: int, raid: int) -> None:
                     engine.bot)
                 for i in range(20_000)
             ]
-            handler = engine.handlers.on_message
-            await handler(updates[0], None)
+            handler = functools.partial(on_message, engine)
+            await handler(updates[0])
             samples = []
             for chunk in range(0, len(updates), 1000):
                 start = time.perf_counter()
                 for update in updates[chunk:chunk + 1000]:
-                    await handler(update, None)
+                    await handler(update)
                 samples.append((time.perf_counter() - start) / 1000 * 1e6)
             median = statistics.median(samples)
             print(f"decision (known subscriber, in process): median {median:.1f} µs"

@@ -34,7 +34,7 @@ from groups.config import GroupConfig, aget_group_config
 from groups.models import ProtectedGroup
 from groups.services import health, ledger_reads, members, protection
 from groups.services import settings as group_settings
-from verification import actions
+from verification import actions, telegram_reads
 from verification.engine import Engine
 from verification.updates import ADMIN_STATUSES, GROUP_ANONYMOUS_BOT_ID, display_name
 
@@ -132,14 +132,14 @@ class Commands:
             lines = "\n".join(f"❌ {escape(p.what)} — {escape(p.fix)}" for p in problems)
             await self._reply(message, f"I can't protect this group yet:\n{lines}")
             return
-        chat = await actions.get_chat(self.engine, message.chat_id)
+        chat = await telegram_reads.get_chat(self.engine, message.chat_id)
         group = await protection.aprotect(
             self.engine.bot_pk, message.chat_id, title=message.chat.title or "",
             username=message.chat.username or "", is_forum=bool(message.chat.is_forum),
             channels=channels, actor=actor,
             linked_chat_id=getattr(chat, "linked_chat_id", None))
         config = await aget_group_config(self.engine.bot_pk, message.chat_id)
-        await actions.fetch_admins(self.engine, config)
+        await telegram_reads.fetch_admins(self.engine, config)
         names = ", ".join(escape(c.title or c.username) for c in channels)
         await self._reply(message, f"✅ <b>{escape(group.title)}</b> now requires: {names}.\n"
                           "Members who are not subscribed will be muted until they join.")
@@ -287,7 +287,7 @@ class Commands:
         fix = "run /protect again to store a fresh one (I need the right to invite users)"
         if not channel.join_url:
             return Problem(what, fix)
-        chat = await actions.get_chat(self.engine, channel.chat_id)
+        chat = await telegram_reads.get_chat(self.engine, channel.chat_id)
         current = getattr(chat, "invite_link", None) if chat else None
         if current and current != channel.join_url:
             return Problem(f"{what} was revoked or replaced", fix)
@@ -299,7 +299,8 @@ class Commands:
         problems = list(await self._group_rights(group_chat_id))
         channels = []
         for ref in refs:
-            chat = await actions.get_chat(self.engine, int(ref) if ref.startswith("-") else ref)
+            chat = await telegram_reads.get_chat(self.engine,
+                                                 int(ref) if ref.startswith("-") else ref)
             if chat is None or chat.type != "channel":
                 problems.append(Problem(f"{ref}: not a channel I can see",
                                         "add me to the channel as an admin, then try again"))
@@ -309,7 +310,7 @@ class Commands:
             problems += channel_problems
             if channel_problems:
                 continue
-            link = "" if chat.username else await actions.invite_link(
+            link = "" if chat.username else await telegram_reads.invite_link(
                 self.engine, chat.id, chat.invite_link)
             if not chat.username and not link:
                 problems.append(Problem(f"{label}: no invite link",
@@ -320,7 +321,7 @@ class Commands:
         return problems, channels
 
     async def _group_rights(self, chat_id: int, *, ok_lines: bool = False) -> list[Problem]:
-        member = await actions.get_member(self.engine, chat_id, self.engine.bot_telegram_id)
+        member = await telegram_reads.get_member(self.engine, chat_id, self.engine.bot_telegram_id)
         if member is None or member.status not in ADMIN_STATUSES:
             return [Problem("Group: I am not an admin", "promote me to admin in this group")]
         lines = []
@@ -334,7 +335,7 @@ class Commands:
 
     async def _channel_rights(self, chat_id: int, label: str, *,
                               ok_lines: bool = False) -> list[Problem]:
-        member = await actions.get_member(self.engine, chat_id, self.engine.bot_telegram_id)
+        member = await telegram_reads.get_member(self.engine, chat_id, self.engine.bot_telegram_id)
         if member is None:
             return [Problem(f"Channel {label}: I cannot see it (deleted, or I was removed)",
                             "add me to the channel as an admin")]
@@ -355,7 +356,7 @@ class Commands:
 
     async def _standing(self, chat_id: int, user_id: int) -> rights.AdminStanding | None:
         """The person's admin standing as Telegram states it now; None: not an admin."""
-        member = await actions.get_member(self.engine, chat_id, user_id)
+        member = await telegram_reads.get_member(self.engine, chat_id, user_id)
         if member is None or member.status not in ADMIN_STATUSES:
             return None
         return rights.AdminStanding.of(member.status, member.to_dict())

@@ -1,7 +1,10 @@
 """The rules, as pure functions from facts to frozen decisions.
 
-Nothing here calls Telegram or the database: handlers gather the facts
-(translated update, cached GroupConfig, membership answers) and
+This is the one rulebook: the PTB flows (`verification.flows`), the raw-JSON
+fast path, the owed-action retries and the dashboard's commands all ask these
+functions; none of them keeps a rule of its own. Nothing here calls Telegram
+or the database: callers gather the facts (translated update, cached
+GroupConfig, membership answers, the member's ledger row as a `Ledger`) and
 `actions.apply` carries a decision out. Tests assert on the values.
 """
 
@@ -15,6 +18,7 @@ from verification.updates import (
     CHANNEL_BOT_ID,
     GROUP_ANONYMOUS_BOT_ID,
     IncomingMessage,
+    MemberChange,
     Person,
 )
 
@@ -94,6 +98,8 @@ class AskToJoin:
     missing: tuple[ChannelConfig, ...]
 
 
+SUBSCRIBED = Allow("subscribed")
+
 Decision = Allow | Check | Restrict | RejectSenderChat | Unmute | StillMissing | NotOurs
 JoinDecision = Allow | ApproveJoin | AskToJoin
 
@@ -161,9 +167,14 @@ def decide_membership(
     message: IncomingMessage | None = None,
 ) -> Allow | Restrict:
     """AND over every linked channel; unknown answers follow the group's fail mode."""
+    for channel in check.channels:
+        if answers.get(channel.chat_id) is not True:
+            break
+    else:
+        return SUBSCRIBED  # the common case, on the fast path: no tuples built
     missing, unknown = split_answers(check.channels, answers)
     if not missing and not unknown:
-        return Allow("subscribed")
+        return SUBSCRIBED
     if not missing and config.fail_open:
         return Allow("fail_open")
     return Restrict(
@@ -257,6 +268,180 @@ def decide_join_request(
     return AskToJoin(config.chat_id, person, user_chat_id, missing + unknown)
 
 
-def may_press(presser_id: int, warned_user_ids: frozenset[int]) -> bool:
-    """Only a warned user may press "I've joined" on their warning."""
-    return presser_id in warned_user_ids
+def outcome_label(decision: object) -> str:
+    """A bounded label for metrics: allow reasons, or the decision's kind."""
+    if isinstance(decision, Allow):
+        return f"allow_{decision.reason}"
+    return type(decision).__name__.lower()
+
+
+# --- whose restriction is it: the ledger -------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ledger:
+    """What a member's ledger row (`groups.models.GroupMember`) says, as the rules need it.
+
+    The ledger is how Nezuko knows a restriction is its own: it lifts only what
+    it placed, so a member muted by a human admin stays muted (docs/engine.md,
+    "Lift only what Nezuko placed").
+    """
+
+    restricted_by_nezuko: bool = False
+    warning_message_id: int | None = None
+    restrict_owed: bool = False  # a restriction under way or owed (groups/owed.py)
+
+    @classmethod
+    def of(cls, entry: object | None) -> Ledger | None:
+        """From a GroupMember row, or None when there is none."""
+        if entry is None:
+            return None
+        return cls(
+            restricted_by_nezuko=bool(getattr(entry, "restricted_by_nezuko", False)),
+            warning_message_id=getattr(entry, "warning_message_id", None),
+            restrict_owed=getattr(entry, "owed_action", "") == "restrict",
+        )
+
+
+def restriction_is_ours(ledger: Ledger | None, *, restricted_here: bool) -> bool:
+    """Did Nezuko place this member's restriction?
+
+    The ledger decides. This process's own memory (`restricted_here`) only
+    covers a restriction whose ledger row is not written yet.
+    """
+    if ledger is not None:
+        return ledger.restricted_by_nezuko
+    return restricted_here
+
+
+def restriction_in_place(ledger: Ledger | None, *, restricted_here: bool) -> bool | None:
+    """Before restricting: is Nezuko's restriction already there? None: ask Telegram.
+
+    An update handled again after a crash must not restrict twice. The ledger
+    knows a restriction that is in place (Telegram keeps it through a leave and
+    rejoin); one that was under way when the last process died may or may not
+    have happened, and only getChatMember can say (`muted_on_telegram`).
+    """
+    if restricted_here:
+        return True
+    if ledger is None:
+        return False
+    if ledger.restricted_by_nezuko:
+        return True
+    return None if ledger.restrict_owed else False
+
+
+def muted_on_telegram(status: str | None, can_send_messages: bool) -> bool:
+    """Telegram's answer to `restriction_in_place`'s None."""
+    return status == "restricted" and not can_send_messages
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandOver:
+    """Another admin (re)restricted the member: the restriction is theirs now."""
+
+    chat_id: int
+    person: Person
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Freed:
+    """Another admin freed the member: nothing of Nezuko's is left to lift."""
+
+    chat_id: int
+    person: Person
+
+
+def decide_restriction_change(change: MemberChange,
+                              bot_telegram_id: int) -> HandOver | Freed | None:
+    """Someone else changed a member's restriction: the ledger follows them.
+
+    None when nothing changed hands (no restriction change, or Nezuko's own).
+    """
+    if not change.restriction_changed or change.actor_id == bot_telegram_id:
+        return None
+    if change.new_status == "restricted":
+        return HandOver(change.chat_id, change.person)
+    return Freed(change.chat_id, change.person)
+
+
+def decide_rejoin(config: GroupConfig, person: Person, *,
+                  restricted_by_nezuko: bool) -> Unmute | None:
+    """A member who rejoined and is allowed to speak (`decide_membership` said Allow).
+
+    Telegram keeps a restriction through a leave: someone Nezuko muted who may
+    speak now comes back muted unless Nezuko lifts it when they rejoin."""
+    if not restricted_by_nezuko:
+        return None
+    return Unmute(config.chat_id, person, "rejoined")
+
+
+# --- "I've joined" ------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RefusePress:
+    """Nothing to check: `why` is "protection_off" or "not_named"."""
+
+    why: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Recheck:
+    """Ask Telegram afresh about `fresh`, then `decide_unmute(..., restricted_by_nezuko=ours)`."""
+
+    person: Person
+    fresh: tuple[ChannelConfig, ...]
+    ours: bool  # Nezuko's restriction (or, in delete-only groups, its warning) to lift
+    restore: bool  # permissions to restore; False: only the warning goes
+
+
+def named_on_warning(presser_id: int, message_id: int | None, *,
+                     live: frozenset[int] | None, ledger: Ledger | None) -> frozenset[int]:
+    """Who the pressed warning names. The live board knows; after a restart the
+    presser's ledger row still says which warning named them."""
+    if live is not None:
+        return live
+    if ledger is not None and ledger.warning_message_id == message_id:
+        return frozenset({presser_id})
+    return frozenset()
+
+
+def may_press(presser_id: int, named: frozenset[int], bound_user_id: int) -> bool:
+    """Only a member named on a warning (or the one its button is bound to) may press."""
+    return presser_id in named or presser_id == bound_user_id
+
+
+def screen_press(config: GroupConfig | None, presser: Person, bound_user_id: int, *,
+                 named: frozenset[int], missing: tuple[ChannelConfig, ...] | None,
+                 on_live_warning: bool, restricted_by_nezuko: bool) -> RefusePress | Recheck:
+    """An "I've joined" press: refuse it, or say what to re-check.
+
+    `missing` is what the warning recorded for the presser (None: not known
+    here, so every channel is asked again). In delete-only groups nobody is
+    restricted; the button then only takes them off a live warning.
+    """
+    if config is None or not config.protecting:
+        return RefusePress("protection_off")
+    if not may_press(presser.id, named, bound_user_id):
+        return RefusePress("not_named")
+    ours = restricted_by_nezuko or (config.action == "delete" and on_live_warning)
+    return Recheck(presser, missing if missing is not None else config.channels, ours,
+                   restore=restricted_by_nezuko)
+
+
+# --- the dashboard's "recheck" --------------------------------------------------------
+
+
+def decide_recheck(config: GroupConfig, person: Person, answers: Answers, *,
+                   restricted_by_nezuko: bool) -> Unmute | StillMissing | Restrict | Allow:
+    """Fresh answers decide both ways: lift Nezuko's restriction, or place one by the
+    same rules as a message (`screen_person`, `decide_membership`)."""
+    decision = decide_unmute(config, person, answers, restricted_by_nezuko=restricted_by_nezuko,
+                             reason="recheck")
+    if isinstance(decision, Unmute | StillMissing):
+        return decision  # ours: lifted, or left in place while something is missing
+    screened = screen_person(person, config)
+    if isinstance(screened, Allow):
+        return screened
+    return decide_membership(screened, config, answers, reason="recheck")

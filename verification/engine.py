@@ -1,9 +1,15 @@
-"""One bot's enforcement state and the facts its handlers gather.
+"""One bot's enforcement state: what must outlive a single update.
 
-An `Engine` per bot holds what must outlive one update: the warning board,
-who this process restricted, throttles, cached default permissions and the
-background tasks (warning edits and expiry). Membership answers and events
-are process-wide (`membership.memberships`, `recorder.recorder`).
+An `Engine` per bot holds the warning board, who this process restricted,
+throttles, cached default permissions, admin-refresh bookkeeping and the
+background tasks (warning edits and expiry). It is state, not behaviour: it
+calls neither Telegram nor the flows, and nothing in it points back at the
+code that uses it. Facts are gathered by `verification.telegram_reads`, rules
+are `verification.decisions`, effects are `verification.actions`, and what
+happened is written down by `verification.recording`.
+
+Membership answers and events are process-wide (`membership.memberships`,
+`recorder.recorder`); the engine only names which ones this bot uses.
 """
 
 from __future__ import annotations
@@ -18,19 +24,16 @@ import structlog
 from telegram import Bot, ChatPermissions
 
 from groups.config import ChannelConfig, GroupConfig, aget_group_config, configs
-from groups.services import ledger_writes
-from verification import actions
-from verification.events import VerificationEventData
-from verification.membership import Lookup, MembershipCache, memberships
+from verification.membership import MembershipCache, memberships
 from verification.recorder import EventRecorder, recorder
-from verification.updates import Person
 from verification.warnings import WarningBoard
 
 logger = structlog.get_logger(__name__)
 
-ADMIN_REFRESH_SECONDS = 600.0  # the admin list is refreshed this often, never per message
 JOIN_DEDUPE_SECONDS = 60.0  # chat_member and new_chat_members for one join arrive both
 PRESS_INTERVAL = 3.0  # "I've joined" presses per user are at most this frequent
+# Members noted once per process; past this many the set starts again (a second
+# note of a member is one idempotent write, so forgetting costs little).
 KNOWN_MEMBERS_MAX = 500_000
 
 
@@ -42,18 +45,20 @@ class Engine:
     memberships: MembershipCache = memberships
     recorder: EventRecorder = recorder
     board: WarningBoard = dataclasses.field(default_factory=WarningBoard)
+    # (chat, user) this process restricted; the ledger is the truth, this covers
+    # the moment before its row is written (decisions.restriction_is_ours).
     restricted: set[tuple[int, int]] = dataclasses.field(default_factory=set)
+    # chat -> (default permissions, expiry): telegram_reads.default_permissions.
     permissions: dict[int, tuple[ChatPermissions, float]] = dataclasses.field(default_factory=dict)
     sender_chat_notices: dict[int, float] = dataclasses.field(default_factory=dict)
     tasks: set[asyncio.Task] = dataclasses.field(default_factory=set)
     timers: set[asyncio.Task] = dataclasses.field(default_factory=set)
+    # chat -> when its admin list was last asked for; chat -> the fetch under way.
+    admin_refreshed: dict[int, float] = dataclasses.field(default_factory=dict)
+    admin_fetches: dict[int, asyncio.Future[bool]] = dataclasses.field(default_factory=dict)
     _recent_joins: dict[tuple[int, int], float] = dataclasses.field(default_factory=dict)
     _presses: dict[int, float] = dataclasses.field(default_factory=dict)
     _known: set[tuple[int, int]] = dataclasses.field(default_factory=set)
-    _admin_refresh: dict[int, float] = dataclasses.field(default_factory=dict)
-    _admin_fetches: dict[int, asyncio.Future[bool]] = dataclasses.field(default_factory=dict)
-    handlers: Any = None  # verification.handlers.Handlers, set by install()
-    commands: Any = None  # verification.commands.Commands, set by install()
 
     # --- configuration ----------------------------------------------------------
 
@@ -76,34 +81,18 @@ class Engine:
             answers[channel.chat_id] = value
         return answers
 
-    async def check(self, user_id: int, channels: tuple[ChannelConfig, ...], *,
-                    fresh: tuple[int, ...] = (),
-                    level: str = "P1") -> tuple[dict[int, bool | None], bool]:
-        """`(answers, all_cached)`; channels in `fresh` are asked again at `level`."""
-        async def one(channel: ChannelConfig) -> Lookup:
-            key = (self.bot_telegram_id, channel.chat_id, user_id)
-
-            async def fetch() -> bool:
-                return await actions.fetch_membership(self, channel.chat_id, user_id, level)
-
-            return await self.memberships.lookup(key, fetch, fresh=channel.chat_id in fresh)
-
-        lookups = await asyncio.gather(*(one(c) for c in channels))
-        answers = {c.chat_id: r.is_member for c, r in zip(channels, lookups, strict=True)}
-        return answers, all(r.cache_hit for r in lookups)
-
     # --- bookkeeping ------------------------------------------------------------
 
-    def seen(self, config: GroupConfig, person: Person) -> None:
-        """Remember a member once per process (channel-leave needs to know them)."""
-        key = (config.chat_id, person.id)
+    def first_sighting(self, chat_id: int, user_id: int) -> bool:
+        """True the first time this process sees a member in a chat (then
+        `recording.seen` notes them: a channel leave must know where they are)."""
+        key = (chat_id, user_id)
         if key in self._known:
-            return
+            return False
         if len(self._known) >= KNOWN_MEMBERS_MAX:
             self._known.clear()
         self._known.add(key)
-        self.spawn(ledger_writes.anote_member(config.pk, person.id, name=person.name,
-                                         username=person.username))
+        return True
 
     def first_join(self, chat_id: int, user_id: int) -> bool:
         """True once per join, whether chat_member or new_chat_members came first."""
@@ -122,6 +111,8 @@ class Engine:
         self._recent_joins.pop((chat_id, user_id), None)
 
     def may_press(self, user_id: int) -> bool:
+        """The press throttle: True at most once per `PRESS_INTERVAL` per user (who may
+        press at all is `decisions.may_press`)."""
         now = time.monotonic()
         if len(self._presses) > 10_000:
             self._presses = {u: t for u, t in self._presses.items() if now - t < PRESS_INTERVAL}
@@ -129,51 +120,6 @@ class Engine:
             return False
         self._presses[user_id] = now
         return True
-
-    def admins_stale(self, config: GroupConfig) -> bool:
-        refreshed = config.admins_refreshed_at
-        return refreshed is None or time.time() - refreshed > ADMIN_REFRESH_SECONDS
-
-    def refresh_admins_soon(self, config: GroupConfig, *, force: bool = False) -> None:
-        """Refresh the admin list in the background, at most once a minute per chat."""
-        now = time.monotonic()
-        if not force and now - self._admin_refresh.get(config.chat_id, -1e9) < 60:
-            return
-        self._admin_refresh[config.chat_id] = now
-        self.spawn(actions.fetch_admins(self, config))
-
-    async def ensure_admins(self, config: GroupConfig) -> GroupConfig:
-        """Before restricting anyone, make sure the admin list is not missing or stale.
-
-        Concurrent callers for one chat (a raid) share one getChatAdministrators.
-        """
-        if not self.admins_stale(config):
-            return config
-        pending = self._admin_fetches.get(config.chat_id)
-        if pending is None:
-            self._admin_refresh[config.chat_id] = time.monotonic()
-            pending = asyncio.ensure_future(actions.fetch_admins(self, config))
-            self._admin_fetches[config.chat_id] = pending
-            pending.add_done_callback(lambda _: self._admin_fetches.pop(config.chat_id, None))
-        if await asyncio.shield(pending):
-            return await aget_group_config(self.bot_pk, config.chat_id) or config
-        return config
-
-    def record(self, outcome: str, config: GroupConfig, person: Person, *,
-               missing: tuple[ChannelConfig, ...] = (), started: float | None = None,
-               cache_hit: bool | None = None, detail: str = "") -> None:
-        self.recorder.record(VerificationEventData(
-            outcome=str(outcome),
-            bot_id=self.bot_pk,
-            group_id=config.pk,
-            chat_id=config.chat_id,
-            user_id=person.id,
-            user_name=person.name,
-            missing_channel_ids=tuple(c.chat_id for c in missing),
-            latency_ms=(time.perf_counter() - started) * 1000 if started else None,
-            cache_hit=cache_hit,
-            detail=detail,
-        ))
 
     # --- background work ----------------------------------------------------------
 
@@ -189,13 +135,6 @@ class Engine:
         self.timers.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("engine.task_failed", exc_info=task.exception())
-
-    def delete_later(self, chat_id: int, message_id: int, delay: float) -> None:
-        async def later() -> None:
-            await asyncio.sleep(delay)
-            await actions.delete_message(self, chat_id, message_id)
-
-        self.spawn(later(), timer=True)
 
     async def idle(self) -> None:
         """Wait until no background task but timers is running (tests, and shutdown)."""

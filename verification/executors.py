@@ -19,8 +19,14 @@ from bots.models import BotCommand
 from groups import rights
 from groups.config import GroupConfig
 from groups.services import ledger_reads
-from verification import actions
-from verification.decisions import Restrict, Unmute, decide_unmute
+from verification import actions, telegram_reads
+from verification.decisions import (
+    Ledger,
+    Restrict,
+    Unmute,
+    decide_recheck,
+    restriction_is_ours,
+)
 from verification.engine import Engine
 from verification.handlers import engine_of
 from verification.updates import Person
@@ -78,7 +84,8 @@ def _person(payload: dict) -> Person:
 async def unmute(engine: Engine, config: GroupConfig, payload: dict) -> dict[str, Any]:
     """An owner's explicit unmute lifts the restriction whoever placed it."""
     person = _person(payload)
-    if not await actions.unmute(engine, Unmute(config.chat_id, person, "dashboard"), config):
+    done = await actions.unmute(engine, Unmute(config.chat_id, person, "dashboard"), config)
+    if not done.ok:
         raise CommandFailed("Telegram refused the unmute (see the group's attention flag).")
     return {"unmuted": True}
 
@@ -96,32 +103,28 @@ async def unban(engine: Engine, config: GroupConfig, payload: dict) -> dict[str,
 
 
 async def recheck(engine: Engine, config: GroupConfig, payload: dict) -> dict[str, Any]:
-    """Ask Telegram afresh; lift Nezuko's restriction or place one, as the answer says."""
+    """Ask Telegram afresh; lift Nezuko's restriction or place one, as the rules say."""
     person = _person(payload)
     if not config.protecting:
         raise CommandFailed("Protection is off in this group.")
-    answers, _ = await engine.check(person.id, config.channels,
-                                    fresh=tuple(c.chat_id for c in config.channels))
+    answers, _ = await telegram_reads.check(engine, person.id, config.channels,
+                                            fresh=tuple(c.chat_id for c in config.channels))
     entry = await ledger_reads.aledger_entry(config.pk, person.id)
-    decision = decide_unmute(config, person, answers,
-                             restricted_by_nezuko=bool(entry and entry.restricted_by_nezuko),
-                             reason="recheck")
-    missing = [c.chat_id for c in config.channels if answers.get(c.chat_id) is not True]
+    ours = restriction_is_ours(Ledger.of(entry),
+                               restricted_here=(config.chat_id, person.id) in engine.restricted)
+    decision = decide_recheck(config, person, answers, restricted_by_nezuko=ours)
+    if isinstance(decision, Restrict | Unmute):
+        await actions.apply(engine, decision, config, cache_hit=False)
     if isinstance(decision, Unmute):
-        await actions.unmute(engine, decision, config)
         return {"subscribed": True, "unmuted": True}
+    missing = [c.chat_id for c in config.channels if answers.get(c.chat_id) is not True]
     if not missing:
         return {"subscribed": True, "unmuted": False}
-    if not (entry and entry.restricted_by_nezuko) and person.id not in config.admin_ids:
-        missing_channels = tuple(c for c in config.channels if c.chat_id in missing)
-        await actions.restrict(engine, Restrict(config.chat_id, person, missing_channels,
-                                                config.action, "recheck"), config,
-                               started=None, cache_hit=False)
     return {"subscribed": False, "missing_channel_ids": missing}
 
 
 async def refresh_admins(engine: Engine, config: GroupConfig, payload: dict) -> dict[str, Any]:
-    if not await actions.fetch_admins(engine, config):
+    if not await telegram_reads.fetch_admins(engine, config):
         raise CommandFailed("Telegram did not return the admin list.")
     fresh = await engine.config(config.chat_id)
     return {"admins": len(fresh.admin_ids) if fresh else 0}
@@ -132,7 +135,7 @@ async def warm_cache(engine: Engine, config: GroupConfig, payload: dict) -> dict
     user_ids = await ledger_reads.aknown_member_ids(config.pk, limit=WARM_LIMIT)
     known = 0
     for user_id in user_ids:
-        answers, _ = await engine.check(user_id, config.channels, level="P2")
+        answers, _ = await telegram_reads.check(engine, user_id, config.channels, level="P2")
         known += all(v is not None for v in answers.values())
     return {"members": len(user_ids), "answered": known}
 

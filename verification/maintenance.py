@@ -14,7 +14,9 @@ import datetime
 import structlog
 
 from bots import command_queue
+from verification.commands import Commands
 from verification.engine import Engine
+from verification.flows import sweeps
 
 logger = structlog.get_logger(__name__)
 
@@ -33,12 +35,12 @@ async def maintain(engine: Engine, stop: asyncio.Event) -> None:
     last_checkup = loop.time() - CHECKUP_INTERVAL + CHECKUP_DELAY
     while not stop.is_set():
         try:
-            await engine.handlers.sweep_join_requests()
-            await engine.handlers.sweep_warnings()
+            await sweeps.sweep_join_requests(engine)
+            await sweeps.sweep_warnings(engine)
             await command_queue.afail_stale(engine.bot_pk, STALE_COMMAND_AGE)
             if loop.time() - last_checkup >= CHECKUP_INTERVAL:
                 last_checkup = loop.time()
-                await engine.commands.checkup()
+                await Commands(engine).checkup()
         except Exception:
             logger.exception("maintenance.failed", bot=engine.bot_pk)
         with contextlib.suppress(TimeoutError):

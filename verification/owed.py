@@ -20,7 +20,7 @@ from django.db import DatabaseError
 
 from bots import metrics
 from groups import owed
-from verification import actions
+from verification import actions, telegram_reads
 from verification.decisions import Check, Moot, decide_owed, screen_owed
 from verification.engine import Engine
 from verification.updates import Person
@@ -47,7 +47,8 @@ async def _settle(engine: Engine, item: owed.OwedAction) -> None:
                            restricted_by_nezuko=item.restricted_by_nezuko)
     if isinstance(decision, Check) and config is not None:
         # Fresh answers where the cache has none; a person is not waiting: P2.
-        answers, _ = await engine.check(person.id, decision.channels, level="P2")
+        answers, _ = await telegram_reads.check(engine, person.id, decision.channels,
+                                                level="P2")
         decision = decide_owed(item.action, decision, config, answers)
     if isinstance(decision, Moot):
         await owed.asettle(item.group_pk, item.user_id)

@@ -7,8 +7,9 @@ next restricted user is added to it and the message is edited (debounced)
 instead of a new one being sent. A user who complies is taken off their
 warning; an empty warning is deleted.
 
-This module is state and rendering only; `actions.py` sends, edits and
-deletes the messages.
+This module is state and rendering only; `actions/warning_messages.py` sends,
+edits and deletes the messages and is the only code that changes the board,
+because the board is the record of those messages (which one names whom).
 """
 
 from __future__ import annotations

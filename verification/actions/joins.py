@@ -1,4 +1,4 @@
-"""Answering join requests."""
+"""Answering join requests: the calls, and their outcome for `verification.recording`."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from django.template.loader import render_to_string
 from telegram.error import TelegramError
 
 from groups.config import GroupConfig
-from groups.services import ledger_writes
 from verification import joinrequests
-from verification.actions._call import _p
 from verification.actions.messages import send
 from verification.decisions import ApproveJoin, AskToJoin
 from verification.models import Outcome
+from verification.priorities import call_at
+from verification.recording import Done
 from verification.updates import Person
 from verification.warnings import keyboard
 
@@ -24,20 +24,16 @@ if TYPE_CHECKING:
 logger = structlog.get_logger(__name__)
 
 
-async def approve_join(engine: Engine, d: ApproveJoin, config: GroupConfig, *,
-                       started: float | None = None) -> bool:
+async def approve_join(engine: Engine, d: ApproveJoin) -> Done:
     try:
-        with _p("P0"):
+        with call_at("P0"):
             await engine.bot.approve_chat_join_request(d.chat_id, d.person.id)
     except TelegramError as exc:
         # HIDE_REQUESTER_MISSING: the request is gone (withdrawn or handled by an admin).
         logger.info("join.approve_failed", chat_id=d.chat_id, user_id=d.person.id,
                     error=str(exc))
-        return False
-    await ledger_writes.anote_member(config.pk, d.person.id, name=d.person.name,
-                                username=d.person.username)
-    engine.record(Outcome.JOIN_APPROVED, config, d.person, started=started)
-    return True
+        return Done(d.person, None, ok=False)
+    return Done(d.person, Outcome.JOIN_APPROVED, ledger=Done.MEMBER)
 
 
 async def ask_to_join(engine: Engine, d: AskToJoin, config: GroupConfig) -> None:
@@ -53,12 +49,11 @@ async def ask_to_join(engine: Engine, d: AskToJoin, config: GroupConfig) -> None
         await joinrequests.aset_request_message(config.pk, d.person.id, message_id)
 
 
-async def decline_join(engine: Engine, config: GroupConfig, person: Person) -> None:
+async def decline_join(engine: Engine, chat_id: int, person: Person) -> Done:
     try:
-        with _p("P2"):
-            await engine.bot.decline_chat_join_request(config.chat_id, person.id)
+        with call_at("P2"):
+            await engine.bot.decline_chat_join_request(chat_id, person.id)
     except TelegramError as exc:
-        logger.info("join.decline_failed", chat_id=config.chat_id, user_id=person.id,
-                    error=str(exc))
-        return
-    engine.record(Outcome.JOIN_DECLINED, config, person, detail="timed out")
+        logger.info("join.decline_failed", chat_id=chat_id, user_id=person.id, error=str(exc))
+        return Done(person, None, ok=False)
+    return Done(person, Outcome.JOIN_DECLINED, detail="timed out")

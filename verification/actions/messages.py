@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import structlog
@@ -9,7 +10,7 @@ from telegram import InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
-from verification.actions._call import _p
+from verification.priorities import call_at
 
 if TYPE_CHECKING:
     from verification.engine import Engine
@@ -22,7 +23,7 @@ async def send(engine: Engine, chat_id: int, text: str, *,
                level: str = "P1") -> int | None:
     """sendMessage with HTML; the message id, or None when Telegram refused."""
     try:
-        with _p(level):
+        with call_at(level):
             message = await engine.bot.send_message(
                 chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup,
                 message_thread_id=thread_id, disable_web_page_preview=True,
@@ -40,14 +41,14 @@ async def reply(engine: Engine, chat_id: int, text: str, *,
     message_id = await send(engine, chat_id, text, markup=markup, thread_id=thread_id,
                             level="P0")
     if message_id is not None and delete_after:
-        engine.delete_later(chat_id, message_id, delete_after)
+        delete_later(engine, chat_id, message_id, delete_after)
     return message_id
 
 
 async def edit(engine: Engine, chat_id: int, message_id: int, text: str,
                markup: InlineKeyboardMarkup | None = None) -> None:
     try:
-        with _p("P0"):
+        with call_at("P0"):
             await engine.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id,
                                                parse_mode=ParseMode.HTML, reply_markup=markup)
     except BadRequest as exc:
@@ -59,7 +60,7 @@ async def edit(engine: Engine, chat_id: int, message_id: int, text: str,
 
 async def edit_private(engine: Engine, chat_id: int, message_id: int, text: str) -> None:
     try:
-        with _p("P1"):
+        with call_at("P1"):
             await engine.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id,
                                                parse_mode=ParseMode.HTML)
     except TelegramError as exc:
@@ -68,7 +69,7 @@ async def edit_private(engine: Engine, chat_id: int, message_id: int, text: str)
 
 async def delete_message(engine: Engine, chat_id: int, message_id: int) -> bool:
     try:
-        with _p("P1"):
+        with call_at("P1"):
             return await engine.bot.delete_message(chat_id, message_id)
     except TelegramError as exc:
         # Already gone, too old, or no right: nothing more to do here.
@@ -77,9 +78,19 @@ async def delete_message(engine: Engine, chat_id: int, message_id: int) -> bool:
         return False
 
 
+def delete_later(engine: Engine, chat_id: int, message_id: int, delay: float) -> None:
+    """Delete the message after `delay` seconds; a restart forgets it (the maintenance
+    sweep removes overdue warnings, other replies stay)."""
+    async def later() -> None:
+        await asyncio.sleep(delay)
+        await delete_message(engine, chat_id, message_id)
+
+    engine.spawn(later(), timer=True)
+
+
 async def answer(engine: Engine, query_id: str, text: str = "", *, alert: bool = False) -> None:
     try:
-        with _p("P0"):
+        with call_at("P0"):
             await engine.bot.answer_callback_query(query_id, text=text[:200] or None,
                                                    show_alert=alert)
     except TelegramError as exc:

@@ -1,4 +1,11 @@
-"""Posting, editing and removing the (coalesced) warnings of verification.warnings."""
+"""Posting, editing and removing the (coalesced) warnings of verification.warnings.
+
+The board (`engine.board`) says which live message names whom; it changes
+here, together with the message it describes, so the two never disagree. The
+ledger keeps each member's warning message id as well: after a restart the
+board is empty, and the button and the maintenance sweep find the message
+from the ledger instead.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +18,8 @@ from telegram.error import BadRequest, RetryAfter, TelegramError
 
 from groups.config import ChannelConfig, GroupConfig
 from groups.services import ledger_reads, ledger_writes
-from verification.actions._call import _p
 from verification.actions.messages import delete_message, send
+from verification.priorities import call_at
 from verification.updates import Person
 from verification.warnings import Warning, render
 
@@ -66,7 +73,7 @@ async def _edit_later(engine: Engine, warning: Warning, config: GroupConfig) -> 
         return
     text, markup = render(warning)
     try:
-        with _p("P1"):
+        with call_at("P1"):
             await engine.bot.edit_message_text(
                 text, chat_id=warning.chat_id, message_id=warning.message_id,
                 parse_mode=ParseMode.HTML, reply_markup=markup, disable_web_page_preview=True,

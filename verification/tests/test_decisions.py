@@ -1,6 +1,7 @@
 """The rules as values: no Telegram, no database."""
 
 import dataclasses
+from types import SimpleNamespace
 
 from groups.config import ChannelConfig, GroupConfig
 from verification.decisions import (
@@ -8,17 +9,32 @@ from verification.decisions import (
     ApproveJoin,
     AskToJoin,
     Check,
+    Freed,
+    HandOver,
+    Ledger,
     NotOurs,
+    Recheck,
+    RefusePress,
     RejectSenderChat,
     Restrict,
     StillMissing,
     Unmute,
     decide_join_request,
     decide_membership,
+    decide_recheck,
+    decide_rejoin,
+    decide_restriction_change,
     decide_unmute,
+    may_press,
+    muted_on_telegram,
+    named_on_warning,
+    outcome_label,
+    restriction_in_place,
+    restriction_is_ours,
     screen_message,
+    screen_press,
 )
-from verification.updates import GROUP_ANONYMOUS_BOT_ID, IncomingMessage, Person
+from verification.updates import GROUP_ANONYMOUS_BOT_ID, IncomingMessage, MemberChange, Person
 
 NEWS = ChannelConfig(1, -1001, "Cat News", "catnews", "https://t.me/catnews")
 PICS = ChannelConfig(2, -1002, "Cat Pics", "", "https://t.me/+invite")
@@ -212,3 +228,155 @@ def test_an_owed_unmute_needs_our_restriction_and_every_channel():
     assert decide_owed("unmute", check, config, both) == Unmute(config.chat_id, CAROL, "owed")
     # They left a channel again meanwhile: the mute stands, nothing is owed.
     assert isinstance(decide_owed("unmute", check, config, {**both, PICS.chat_id: False}), Moot)
+
+
+class TestTheFastPathsCases:
+    """What the fast path once kept a copy of (and a parity test for), now asked of the
+    rules directly: raw messages read with `from_raw`, judged by `screen_message`."""
+
+    def judge(self, data: dict, answers: dict | None = None):
+        config = make_config(channels=(NEWS,), linked_chat_id=-100888)
+        body = {"message_id": 10, "date": 0, "chat": {"id": -100500, "type": "supergroup"},
+                **data}
+        incoming = IncomingMessage.from_raw(body)
+        decision = screen_message(incoming, config)
+        if isinstance(decision, Check) and answers is not None:
+            return decide_membership(decision, config, answers, reason="message",
+                                     message=incoming)
+        return decision
+
+    def test_a_subscriber_passes_and_a_stranger_is_restricted(self):
+        carol = {"from": {"id": CAROL.id, "is_bot": False, "first_name": "Carol"}}
+        assert self.judge(carol, {NEWS.chat_id: True}) == Allow("subscribed")
+        restricted = self.judge(carol, {NEWS.chat_id: False})
+        assert isinstance(restricted, Restrict) and restricted.missing == (NEWS,)
+        # Not known yet: the rules ask for a check, which only the handlers may make.
+        assert self.judge(carol) == Check(Person(CAROL.id, "Carol"), (NEWS,))
+
+    def test_admins_bots_forwards_and_the_linked_channel_pass(self):
+        assert self.judge({"from": {"id": ADMIN.id, "first_name": "A"}}) == Allow("admin")
+        assert self.judge({"from": {"id": 5, "is_bot": True, "first_name": "B"}}) == Allow("bot")
+        telegram = {"id": 136817688, "is_bot": True, "first_name": "Telegram"}
+        assert self.judge({"from": telegram, "sender_chat": {"id": -1001, "type": "channel"},
+                           "is_automatic_forward": True}) == Allow("automatic_forward")
+        assert self.judge({"from": telegram, "sender_chat": {"id": -100888, "type": "channel"}}
+                          ) == Allow("linked_channel")
+
+    def test_a_foreign_channel_is_rejected(self):
+        telegram = {"id": 136817688, "is_bot": True, "first_name": "Telegram"}
+        assert self.judge({"from": telegram, "sender_chat": {"id": -100777, "type": "channel"}}
+                          ) == RejectSenderChat(-100500, 10, -100777)
+
+
+class TestWhoseRestriction:
+    def test_the_ledger_decides_and_memory_covers_a_row_not_written_yet(self):
+        assert restriction_is_ours(Ledger(restricted_by_nezuko=True), restricted_here=False)
+        # A human admin's restriction stays theirs whatever this process remembers.
+        assert not restriction_is_ours(Ledger(restricted_by_nezuko=False), restricted_here=True)
+        assert restriction_is_ours(None, restricted_here=True)
+        assert not restriction_is_ours(None, restricted_here=False)
+
+    def test_a_restriction_under_way_at_a_crash_is_asked_of_telegram(self):
+        assert restriction_in_place(None, restricted_here=True) is True
+        assert restriction_in_place(None, restricted_here=False) is False
+        assert restriction_in_place(Ledger(restricted_by_nezuko=True), restricted_here=False)
+        assert restriction_in_place(Ledger(restrict_owed=True), restricted_here=False) is None
+        assert muted_on_telegram("restricted", can_send_messages=False)
+        assert not muted_on_telegram("restricted", can_send_messages=True)
+        assert not muted_on_telegram("member", can_send_messages=False)
+
+    def test_the_ledger_reads_a_member_row(self):
+        row = SimpleNamespace(restricted_by_nezuko=True, warning_message_id=7,
+                              owed_action="restrict")
+        assert Ledger.of(row) == Ledger(True, 7, restrict_owed=True)
+        assert Ledger.of(None) is None
+
+    def test_someone_else_restricting_or_freeing_a_member_takes_it_over(self):
+        def change(old: str, new: str, actor: int) -> MemberChange:
+            return MemberChange(-100500, "supergroup", CAROL, True, True, old, new, actor)
+
+        assert decide_restriction_change(change("member", "restricted", 9), 1) == HandOver(
+            -100500, CAROL)
+        assert decide_restriction_change(change("restricted", "member", 9), 1) == Freed(
+            -100500, CAROL)
+        # Nezuko's own restriction, or no restriction change, hands nothing over.
+        assert decide_restriction_change(change("member", "restricted", 1), 1) is None
+        assert decide_restriction_change(change("member", "administrator", 9), 1) is None
+
+    def test_a_member_nezuko_muted_is_freed_when_they_rejoin_allowed(self):
+        config = make_config()
+        assert decide_rejoin(config, CAROL,
+                             restricted_by_nezuko=True) == Unmute(-100500, CAROL, "rejoined")
+        assert decide_rejoin(config, CAROL,
+                             restricted_by_nezuko=False) is None
+
+
+class TestPresses:
+    def test_only_a_member_named_on_the_warning_may_press(self):
+        assert may_press(CAROL.id, frozenset({CAROL.id}), 0)
+        assert may_press(CAROL.id, frozenset(), CAROL.id)  # the button is bound to them
+        assert not may_press(CAROL.id, frozenset({ADMIN.id}), 0)
+
+    def test_after_a_restart_the_ledger_says_which_warning_named_them(self):
+        ledger = Ledger(restricted_by_nezuko=True, warning_message_id=55)
+        assert named_on_warning(CAROL.id, 55, live=None, ledger=ledger) == {CAROL.id}
+        assert named_on_warning(CAROL.id, 56, live=None, ledger=ledger) == frozenset()
+        # A live warning knows better than the ledger.
+        assert named_on_warning(CAROL.id, 55, live=frozenset({ADMIN.id}),
+                                ledger=ledger) == {ADMIN.id}
+
+    def test_a_press_rechecks_what_the_warning_recorded_as_missing(self):
+        config = make_config()
+        decision = screen_press(config, CAROL, 0, named=frozenset({CAROL.id}), missing=(PICS,),
+                                on_live_warning=True, restricted_by_nezuko=True)
+        assert decision == Recheck(CAROL, (PICS,), ours=True, restore=True)
+        # Not known here (a restart): every channel is asked again.
+        unknown = screen_press(config, CAROL, 0, named=frozenset({CAROL.id}), missing=None,
+                               on_live_warning=False, restricted_by_nezuko=True)
+        assert unknown.fresh == (NEWS, PICS)
+
+    def test_a_press_is_refused_where_protection_is_off_or_for_someone_else(self):
+        assert screen_press(None, CAROL, 0, named=frozenset(), missing=None,
+                            on_live_warning=False, restricted_by_nezuko=False
+                            ) == RefusePress("protection_off")
+        assert screen_press(make_config(), CAROL, 0, named=frozenset({ADMIN.id}), missing=None,
+                            on_live_warning=True, restricted_by_nezuko=True
+                            ) == RefusePress("not_named")
+
+    def test_in_delete_only_groups_the_button_only_clears_a_live_warning(self):
+        config = make_config(action="delete")
+        live = screen_press(config, CAROL, 0, named=frozenset({CAROL.id}), missing=None,
+                            on_live_warning=True, restricted_by_nezuko=False)
+        assert (live.ours, live.restore) == (True, False)
+        gone = screen_press(config, CAROL, CAROL.id, named=frozenset(), missing=None,
+                            on_live_warning=False, restricted_by_nezuko=False)
+        assert not gone.ours
+
+
+class TestRecheck:
+    def test_it_lifts_nezukos_restriction_once_every_channel_is_satisfied(self):
+        yes = {NEWS.chat_id: True, PICS.chat_id: True}
+        assert decide_recheck(make_config(), CAROL, yes, restricted_by_nezuko=True) == Unmute(
+            -100500, CAROL, "recheck")
+        assert decide_recheck(make_config(), CAROL, yes, restricted_by_nezuko=False) == Allow(
+            "subscribed")
+
+    def test_it_restricts_by_the_same_rules_as_a_message(self):
+        no = {NEWS.chat_id: False, PICS.chat_id: True}
+        decision = decide_recheck(make_config(), CAROL, no, restricted_by_nezuko=False)
+        assert isinstance(decision, Restrict)
+        assert (decision.reason, decision.missing) == ("recheck", (NEWS,))
+        # Admins and the allow-list are never restricted, here as anywhere.
+        assert decide_recheck(make_config(), ADMIN, no, restricted_by_nezuko=False) == Allow(
+            "admin")
+        friendly = make_config(allowed_user_ids=frozenset({CAROL.id}))
+        assert decide_recheck(friendly, CAROL, no, restricted_by_nezuko=False) == Allow(
+            "allow_list")
+        # Already Nezuko's restriction: nothing to add, it stays.
+        assert decide_recheck(make_config(), CAROL, no, restricted_by_nezuko=True
+                              ) == StillMissing(-100500, CAROL, (NEWS,))
+
+
+def test_outcome_labels_are_bounded():
+    assert outcome_label(Allow("admin")) == "allow_admin"
+    assert outcome_label(Restrict(1, CAROL, (), "mute", "message")) == "restrict"

@@ -9,7 +9,7 @@ from django.db import OperationalError
 from telegram.error import NetworkError
 
 from groups.models import ProtectedGroup
-from verification.handlers import Handlers
+from verification.handlers import on_error
 from verification.membership import memberships
 from verification.models import VerificationEvent
 from verification.recorder import recorder
@@ -124,7 +124,7 @@ async def test_a_deleted_channel_is_unknown_not_a_miss(world):
 ])
 async def test_a_failed_update_is_logged_by_what_failed(caplog, error, level, traceback):
     caplog.set_level(logging.WARNING)
-    await Handlers(engine=None).on_error(None, SimpleNamespace(error=error))
+    await on_error(None, SimpleNamespace(error=error))
     [record] = [r for r in caplog.records if isinstance(r.msg, dict)
                 and r.msg.get("event") == "update.failed"]
     assert record.levelname.lower() == level

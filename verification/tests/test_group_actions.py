@@ -4,6 +4,7 @@ import pytest
 from telegram import Message
 
 from verification.commands import _forwarded_channel
+from verification.flows import sweeps
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,6 +82,6 @@ async def test_a_warning_left_behind_by_a_restart_is_still_removed(world):
     await GroupMember.objects.filter(user_id=s.carol.id).aupdate(
         restricted_at=timezone.now() - datetime.timedelta(seconds=121))
     # One sweep step removes it.
-    assert await world.engine.handlers.sweep_warnings() == 1
+    assert await sweeps.sweep_warnings(world.engine) == 1
     assert world.calls("deleteMessage", message_id=sent.result["message_id"])
-    assert await world.engine.handlers.sweep_warnings() == 0
+    assert await sweeps.sweep_warnings(world.engine) == 0

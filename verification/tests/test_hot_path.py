@@ -14,7 +14,7 @@ from telegram import Bot, Update
 from groups.config import configs
 from tests.factories import fake_token, make_bot, make_channel, make_group
 from verification.engine import Engine
-from verification.handlers import Handlers
+from verification.flows.messages import on_message
 from verification.membership import memberships
 
 pytestmark = pytest.mark.django_db
@@ -46,33 +46,33 @@ def hot():
     bot = Bot(fake_token(bot_row.telegram_id), base_url="http://127.0.0.1:9/bot")
     engine = Engine(bot_pk=bot_row.pk, bot_telegram_id=bot_row.telegram_id, bot=bot)
     memberships.remember((bot_row.telegram_id, channel.chat_id, BOB), True)
-    yield engine, Handlers(engine), group, bot
+    yield engine, group, bot
     configs.clear()
     memberships.clear_local()
 
 
-def handle(handlers: Handlers, engine: Engine, bot: Bot, data: dict) -> None:
+def handle(engine: Engine, bot: Bot, data: dict) -> None:
     async def run() -> None:
-        await handlers.on_message(Update.de_json(data, bot), None)
+        await on_message(engine, Update.de_json(data, bot))
         await engine.idle()
 
     async_to_sync(run)()
 
 
 def test_a_known_subscribers_message_costs_no_query(hot, django_assert_num_queries):
-    engine, handlers, group, bot = hot
+    engine, group, bot = hot
     # The first message loads the group's configuration and notes bob as a member.
-    handle(handlers, engine, bot, message_update(group.chat_id, BOB))
+    handle(engine, bot, message_update(group.chat_id, BOB))
     # Every later one is decided from memory.
     with django_assert_num_queries(0):
         for _ in range(100):
-            handle(handlers, engine, bot, message_update(group.chat_id, BOB))
+            handle(engine, bot, message_update(group.chat_id, BOB))
 
 
 def test_an_unprotected_chat_costs_no_query_after_the_first_message(
     hot, django_assert_num_queries
 ):
-    engine, handlers, _group, bot = hot
-    handle(handlers, engine, bot, message_update(-100999, BOB))
+    engine, _group, bot = hot
+    handle(engine, bot, message_update(-100999, BOB))
     with django_assert_num_queries(0):
-        handle(handlers, engine, bot, message_update(-100999, BOB))
+        handle(engine, bot, message_update(-100999, BOB))

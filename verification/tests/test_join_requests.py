@@ -5,6 +5,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
+from verification.flows import sweeps
 from verification.models import PendingJoinRequest
 from verification.updates import callback_data
 
@@ -63,6 +64,6 @@ async def test_requests_that_wait_too_long_are_declined(world, gated):
     await PendingJoinRequest.objects.all().aupdate(
         expires_at=timezone.now() - datetime.timedelta(seconds=1))
     # One sweep step declines it.
-    assert await world.engine.handlers.sweep_join_requests() == 1
+    assert await sweeps.sweep_join_requests(world.engine) == 1
     assert world.calls("declineChatJoinRequest", user_id=s.carol.id)
-    assert await world.engine.handlers.sweep_join_requests() == 0
+    assert await sweeps.sweep_join_requests(world.engine) == 0

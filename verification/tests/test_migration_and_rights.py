@@ -3,6 +3,7 @@
 import pytest
 
 from groups.models import EnforcedChannel, ProtectedGroup
+from verification.commands import Commands
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,11 +43,11 @@ async def test_the_scheduled_checkup_flags_what_doctor_would_say(world):
     s = world.scene
     await world.protect()
     # One check-up pass: all is well.
-    assert await world.engine.commands.checkup() == 0
+    assert await Commands(world.engine).checkup() == 0
     # The bot loses "delete messages" in the group (no my_chat_member needed to notice).
     s.emulator.promote(s.group, s.bot, by=s.alice, can_delete_messages=False,
                        can_restrict_members=True)
     await world.settle()
-    assert await world.engine.commands.checkup() == 1
+    assert await Commands(world.engine).checkup() == 1
     group = await ProtectedGroup.objects.aget(chat_id=s.group.id)
     assert group.needs_attention and "can delete messages" in group.attention_reason

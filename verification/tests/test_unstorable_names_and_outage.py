@@ -14,9 +14,9 @@ from asgiref.sync import sync_to_async
 from groups.ledger import writer
 from groups.models import GroupMember
 from groups.tests.outage import database_away
-from verification.fastpath import _person
 from verification.models import VerificationEvent
 from verification.recorder import recorder
+from verification.updates import Person
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,7 +43,9 @@ async def test_a_member_with_a_nul_in_their_name_is_restricted_recorded_and_unmu
 
 
 def test_the_fast_path_cleans_the_name_it_notes():
-    person = _person({"id": 7, "first_name": "Ca\x00rol", "last_name": "\udc00", "username": 5})
+    # The fast path reads people with Person.from_raw.
+    person = Person.from_raw({"id": 7, "first_name": "Ca\x00rol", "last_name": "\udc00",
+                              "username": 5})
     assert (person.name, person.username) == ("Carol ", "")
 
 
