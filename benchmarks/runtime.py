@@ -47,7 +47,7 @@ from bots.emulator import TelegramEmulator  # noqa: E402
 from bots.emulator.scene import make_scene  # noqa: E402
 from bots.locks import FileLocks  # noqa: E402
 from bots.supervisor import BotRunner, Supervisor  # noqa: E402
-from verification.management.commands.runbot import runtime_options  # noqa: E402
+from nezuko.runtime import runtime_options  # noqa: E402
 
 MANAGE = str(Path(__file__).resolve().parent.parent / "manage.py")
 OVERALL_PER_SECOND = 30.0  # Telegram's (and the emulator's) overall limit per bot

@@ -48,6 +48,8 @@ from verification.decisions import (
     screen_person,
 )
 from verification.engine import Engine
+from verification.recorder import EventRecorder
+from verification.recorder import recorder as default_recorder
 from verification.updates import ButtonPress, IncomingMessage, JoinRequest, MemberChange, Person
 
 logger = structlog.get_logger(__name__)
@@ -66,10 +68,14 @@ def engine_of(application: Application) -> Engine:
     return _engines[application]
 
 
-def install(application: Application, bot_instance: BotInstance) -> Engine:
-    """Register the engine's handlers on a bot's Application; returns its Engine."""
+def install(application: Application, bot_instance: BotInstance, *,
+            recorder: EventRecorder = default_recorder) -> Engine:
+    """Register the engine's handlers on a bot's Application; returns its Engine.
+
+    `recorder`: where its events go (runbot's composition root passes its own).
+    """
     engine = Engine(bot_pk=bot_instance.pk, bot_telegram_id=bot_instance.telegram_id,
-                    bot=application.bot)
+                    bot=application.bot, recorder=recorder)
     _engines[application] = engine
     h = engine.handlers = Handlers(engine)
     groups_only = filters.ChatType.GROUPS

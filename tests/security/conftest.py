@@ -26,7 +26,12 @@ from dashboard.tests.conftest import (
     telegram_user,
 )
 from groups.models import GroupAdmin, ProtectedGroup
-from verification.tests.conftest import command_interval, limits, world  # noqa: F401 - fixtures
+from verification.tests.conftest import (  # noqa: F401 - fixtures
+    command_interval,
+    event_subscribers,
+    limits,
+    world,
+)
 
 PAT_TG = 1005
 
