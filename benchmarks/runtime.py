@@ -98,7 +98,7 @@ async def feed_rate(runner: BotRunner, chat_id: int, user_id: int, count: int) -
     bodies = [json.dumps(raw).encode() for raw in raws]
     start = time.perf_counter()
     for index, body in enumerate(bodies):
-        await runner.feed(json.loads(body))
+        await runner.consumer.feed(json.loads(body))
         if index % 100 == 99:
             # A getUpdates batch is 100: handlers for any slow-path update run between.
             await asyncio.sleep(0)
@@ -117,7 +117,7 @@ async def paced_latency(runner: BotRunner, chat_id: int, user_id: int, seconds: 
         if delay > 0:
             await asyncio.sleep(delay)
         body = json.dumps(group_message(60_000_000 + i, chat_id, user_id)).encode()
-        await runner.feed(json.loads(body))
+        await runner.consumer.feed(json.loads(body))
         latencies.append(loop.time() - due)
     return latencies
 
