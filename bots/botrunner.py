@@ -29,6 +29,7 @@ from bots import metrics
 from bots.application import build_application
 from bots.command_queue import CommandQueue, Executor
 from bots.heartbeat import BEAT_INTERVAL_SECONDS, Heartbeat, describe_error
+from bots.journal import UpdateJournal
 from bots.locks import BotLocks
 from bots.metrics import CallObserver
 from bots.models import BotInstance
@@ -132,7 +133,7 @@ class BotRunner:
         self.log = logger.bind(bot=bot.pk, username=bot.username)
 
     @property
-    def journal(self):
+    def journal(self) -> UpdateJournal | None:
         """The bot's update journal (None before the bot started)."""
         return self.consumer.journal if self.consumer is not None else None
 

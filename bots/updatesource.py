@@ -147,14 +147,6 @@ class JournaledConsumer:
     def close(self) -> None:
         self.journal.close()
 
-    async def feed(self, raw: dict[str, Any]) -> None:
-        """A webhook delivery: journaled or decided before the caller answers 200.
-
-        Raises ValueError when PTB cannot build an Update from it.
-        """
-        if await self.take([raw]):
-            raise ValueError("not an update")
-
     async def take(self, batch: list[dict[str, Any]], *, polled: bool = False) -> int:
         """Hand raw updates to the engine: the fast path, else journal and PTB's queue.
 
@@ -346,15 +338,15 @@ class WebhookIntake:
     """setWebhook with a per-bot URL and secret; deliveries arrive through the
     process's `WebhookReceivers`, which the ASGI route (`bots.webhook`) reads.
 
-    The route answers 200 only after `feed()` returned, so the webhook keeps the
-    same promise as polling. `close()` unregisters: Telegram's retries then get a
+    The route answers 200 only after `deliver()` returned, so the webhook keeps
+    the same promise as polling. `close()` unregisters: Telegram's retries then get a
     503 and land after the restart instead of on a bot that stopped.
     """
 
     def __init__(
         self,
         application: Application,
-        consumer: JournaledConsumer,
+        consumer: UpdateConsumer,
         receivers: WebhookReceivers,
         *,
         telegram_id: int,
@@ -375,7 +367,7 @@ class WebhookIntake:
         self.log = log
 
     async def run(self) -> None:
-        self.receivers.register(self.telegram_id, self.consumer.feed)
+        self.receivers.register(self.telegram_id, self.deliver)
         await self.application.bot.set_webhook(
             url=webhook_url(self.telegram_id, self.base_url),
             secret_token=webhook_secret(self.telegram_id),
@@ -393,6 +385,14 @@ class WebhookIntake:
                 raise
             except TelegramError as exc:
                 self.log.warning("bot.get_me_failed", error=describe_error(exc))
+
+    async def deliver(self, raw: dict[str, Any]) -> None:
+        """One delivery: taken (journaled or decided) before the route answers 200.
+
+        Raises ValueError when it is not an update PTB can build (the route answers 400).
+        """
+        if await self.consumer.take([raw]):
+            raise ValueError("not an update")
 
     def close(self) -> None:
         self.receivers.unregister(self.telegram_id)
