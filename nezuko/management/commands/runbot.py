@@ -3,8 +3,9 @@
 A thin command around `bots.supervisor.Supervisor`, run with what the
 composition root `nezuko.runtime` assembles from the apps (`runtime_options()`):
 
-* default: a daphne `Server` hosts `nezuko.asgi.build_application()` (admin, dashboard, API,
-  websockets, the webhook route) on `--host`/`--port`; its `ready_callable`
+* default: a daphne `Server` hosts `nezuko.asgi.build_application()` (admin,
+  dashboard, API, websockets, and the webhook route, which shares its table of
+  receivers with the bots) on `--host`/`--port`; its `ready_callable`
   schedules the supervisor on daphne's own asyncio loop, which daphne makes
   current just before calling it, so bots and web share one loop and the
   embedded in-memory channel layer reaches the browser. When the supervisor
