@@ -3,10 +3,10 @@
 `world` runs Nezuko's bot exactly as `manage.py runbot` runs it: the
 supervisor with runbot's composition (`nezuko.runtime.runtime_options()`:
 install, raw-JSON fast path, per-person processor, executors, maintenance,
-the recorder and its subscribers, /login), long polling with ALLOWED_UPDATES, against the emulator's usual
-scene (bots.testing.make_scene): alice owns the group "Cats" and the channel
-"Cat News", bob is a member, carol a stranger, and the bot is admin in both
-chats. There is no other runtime to test.
+the recorder and its subscribers, /login), long polling with ALLOWED_UPDATES,
+against the emulator's usual scene (bots.testing.make_scene): alice owns the
+group "Cats" and the channel "Cat News", bob is a member, carol a stranger, and
+the bot is admin in both chats. There is no other runtime to test.
 """
 
 from __future__ import annotations
