@@ -24,5 +24,6 @@ USER nezuko
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"
-# One process: every active bot plus the web app (admin, dashboard, API, websockets).
+# One process: every active bot plus the web app (admin, dashboard, API, websockets);
+# the command is nezuko/management/commands/runbot.py, composed by nezuko/runtime.py.
 CMD ["python", "manage.py", "runbot", "--host", "0.0.0.0", "--port", "8000"]

@@ -19,7 +19,8 @@ $(INSTALLED): requirements/dev.lock
 	$(BIN)/python -m nezuko.dotenv > .env
 	@echo "Wrote .env with a new SECRET_KEY and encryption key."
 
-# Every active bot and the web application, in one process.
+# Every active bot and the web application, in one process (nezuko/management/commands/runbot.py,
+# composed by nezuko/runtime.py).
 run: $(INSTALLED) .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py runbot --host $${HOST:-127.0.0.1} --port $${PORT:-8000}

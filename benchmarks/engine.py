@@ -37,9 +37,9 @@ from bots.emulator import TelegramEmulator  # noqa: E402
 from bots.emulator.scene import make_scene  # noqa: E402
 from bots.locks import FileLocks  # noqa: E402
 from bots.testing import supervised  # noqa: E402
+from nezuko.runtime import runtime_options  # noqa: E402
 from verification.fastpath import fast_path  # noqa: E402
 from verification.flows.messages import on_message  # noqa: E402
-from verification.management.commands.runbot import runtime_options  # noqa: E402
 
 
 async def until_handled(emu: TelegramEmulator, scene, probe, runner: BotRunner) -> None:

@@ -10,7 +10,7 @@ on a throw-away SQLite database. It prints figures; it asserts nothing.
 1. ceiling: `json.loads` + `Update.de_json` of one group message, the cost any
    path pays that builds PTB objects for every update.
 2. decided/s, warm cache: raw updates from a known subscriber handed to the
-   runner's `feed()` (what polling and the webhook route call); then the same
+   runner's consumer (`take()`, what polling and the webhook route call); then the same
    end to end over HTTP, long polling the emulator.
 3. latency at 1,000 updates/s: updates fed on a 1 ms schedule; latency from
    each update's scheduled arrival to its decision (queueing included).
@@ -47,7 +47,7 @@ from bots.emulator import TelegramEmulator  # noqa: E402
 from bots.emulator.scene import make_scene  # noqa: E402
 from bots.locks import FileLocks  # noqa: E402
 from bots.supervisor import BotRunner, Supervisor  # noqa: E402
-from verification.management.commands.runbot import runtime_options  # noqa: E402
+from nezuko.runtime import runtime_options  # noqa: E402
 
 MANAGE = str(Path(__file__).resolve().parent.parent / "manage.py")
 OVERALL_PER_SECOND = 30.0  # Telegram's (and the emulator's) overall limit per bot
@@ -98,7 +98,7 @@ async def feed_rate(runner: BotRunner, chat_id: int, user_id: int, count: int) -
     bodies = [json.dumps(raw).encode() for raw in raws]
     start = time.perf_counter()
     for index, body in enumerate(bodies):
-        await runner.feed(json.loads(body))
+        await runner.consumer.take([json.loads(body)])
         if index % 100 == 99:
             # A getUpdates batch is 100: handlers for any slow-path update run between.
             await asyncio.sleep(0)
@@ -117,7 +117,7 @@ async def paced_latency(runner: BotRunner, chat_id: int, user_id: int, seconds: 
         if delay > 0:
             await asyncio.sleep(delay)
         body = json.dumps(group_message(60_000_000 + i, chat_id, user_id)).encode()
-        await runner.feed(json.loads(body))
+        await runner.consumer.take([json.loads(body)])
         latencies.append(loop.time() - due)
     return latencies
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from telegram.error import BadRequest, NetworkError, RetryAfter
 
 from bots.models import BotInstance, BotStatus
-from nezuko.logging import redact
+from bots.redaction import redact
 
 BEAT_INTERVAL_SECONDS = 15.0
 MAX_ERROR_LENGTH = 2_000

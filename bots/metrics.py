@@ -12,7 +12,7 @@ is a Bot API method name, outcome and type come from short fixed lists.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
@@ -20,8 +20,9 @@ from prometheus_client import Counter, Gauge, Histogram
 logger = structlog.get_logger(__name__)
 
 # (bot pk or None, method, outcome, latency in ms): e.g. analytics' per-minute rollups.
+# The composition root hands observers to each bot's rate limiter
+# (`RuntimeOptions.call_observers`), which calls `notify_call_observers`.
 CallObserver = Callable[[int | None, str, str, float], None]
-_call_observers: list[CallObserver] = []
 
 # Decisions are taken in microseconds to a few milliseconds; API calls take longer.
 DECISION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
@@ -93,28 +94,26 @@ def record_cache(hit: bool) -> None:
 
 
 def record_telegram_call(
-    method: str, outcome: str, seconds: float | None = None, *, bot: int | str | None = None
+    method: str, outcome: str, seconds: float | None = None, *, bot: int | str | None = None,
+    observers: Sequence[CallObserver] = (),
 ) -> None:
-    """outcome: "ok", "retry_after", "dropped", or the error class ("bad_request", ...)."""
+    """outcome: "ok", "retry_after", "dropped", or the error class ("bad_request", ...).
+
+    `observers` also hear of the call (the limiter passes the ones it was built with).
+    """
     TELEGRAM_CALLS.labels(method, outcome).inc()
     if seconds is not None:
         TELEGRAM_CALL_SECONDS.labels(method).observe(seconds)
-    if _call_observers:
+    if observers:
         bot_id = (
             int(bot) if isinstance(bot, int) or (isinstance(bot, str) and bot.isdigit()) else None
         )
-        for observer in _call_observers:
+        for observer in observers:
             try:
                 observer(bot_id, method, outcome, (seconds or 0.0) * 1000)
             except Exception:
                 # An observer must never break a Telegram call.
                 logger.warning("metrics.call_observer_failed", exc_info=True)
-
-
-def observe_calls(observer: CallObserver) -> None:
-    """Also tell `observer` about every Bot API call (apps register at start-up)."""
-    if observer not in _call_observers:
-        _call_observers.append(observer)
 
 
 def set_queue_depth(bot: int | str, priority: str, depth: int) -> None:

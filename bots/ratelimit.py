@@ -35,7 +35,7 @@ import re
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from datetime import timedelta
 from enum import IntEnum
 from typing import Any
@@ -176,12 +176,15 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         *,
         name: str = "",
         clock: Callable[[], float] = time.monotonic,
+        call_observers: Sequence[metrics.CallObserver] = (),
     ) -> None:
         self.limits = limits or Limits()
         # The budget this process's own bookkeeping enforces: all of `limits` here;
         # the shared limiter swaps in a per-process share while Redis is away.
         self._local_limits = self.limits
         self.name = name
+        # Told of every call's outcome and latency (analytics' rollups), given by runbot.
+        self.call_observers = tuple(call_observers)
         self._clock = clock
         self._queues: tuple[deque[_Request], ...] = (deque(), deque(), deque())
         self._dropped = [0, 0, 0]
@@ -238,7 +241,8 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
             except RetryAfter as exc:
                 extra_wait = retry_after_seconds(exc)
                 metrics.record_telegram_call(
-                    endpoint, "retry_after", time.perf_counter() - started, bot=self.name
+                    endpoint, "retry_after", time.perf_counter() - started, bot=self.name,
+                    observers=self.call_observers,
                 )
                 self._pause(chat, extra_wait)
                 if attempt == self.limits.max_retries:
@@ -246,11 +250,13 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
                 continue
             except TelegramError as exc:
                 metrics.record_telegram_call(
-                    endpoint, error_outcome(exc), time.perf_counter() - started, bot=self.name
+                    endpoint, error_outcome(exc), time.perf_counter() - started, bot=self.name,
+                    observers=self.call_observers,
                 )
                 raise
             metrics.record_telegram_call(
-                endpoint, "ok", time.perf_counter() - started, bot=self.name
+                endpoint, "ok", time.perf_counter() - started, bot=self.name,
+                observers=self.call_observers,
             )
             return result
         raise AssertionError("unreachable: the last attempt returns or raises")

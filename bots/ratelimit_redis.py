@@ -45,13 +45,14 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import redis.asyncio as redis_asyncio
 import structlog
 from redis.exceptions import RedisError
 
 from bots import metrics
+from bots.metrics import CallObserver
 from bots.ratelimit import Limits, Priority, TelegramRateLimiter, _Request
 
 logger = structlog.get_logger(__name__)
@@ -156,8 +157,9 @@ class SharedRateLimiter(TelegramRateLimiter):
         name: str = "",
         shared: SharedLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
+        call_observers: Sequence[CallObserver] = (),
     ) -> None:
-        super().__init__(limits, name=name, clock=clock)
+        super().__init__(limits, name=name, clock=clock, call_observers=call_observers)
         self.shared = shared or SharedLimits()
         self._redis = redis_asyncio.Redis.from_url(
             redis_url,
@@ -426,7 +428,12 @@ class SharedRateLimiter(TelegramRateLimiter):
 
 
 def make_limiter(
-    limits: Limits | None, *, name: str, key: str, redis_url: str | None = None
+    limits: Limits | None,
+    *,
+    name: str,
+    key: str,
+    redis_url: str | None = None,
+    call_observers: Sequence[CallObserver] = (),
 ) -> TelegramRateLimiter:
     """The shared limiter when Redis is configured (`REDIS_URL`), else the in-process one."""
     if redis_url is None:
@@ -434,8 +441,10 @@ def make_limiter(
 
         redis_url = getattr(settings, "REDIS_URL", "")
     if redis_url:
-        return SharedRateLimiter(redis_url, key, limits, name=name)
-    return TelegramRateLimiter(limits, name=name)
+        return SharedRateLimiter(
+            redis_url, key, limits, name=name, call_observers=call_observers
+        )
+    return TelegramRateLimiter(limits, name=name, call_observers=call_observers)
 
 
 __all__ = ["Priority", "SharedLimits", "SharedRateLimiter", "make_limiter", "share_of"]

@@ -11,7 +11,8 @@ process that dies. `run(stop)` repeats reconcile every few seconds until `stop`
 is set, then drains every bot, stops the process-wide services and flushes.
 
 One bot's life is `bots.botrunner.BotRunner`; what runbot composes (the
-engine's `install`, fast path, loops, executors, flushers) is `RuntimeOptions`.
+engine's `install`, fast path, loops, executors, the apps' extensions,
+observers and flushers) is `RuntimeOptions`, built by `nezuko.runtime`.
 """
 
 from __future__ import annotations
@@ -27,27 +28,16 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection
 from telegram.error import InvalidToken
 
-from bots.botrunner import BotRunner, Flusher, RuntimeOptions, extend_applications
+from bots.botrunner import BotRunner, RuntimeOptions
 from bots.heartbeat import describe_error, is_network_error
 from bots.locks import get_locks
 from bots.models import BotInstance
 
-__all__ = ["BotRunner", "RuntimeOptions", "Supervisor", "extend_applications",
-           "flush_on_shutdown"]
+__all__ = ["BotRunner", "RuntimeOptions", "Supervisor"]
 
 logger = structlog.get_logger(__name__)
 
 MAX_BACKOFF_SECONDS = 300.0
-
-
-# Process-wide flushers any app may register at start-up (analytics' rollup
-# buffer): awaited after every bot drained, like RuntimeOptions.flushers.
-_shutdown_flushers: list[Flusher] = []
-
-
-def flush_on_shutdown(flusher: Flusher) -> None:
-    if flusher not in _shutdown_flushers:
-        _shutdown_flushers.append(flusher)
 
 
 def load_bots(bot_filter: Callable[[BotInstance], bool] | None) -> list[BotInstance]:
@@ -185,7 +175,7 @@ class Supervisor:
             await self.shutdown()
             services_stop.set()
             await asyncio.gather(*services, return_exceptions=True)
-            for flush in [*self.options.flushers, *_shutdown_flushers]:
+            for flush in self.options.flushers:
                 try:
                     await flush()
                 except Exception:

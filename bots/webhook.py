@@ -3,7 +3,10 @@
 Django's ASGI handler costs ~0.7 ms a request (two thread hops), capping a
 webhook view near 900 updates/s; this route answers from the event loop, and
 only an authenticated request for a bot not running here touches the ORM.
-`nezuko.asgi` mounts it with `asgi_router(django_app)`.
+`nezuko.asgi` mounts it with `asgi_router(django_app, receivers)`, where
+`receivers` is the `WebhookReceivers` the composition root also hands to the
+runtime (`RuntimeOptions.webhook_receivers`): each running bot registers its
+intake there, so the route and the bots of one process share one table.
 
 `POST {WEBHOOK_PREFIX}<telegram id>`, checked in this order, cheapest first:
 
@@ -52,8 +55,27 @@ ASGIApp = Callable[
     [Scope, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]
 ]
 
-# telegram id -> the running bot's entry point, filled by the supervisor.
-_receivers: dict[int, Receiver] = {}
+
+
+class WebhookReceivers:
+    """The bots running in this process that take webhook deliveries, by Telegram id.
+
+    One table per process, created by the composition root and shared by the ASGI
+    route (reads) and the bots' update sources (register on start, unregister on
+    drain, so Telegram's retries land after a restart instead of on a stopped bot).
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, Receiver] = {}
+
+    def register(self, telegram_id: int, receiver: Receiver) -> None:
+        self._by_id[telegram_id] = receiver
+
+    def unregister(self, telegram_id: int) -> None:
+        self._by_id.pop(telegram_id, None)
+
+    def get(self, telegram_id: int) -> Receiver | None:
+        return self._by_id.get(telegram_id)
 
 
 def webhook_secret(telegram_id: int) -> str:
@@ -70,14 +92,6 @@ def webhook_url(telegram_id: int, base: str | None = None) -> str:
     """The bot's webhook URL under `base` (settings.WEBHOOK_URL by default)."""
     base = settings.WEBHOOK_URL if base is None else base
     return f"{base.rstrip('/')}{webhook_path(telegram_id)}"
-
-
-def register(telegram_id: int, receiver: Receiver) -> None:
-    _receivers[telegram_id] = receiver
-
-
-def unregister(telegram_id: int) -> None:
-    _receivers.pop(telegram_id, None)
 
 
 def parse_update(body: bytes) -> dict[str, Any] | None:
@@ -98,12 +112,14 @@ def bot_id(path_id: str) -> int | None:
     return int(path_id)
 
 
-async def handle(telegram_id: int, body: bytes) -> tuple[int, str]:
+async def handle(
+    receivers: WebhookReceivers, telegram_id: int, body: bytes
+) -> tuple[int, str]:
     """Decide the answer for one authenticated webhook request and its whole body."""
     update = parse_update(body)
     if update is None:
         return 400, "not an update"
-    receiver = _receivers.get(telegram_id)
+    receiver = receivers.get(telegram_id)
     if receiver is None:
         if not await _configured(telegram_id):
             return 404, "not found"
@@ -147,7 +163,7 @@ async def read_body(receive: Callable[[], Awaitable[dict]], limit: int) -> bytes
 
 
 async def answer(
-    scope: Scope, receive: Callable[[], Awaitable[dict]]
+    receivers: WebhookReceivers, scope: Scope, receive: Callable[[], Awaitable[dict]]
 ) -> tuple[int, str]:
     """The status and text for one request to the webhook route (see the module docstring)."""
     telegram_id = bot_id(scope["path"][len(WEBHOOK_PREFIX) :].rstrip("/"))
@@ -167,7 +183,7 @@ async def answer(
     if body is None:
         return 413, "body too large"
     try:
-        return await handle(telegram_id, body)
+        return await handle(receivers, telegram_id, body)
     except Exception:
         # Never a 500 for Telegram to retry forever: log it and answer 200.
         logger.exception("webhook.receiver_failed", bot_telegram_id=telegram_id)
@@ -175,12 +191,13 @@ async def answer(
 
 
 async def webhook_app(
+    receivers: WebhookReceivers,
     scope: Scope,
     receive: Callable[[], Awaitable[dict]],
     send: Callable[[dict], Awaitable[None]],
 ) -> None:
     """The ASGI application for paths under WEBHOOK_PREFIX."""
-    status, text = await answer(scope, receive)
+    status, text = await answer(receivers, scope, receive)
     payload = text.encode()
     await send(
         {
@@ -205,8 +222,8 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def asgi_router(app: ASGIApp) -> ASGIApp:
-    """Serve webhook paths here and pass everything else to `app` (Django)."""
+def asgi_router(app: ASGIApp, receivers: WebhookReceivers) -> ASGIApp:
+    """Serve webhook paths to `receivers` and pass everything else to `app` (Django)."""
 
     async def router(
         scope: Scope,
@@ -214,7 +231,7 @@ def asgi_router(app: ASGIApp) -> ASGIApp:
         send: Callable[[dict], Awaitable[None]],
     ) -> None:
         if scope["type"] == "http" and scope["path"].startswith(WEBHOOK_PREFIX):
-            await webhook_app(scope, receive, send)
+            await webhook_app(receivers, scope, receive, send)
         else:
             await app(scope, receive, send)
 

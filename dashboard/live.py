@@ -1,8 +1,9 @@
 """From the engine's in-process events to the channel layer, as data.
 
-`forward` is subscribed to `verification.events` at start-up. It runs on the
-engine's event loop, so it only schedules the send and returns; a failing
-channel layer is logged, never raised into enforcement.
+runbot's composition root creates one `LiveFeed` and gives its `forward` to
+the event recorder as a subscriber. It runs on the engine's event loop, so it
+only schedules the send and returns; a failing channel layer is logged, never
+raised into enforcement.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ logger = structlog.get_logger(__name__)
 
 # Staff watch every group through this one channel-layer group.
 ALL_GROUPS_FEED = "feed.all"
-
-_pending_sends: set[asyncio.Task] = set()
 
 
 def feed_group(group_pk: int) -> str:
@@ -46,14 +45,25 @@ async def send(event: VerificationEventData) -> None:
             logger.exception("live.send_failed", group=name)
 
 
-def forward(event: VerificationEventData) -> None:
-    """Subscriber: schedule the send on the running loop, or send now without one."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        async_to_sync(send)(event)
-        return
-    task = loop.create_task(send(event))
-    # Keep a reference until done, or the task may be garbage-collected mid-send.
-    _pending_sends.add(task)
-    task.add_done_callback(_pending_sends.discard)
+class LiveFeed:
+    """Forwards events to the browsers watching them; owns the sends in flight."""
+
+    def __init__(self) -> None:
+        # The loop keeps only weak references to tasks: without these a send could
+        # be garbage-collected mid-flight.
+        self._sending: set[asyncio.Task] = set()
+
+    @property
+    def sending(self) -> int:
+        return len(self._sending)
+
+    def forward(self, event: VerificationEventData) -> None:
+        """Subscriber: schedule the send on the running loop, or send now without one."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            async_to_sync(send)(event)
+            return
+        task = loop.create_task(send(event))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)

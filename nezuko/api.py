@@ -5,7 +5,7 @@ from ninja import NinjaAPI
 from dashboard.api import analytics, bots, errors, events, groups
 from dashboard.api.errors import StrictParser
 from dashboard.api.security import AUTH
-from nezuko.throttling import api_throttles
+from dashboard.throttling import api_throttles
 
 api = NinjaAPI(
     title="Nezuko API",

@@ -1,4 +1,10 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels."""
+"""ASGI entry point: HTTP through Django, websockets through Channels.
+
+`application` is what separate web workers serve (`daphne nezuko.asgi:application`):
+no bot runs there, so its webhook table stays empty and a delivery is answered
+503 (Telegram retries, and reaches a runbot that serves the web). runbot builds
+its own with `build_application(receivers)`, sharing the table with its bots.
+"""
 
 import os
 import sys
@@ -14,7 +20,12 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from bots.webhook import asgi_router, limit_daphne_request_bodies  # noqa: E402
+from bots.webhook import (  # noqa: E402
+    ASGIApp,
+    WebhookReceivers,
+    asgi_router,
+    limit_daphne_request_bodies,
+)
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
 if "daphne.http_protocol" in sys.modules:
@@ -22,12 +33,18 @@ if "daphne.http_protocol" in sys.modules:
     # whole body before calling us, so the webhook's limit must apply there too.
     limit_daphne_request_bodies()
 
-application = ProtocolTypeRouter(
-    {
-        # Telegram webhooks are answered before Django (bots/webhook.py says why).
-        "http": asgi_router(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
-)
+
+def build_application(receivers: WebhookReceivers) -> ASGIApp:
+    """Django and Channels, with webhook deliveries going to `receivers`."""
+    return ProtocolTypeRouter(
+        {
+            # Telegram webhooks are answered before Django (bots/webhook.py says why).
+            "http": asgi_router(django_asgi_app, receivers),
+            "websocket": AllowedHostsOriginValidator(
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
+
+
+application = build_application(WebhookReceivers())

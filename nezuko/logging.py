@@ -5,19 +5,10 @@ output is uniform. Request and update ids are bound with contextvars.
 """
 
 import logging
-import re
 
 import structlog
 
-# Bot API URLs carry the token (`/bot<id>:<secret>/method`); keep it out of logs.
-TOKEN_PATTERN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
-# A one-time login link is its path; Django logs the path of a refused request.
-LOGIN_LINK_PATTERN = re.compile(r"(/login/link/)[^/\s'\"]+")
-
-
-def redact(text: str) -> str:
-    """Replace anything shaped like a bot token or a login link's secret."""
-    return LOGIN_LINK_PATTERN.sub(r"\1<token>", TOKEN_PATTERN.sub("<token>", text))
+from bots.redaction import redact
 
 
 def redact_tokens(_logger, _method, event_dict: dict) -> dict:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from nezuko.logging import configure_structlog, redact
+from bots.redaction import redact
+from nezuko.logging import configure_structlog
 
 FILTERED = "[Filtered]"
 

@@ -82,6 +82,8 @@ INSTALLED_APPS = [
     "verification",
     "analytics",
     "dashboard",
+    # Last: the composition root (runbot) sits above every app.
+    "nezuko",
 ]
 
 MIDDLEWARE = [

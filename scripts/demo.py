@@ -41,7 +41,7 @@ def parse() -> argparse.Namespace:
 async def take_screenshots(stack, out: Path) -> None:
     from playwright.async_api import async_playwright
 
-    from dashboard.localstack import CHROMIUM, CHROMIUM_ARGS
+    from bots.emulator.localstack import CHROMIUM, CHROMIUM_ARGS
 
     await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     async with async_playwright() as playwright:
@@ -62,8 +62,8 @@ async def main(args: argparse.Namespace) -> None:
     import django
 
     django.setup()
-    from dashboard import localstack
-    from dashboard.community import Community
+    from bots.emulator import localstack
+    from bots.emulator.community import Community
 
     workdir = ROOT / "var" / "demo"
     (workdir / "nezuko.sqlite3").unlink(missing_ok=True)

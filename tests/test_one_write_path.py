@@ -19,7 +19,7 @@ from django.urls import reverse
 from bots.models import AuditLog, BotCommand, BotInstance
 from dashboard.models import ApiToken
 from dashboard.tests.conftest import (  # noqa: F401 - a fixture
-    World,
+    Personas,
     build_world,
     close_thread_connections,
 )
@@ -31,7 +31,7 @@ API = "/api/v1"
 
 
 @pytest.fixture
-def world(db) -> World:
+def world(db) -> Personas:
     return build_world()
 
 

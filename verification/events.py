@@ -1,15 +1,16 @@
 """The event the engine publishes for every enforcement decision it acts on.
 
-The engine knows nothing of analytics or the dashboard. At start-up those apps
-`subscribe()` a callback; `publish()` hands each event to every subscriber in
-the same process. Subscribers must be cheap and must not raise: they run on
-the engine's event loop (buffer, then do real work elsewhere).
+The engine knows nothing of analytics or the dashboard. runbot's composition
+root (`nezuko.runtime`) builds the event recorder with its subscribers
+(analytics' folding, the dashboard's live feed); `publish()` hands each event
+to them. Subscribers must be cheap and must not raise: they run on the
+engine's event loop (buffer, then do real work elsewhere).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import structlog
@@ -50,21 +51,11 @@ class VerificationEventData:
 
 
 Subscriber = Callable[[VerificationEventData], None]
-_subscribers: list[Subscriber] = []
 
 
-def subscribe(callback: Subscriber) -> None:
-    if callback not in _subscribers:
-        _subscribers.append(callback)
-
-
-def unsubscribe(callback: Subscriber) -> None:
-    if callback in _subscribers:
-        _subscribers.remove(callback)
-
-
-def publish(event: VerificationEventData) -> None:
-    for callback in list(_subscribers):
+def publish(event: VerificationEventData, subscribers: Iterable[Subscriber]) -> None:
+    """Hand `event` to each subscriber; one that raises is logged and skipped."""
+    for callback in subscribers:
         try:
             callback(event)
         except Exception:

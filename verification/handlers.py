@@ -30,6 +30,8 @@ from bots.spool import is_outage
 from verification import commands
 from verification.engine import Engine
 from verification.flows import bot_rights, button, join_requests, joins, messages
+from verification.recorder import EventRecorder
+from verification.recorder import recorder as default_recorder
 
 logger = structlog.get_logger(__name__)
 
@@ -49,10 +51,14 @@ def engine_of(application: Application) -> Engine:
     return application.bot_data[ENGINE_KEY]
 
 
-def install(application: Application, bot_instance: BotInstance) -> Engine:
-    """Register the engine's handlers on a bot's Application; returns its Engine."""
+def install(application: Application, bot_instance: BotInstance, *,
+            recorder: EventRecorder = default_recorder) -> Engine:
+    """Register the engine's handlers on a bot's Application; returns its Engine.
+
+    `recorder`: where its events go (runbot's composition root passes its own).
+    """
     engine = Engine(bot_pk=bot_instance.pk, bot_telegram_id=bot_instance.telegram_id,
-                    bot=application.bot)
+                    bot=application.bot, recorder=recorder)
     application.bot_data[ENGINE_KEY] = engine
 
     def on(flow: Flow) -> Callback:

@@ -1,7 +1,8 @@
 """Writes VerificationEvent rows in batches, off the hot path.
 
-`record()` costs a deque append and the in-process publish (analytics and the
-dashboard subscribe there). `flush()` writes what is buffered with one
+`record()` costs a deque append and the in-process publish to the
+subscribers it was built with (runbot's composition root gives it analytics'
+folding and the dashboard's live feed). `flush()` writes what is buffered with one
 `bulk_create` per batch. Nothing is lost because the database is away:
 
 * while it is away (`bots.spool.is_outage`) the rows stay buffered and the
@@ -32,7 +33,7 @@ from django.db import close_old_connections, connection
 
 from bots import metrics
 from bots.spool import Spool, describe, storable, write_bisecting
-from verification.events import VerificationEventData, publish
+from verification.events import Subscriber, VerificationEventData, publish
 from verification.models import VerificationEvent
 
 logger = structlog.get_logger(__name__)
@@ -43,8 +44,14 @@ FLUSH_INTERVAL = 1.0
 
 
 class EventRecorder:
-    def __init__(self, max_buffered: int = MAX_BUFFERED, spool: Spool | None = None) -> None:
+    def __init__(
+        self,
+        max_buffered: int = MAX_BUFFERED,
+        spool: Spool | None = None,
+        subscribers: Sequence[Subscriber] = (),
+    ) -> None:
         self._buffer: deque[VerificationEventData] = deque()
+        self.subscribers = tuple(subscribers)
         self.max_buffered = max_buffered
         self._spool = spool
         self.dropped = 0
@@ -75,7 +82,7 @@ class EventRecorder:
             self._overflow([event])
         else:
             self._buffer.append(event)
-        publish(event)
+        publish(event, self.subscribers)
 
     def _overflow(self, events: Sequence[VerificationEventData]) -> None:
         """Memory is full: to disk; dropped (and counted) only when the disk is full too."""
@@ -194,4 +201,6 @@ def _row(event: VerificationEventData) -> VerificationEvent:
     )
 
 
+# What an engine records into when it was installed without a runtime's recorder
+# (tests and benchmarks that build an Engine by hand): it publishes to no one.
 recorder = EventRecorder()

@@ -8,7 +8,6 @@ from analytics.folding import RollupBuffer
 from analytics.models import ALL_GROUPS, ApiCallHourly, ApiCallRollup, DecisionRollup, Rollup
 from analytics.tests.factory import event, make_group
 from bots.spool import Spool
-from verification import events
 
 pytestmark = pytest.mark.django_db
 
@@ -82,17 +81,6 @@ class TestFolding:
         hourly = ApiCallHourly.objects.get(outcome="ok")
         assert (hourly.hour, hourly.count) == (T0.replace(minute=0, second=0), 3)
 
-    def test_the_app_subscribes_the_process_buffer_at_start_up(self):
-        from analytics import folding
-
-        group = make_group()
-        events.publish(event(group, created_at=T0))
-
-        # It should reach the process-wide buffer without any explicit call.
-        assert folding.flush() >= 1
-        assert DecisionRollup.objects.filter(group=group).count() == 1
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("close_thread_connections")
 async def test_it_flushes_by_itself_on_the_running_loop():
@@ -109,20 +97,6 @@ async def test_it_flushes_by_itself_on_the_running_loop():
     assert buffer.pending == 0
     assert await DecisionRollup.objects.filter(group_id=group.pk).acount() == 1
 
-
-
-def test_bot_api_calls_reach_the_rollups_through_the_runtime_observer():
-    from analytics import folding
-    from bots import metrics
-
-    group = make_group()
-    folding.flush()
-    metrics.record_telegram_call("getChatMember", "ok", 0.012, bot=group.bot_id)
-
-    # It should land in the process buffer and be written by the next flush.
-    folding.flush()
-    row = ApiCallRollup.objects.get(method="getChatMember")
-    assert (row.bot_id, row.count, row.latency_sum_ms) == (group.bot_id, 1, pytest.approx(12.0))
 
 
 def test_rows_of_a_group_or_bot_deleted_before_the_flush_are_dropped_not_retried():

@@ -25,7 +25,7 @@ from bots.emulator.state import (
     User,
     now,
 )
-from bots.emulator.world import ChatRef, UserRef, World
+from bots.emulator.world import ChatRef, TelegramWorld, UserRef
 
 MEDIA_KINDS = ("photo", "document", "sticker", "video", "voice", "animation", "audio")
 # Rights an admin gets from `promote` when none are named: everything but promoting others.
@@ -48,7 +48,7 @@ def _media(kind: str, file_seq: int) -> dict[str, Any]:
     return {"document": {**file, "file_name": "file.pdf", "mime_type": "application/pdf"}}
 
 
-class People(World):
+class People(TelegramWorld):
     def __init__(self) -> None:
         super().__init__()
         self.callback_queries: dict[str, dict[str, Any]] = {}

@@ -1,6 +1,6 @@
 """The emulator's world: who exists, which chats, and who is told about each change.
 
-`World` owns the registries and the fan-out rules (which bot gets which update);
+`TelegramWorld` owns the registries and the fan-out rules (which bot gets which update);
 `People` (people.py) acts on it as users, the `api_*.py` modules as bots.
 """
 
@@ -54,7 +54,7 @@ def text_entities(text: str) -> list[dict[str, Any]]:
     return entities
 
 
-class World:
+class TelegramWorld:
     def __init__(self) -> None:
         self.users: dict[int, User] = {}
         self.bots_by_token: dict[str, User] = {}

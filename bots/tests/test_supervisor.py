@@ -292,7 +292,7 @@ async def test_once_takes_what_is_pending_and_returns(emulator, tmp_path):
 async def test_an_update_that_met_a_database_outage_is_handled_again(emulator, running):
     from django.db import OperationalError
 
-    import bots.botrunner as botrunner
+    from bots import updatesource
 
     bot = emulator.create_bot(username="flaky_bot")
     await sync_to_async(make_bot)(bot.token, username="flaky_bot")
@@ -307,13 +307,13 @@ async def test_an_update_that_met_a_database_outage_is_handled_again(emulator, r
     def flaky_install(application: Application, _bot: BotInstance) -> None:
         application.add_handler(MessageHandler(filters.Regex("^ping$"), flaky_pong))
 
-    original = botrunner.RETRY_FIRST_SECONDS
-    botrunner.RETRY_FIRST_SECONDS = 0.1
+    original = updatesource.RETRY_FIRST_SECONDS
+    updatesource.RETRY_FIRST_SECONDS = 0.1
     try:
         supervisor = running(install=flaky_install)
         await ping(emulator, bot)
     finally:
-        botrunner.RETRY_FIRST_SECONDS = original
+        updatesource.RETRY_FIRST_SECONDS = original
     # The same update twice: the first try met the outage, the second answered.
     assert len(attempts) == 2 and attempts[0] == attempts[1]
     runner = next(iter(supervisor.runners.values()))
@@ -331,7 +331,7 @@ async def test_a_malformed_update_is_skipped_not_fatal(emulator, running):
     await ping(emulator, bot)
     runner = next(iter(supervisor.runners.values()))
     # An update PTB cannot build (a message without its chat) among good ones.
-    assert await runner.take([{"update_id": 1, "message": {"message_id": 1}}]) == 1
+    assert await runner.consumer.take([{"update_id": 1, "message": {"message_id": 1}}]) == 1
     await ping(emulator, bot)
 
 

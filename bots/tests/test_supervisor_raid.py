@@ -24,8 +24,8 @@ from bots.testing import Scene
 from bots.tests.runtime_support import close_db_threads, eventually  # noqa: F401
 from groups.config import configs
 from groups.models import GroupAdmin, ProtectedGroup
+from nezuko.runtime import runtime_options
 from tests.factories import make_bot, make_channel, make_group
-from verification.management.commands.runbot import runtime_options
 from verification.membership import memberships
 
 pytestmark = [

@@ -13,6 +13,9 @@ from bots import webhook
 BOT_ID = 123456789
 OTHER_BOT_ID = 987654321
 
+# The table runbot's composition root shares between the route and its bots.
+receivers = webhook.WebhookReceivers()
+
 
 @pytest.fixture
 def received(settings) -> list[dict[str, Any]]:
@@ -23,9 +26,9 @@ def received(settings) -> list[dict[str, Any]]:
     async def receiver(update: dict[str, Any]) -> None:
         got.append(update)
 
-    webhook.register(BOT_ID, receiver)
+    receivers.register(BOT_ID, receiver)
     yield got
-    webhook.unregister(BOT_ID)
+    receivers.unregister(BOT_ID)
 
 
 async def django_stand_in(scope, receive, send) -> None:
@@ -34,7 +37,7 @@ async def django_stand_in(scope, receive, send) -> None:
 
 
 def client() -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=webhook.asgi_router(django_stand_in))
+    transport = httpx.ASGITransport(app=webhook.asgi_router(django_stand_in, receivers))
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
@@ -137,11 +140,11 @@ async def test_a_failing_receiver_is_never_a_500(settings, error, status):
     async def failing(_update: dict[str, Any]) -> None:
         raise error
 
-    webhook.register(BOT_ID, failing)
+    receivers.register(BOT_ID, failing)
     try:
         response = await post(update(), webhook.webhook_secret(BOT_ID))
     finally:
-        webhook.unregister(BOT_ID)
+        receivers.unregister(BOT_ID)
     assert response.status_code == status
 
 

@@ -66,10 +66,16 @@ def serve_asgi(app: Any) -> web.Application:
 
 
 @pytest.fixture
-async def site() -> Any:
-    from nezuko.asgi import application
+def receivers() -> webhook.WebhookReceivers:
+    """One table for the served route and the supervisor's bots, as runbot shares it."""
+    return webhook.WebhookReceivers()
 
-    runner = web.AppRunner(serve_asgi(application), access_log=None)
+
+@pytest.fixture
+async def site(receivers) -> Any:
+    from nezuko.asgi import build_application
+
+    runner = web.AppRunner(serve_asgi(build_application(receivers)), access_log=None)
     await runner.setup()
     tcp = web.TCPSite(runner, "127.0.0.1", 0)
     await tcp.start()
@@ -87,7 +93,7 @@ def install(application: Application, _bot: BotInstance) -> None:
 
 
 @pytest.fixture
-async def webhook_bot(emulator, site, settings, tmp_path):
+async def webhook_bot(emulator, site, receivers, settings, tmp_path):
     settings.WEBHOOK_URL = site
     settings.WEBHOOK_SECRET = "the-operators-webhook-secret"
     bot = emulator.create_bot(username="hooked_bot")
@@ -96,6 +102,7 @@ async def webhook_bot(emulator, site, settings, tmp_path):
         RuntimeOptions(
             install=install,
             allowed_updates=("message", "callback_query"),
+            webhook_receivers=receivers,
             locks=FileLocks(tmp_path),
             drain_timeout=5,
         )

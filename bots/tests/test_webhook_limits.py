@@ -22,7 +22,7 @@ from asgiref.sync import sync_to_async
 from bots import webhook
 from bots.tests.runtime_support import child_env, close_db_threads, eventually
 from bots.tests.test_supervisor_web_process import free_port
-from bots.tests.test_webhook import BOT_ID, received, update  # noqa: F401
+from bots.tests.test_webhook import BOT_ID, received, receivers, update  # noqa: F401
 from tests.factories import fake_token, make_bot
 
 __all__ = ["close_db_threads"]
@@ -64,7 +64,7 @@ async def call(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await webhook.asgi_router(None)(scope, upload, send)  # type: ignore[arg-type]
+    await webhook.asgi_router(None, receivers)(scope, upload, send)  # type: ignore[arg-type]
     return sent[0]["status"], sent[1]["body"]
 
 

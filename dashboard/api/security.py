@@ -8,7 +8,7 @@ from ninja.errors import Throttled
 from ninja.security import HttpBearer, SessionAuth
 
 from dashboard.models import ApiToken, digest
-from nezuko.throttling import TokenAttemptThrottle
+from dashboard.throttling import TokenAttemptThrottle
 
 
 class TokenAuth(HttpBearer):

@@ -33,7 +33,9 @@ def telegram_user(telegram_id: int, name: str) -> User:
 
 
 @dataclass
-class World:
+class Personas:
+    """alice, bob, charlie, dave, staff and their two groups, Cats and Dogs."""
+
     alice: User
     bob: User
     charlie: User
@@ -50,11 +52,11 @@ class World:
 
 
 @pytest.fixture
-def world(db) -> World:
+def world(db) -> Personas:
     return build_world()
 
 
-def build_world() -> World:
+def build_world() -> Personas:
     """The personas and their two groups (tests/security builds on them too)."""
     bot = make_bot(username="nezuko_bot")
     other_bot = make_bot(username="dogs_bot")
@@ -77,7 +79,7 @@ def build_world() -> World:
     dave = telegram_user(DAVE_TG, "dave")
     dave.groups.add(Group.objects.get_or_create(name=READ_ONLY_GROUP)[0])
     staff = User.objects.create_user("root", password="correct horse battery", is_staff=True)
-    return World(
+    return Personas(
         alice=telegram_user(ALICE_TG, "alice"), bob=telegram_user(BOB_TG, "bob"),
         charlie=telegram_user(CHARLIE_TG, "charlie"), dave=dave, staff=staff,
         cats=cats, dogs=dogs,

@@ -7,8 +7,11 @@ from channels.testing import WebsocketCommunicator
 
 from analytics.tests.factory import event
 from dashboard import consumers
+from dashboard.live import LiveFeed
 from dashboard.routing import websocket_urlpatterns
-from verification import events
+
+# What runbot's composition root subscribes to the engine's events.
+live_feed = LiveFeed()
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("close_thread_connections")]
@@ -34,8 +37,8 @@ async def test_it_pushes_one_frame_for_a_burst_with_rows_and_figures(people):
     assert connected
     # A burst of five events in Alice's group and one in Charlie's.
     for i in range(5):
-        events.publish(event(world.cats, "restricted", user_name=f"Raider {i}"))
-    events.publish(event(world.dogs, "restricted", user_name="Not for Alice"))
+        live_feed.forward(event(world.cats, "restricted", user_name=f"Raider {i}"))
+    live_feed.forward(event(world.dogs, "restricted", user_name="Not for Alice"))
 
     frame = await communicator.receive_from(timeout=5)
 
@@ -51,7 +54,7 @@ async def test_it_pushes_one_frame_for_a_burst_with_rows_and_figures(people):
 async def test_a_raid_is_capped_per_frame(people):
     communicator, _, _ = await connect(people.staff)
     for i in range(consumers.MAX_ROWS_PER_FRAME + 7):
-        events.publish(event(people.dogs, "restricted", user_id=i))
+        live_feed.forward(event(people.dogs, "restricted", user_id=i))
     frame = await communicator.receive_from(timeout=5)
     assert frame.count('class="feed-row') == consumers.MAX_ROWS_PER_FRAME
     assert "+ 7 more in this burst" in frame
@@ -61,7 +64,7 @@ async def test_a_raid_is_capped_per_frame(people):
 async def test_staff_see_every_group(people):
     communicator, connected, _ = await connect(people.staff)
     assert connected
-    events.publish(event(people.dogs, "verified", user_name="Rex"))
+    live_feed.forward(event(people.dogs, "verified", user_name="Rex"))
     assert "Rex" in await communicator.receive_from(timeout=5)
     await communicator.disconnect()
 
@@ -76,7 +79,7 @@ async def test_it_returns_404_for_another_owner(people):
 async def test_one_group_feed_for_an_admin(people):
     communicator, connected, _ = await connect(people.bob, f"/ws/feed/{people.cats.pk}/")
     assert connected
-    events.publish(event(people.cats, "unmuted", user_name="Mallory"))
+    live_feed.forward(event(people.cats, "unmuted", user_name="Mallory"))
     assert "Mallory" in await communicator.receive_from(timeout=5)
     await communicator.disconnect()
 
@@ -98,7 +101,7 @@ async def test_the_first_page_and_the_live_rows_use_the_same_partial(people):
     client = await sync_to_async(people.client)(people.alice)
     page = (await sync_to_async(client.get)("/")).content.decode()
     communicator, _, _ = await connect(people.alice)
-    events.publish(event(people.cats, "restricted", user_name="Live"))
+    live_feed.forward(event(people.cats, "restricted", user_name="Live"))
     frame = await communicator.receive_from(timeout=5)
     # Both rows come from _feed_row.html: same classes and pill markup.
     assert 'class="feed-row outcome-restricted"' in page
@@ -108,7 +111,7 @@ async def test_the_first_page_and_the_live_rows_use_the_same_partial(people):
 
 async def test_one_group_feed_sends_rows_without_the_overview_figures(people):
     communicator, _, _ = await connect(people.alice, f"/ws/feed/{people.cats.pk}/")
-    events.publish(event(people.cats, "restricted", user_name="Tom"))
+    live_feed.forward(event(people.cats, "restricted", user_name="Tom"))
     frame = await communicator.receive_from(timeout=5)
     assert "Tom" in frame and 'id="figures"' not in frame
     await communicator.disconnect()

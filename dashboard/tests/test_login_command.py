@@ -17,10 +17,10 @@ pytestmark = [pytest.mark.django_db(transaction=True),
 
 async def ask_for_login(emulator, bot, row, tmp_path):
     """Erin sends /login to `bot` as runbot runs it; returns its answer's call."""
-    from verification.management.commands.runbot import runtime_options
+    from nezuko.runtime import runtime_options
 
     erin = emulator.create_user("Erin", username="erin")
-    # What runbot runs: /login comes from the dashboard's start-up registration.
+    # What runbot runs: the composition root adds /login to every bot.
     options = runtime_options()
     options.locks, options.webhook_url = FileLocks(tmp_path / "locks"), ""
     async with supervised(options, row.pk):
@@ -54,6 +54,7 @@ async def test_runbots_supervisor_answers_login_for_every_bot_it_runs(emulator, 
     from bots.locks import FileLocks
     from bots.supervisor import RuntimeOptions, Supervisor
     from bots.tests.runtime_support import make_bot
+    from dashboard import telegram
     from verification import ALLOWED_UPDATES
     from verification.handlers import install
 
@@ -61,9 +62,10 @@ async def test_runbots_supervisor_answers_login_for_every_bot_it_runs(emulator, 
     bot = emulator.create_bot(username="nezuko_bot")
     await sync_to_async(make_bot)(bot.token, username="nezuko_bot")
     erin = emulator.create_user("Erin", username="erin")
-    # The engine's install only: /login comes from the dashboard's start-up registration.
+    # The engine's install and the dashboard's extension, as the composition root passes it.
     supervisor = Supervisor(RuntimeOptions(
         install=install, allowed_updates=ALLOWED_UPDATES, webhook_url="",
+        extensions=[telegram.install],
         locks=FileLocks(tmp_path / "locks"), reconcile_interval=0.2, drain_timeout=10,
     ))
     stop = asyncio.Event()

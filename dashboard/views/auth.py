@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from bots.models import BotInstance
 from dashboard import auth
 from dashboard.models import ApiToken
-from nezuko.throttling import per_address
+from dashboard.throttling import per_address
 
 
 def _login_bot() -> BotInstance | None:

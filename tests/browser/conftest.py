@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from dashboard import localstack
+from bots.emulator import localstack
 
 CHROMIUM, CHROMIUM_ARGS = localstack.CHROMIUM, localstack.CHROMIUM_ARGS
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "browser"

@@ -20,19 +20,24 @@ from django.test import Client
 from bots.models import BotCommand
 from dashboard.models import ApiToken
 from dashboard.tests.conftest import (
-    World,
+    Personas,
     build_world,
     close_thread_connections,  # noqa: F401 - a fixture the websocket tests use
     telegram_user,
 )
 from groups.models import GroupAdmin, ProtectedGroup
-from verification.tests.conftest import command_interval, limits, world  # noqa: F401 - fixtures
+from verification.tests.conftest import (  # noqa: F401 - fixtures
+    command_interval,
+    event_subscribers,
+    limits,
+    world,
+)
 
 PAT_TG = 1005
 
 
 @dataclasses.dataclass
-class Cast(World):
+class Cast(Personas):
     pat: User | None = None
     cats_command: BotCommand | None = None
     dogs_command: BotCommand | None = None
@@ -44,7 +49,7 @@ def people(db) -> Cast:
     pat = telegram_user(PAT_TG, "pat")
     GroupAdmin.objects.create(group=base.cats, user_id=PAT_TG, username="pat",
                               can_restrict_members=False)
-    return Cast(**{f.name: getattr(base, f.name) for f in dataclasses.fields(World)}, pat=pat,
+    return Cast(**{f.name: getattr(base, f.name) for f in dataclasses.fields(Personas)}, pat=pat,
                 cats_command=queued(base.cats, base.alice), dogs_command=queued(base.dogs,
                                                                                 base.charlie))
 

@@ -15,13 +15,16 @@ from analytics.tests.factory import event, make_group
 from bots.command_queue import CommandQueue
 from bots.models import BotCommand
 from dashboard import consumers
+from dashboard.live import LiveFeed
 from dashboard.routing import websocket_urlpatterns
 from dashboard.tests.conftest import telegram_user
 from groups.models import GroupAdmin, ProtectedGroup
 from tests.security.conftest import bearer
 from tests.security.routes import HTMX, Target, refused
-from verification import events
 from verification.executors import EXECUTORS
+
+# What runbot's composition root subscribes to the engine's events.
+live_feed = LiveFeed()
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("close_thread_connections")]
@@ -90,8 +93,8 @@ async def test_an_admin_who_set_the_group_up_loses_everything_when_demoted_and_b
     closed = await group_feed.receive_output(timeout=10)
     assert closed == {"type": "websocket.close", "code": consumers.CLOSE_NOT_FOUND}
     # The overview feed keeps Birds and no longer carries Cats.
-    events.publish(event(cats, "restricted", user_name="Secret of Cats"))
-    events.publish(event(birds, "restricted", user_name="Birdwatcher"))
+    live_feed.forward(event(cats, "restricted", user_name="Secret of Cats"))
+    live_feed.forward(event(birds, "restricted", user_name="Birdwatcher"))
     frame = await overview.receive_from(timeout=10)
     assert "Birdwatcher" in frame and "Secret of Cats" not in frame
     # Every page, partial and API route into Cats answers 404.

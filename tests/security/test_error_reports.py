@@ -109,7 +109,8 @@ async def webhook_error(plant: Planted) -> None:
     async def broken_receiver(update: dict) -> None:
         raise RuntimeError("the bot failed on this update")
 
-    webhook.register(bot_id, broken_receiver)
+    receivers = webhook.WebhookReceivers()
+    receivers.register(bot_id, broken_receiver)
     try:
         with sentry_sdk.new_scope() as scope:
             # What an ASGI integration attaches: the raw headers, as bytes.
@@ -126,10 +127,10 @@ async def webhook_error(plant: Planted) -> None:
 
             # The route logs the receiver's failure with its traceback (the frame holds
             # the expected secret) and answers 200; the log record becomes the event.
-            status, _ = await webhook.answer(request, receive)
+            status, _ = await webhook.answer(receivers, request, receive)
             assert status == 200
     finally:
-        webhook.unregister(bot_id)
+        receivers.unregister(bot_id)
 
 
 def failing_view(request: HttpRequest, token: str) -> HttpResponse:

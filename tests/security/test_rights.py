@@ -12,13 +12,16 @@ from channels.testing import WebsocketCommunicator
 from analytics.tests.factory import event, make_group
 from bots.models import BotCommand
 from dashboard import consumers
+from dashboard.live import LiveFeed
 from dashboard.routing import websocket_urlpatterns
 from dashboard.tests.conftest import BOB_TG, CHARLIE_TG
 from groups import rights
 from groups.models import GroupAdmin
 from tests.security.conftest import bearer, queued
 from tests.security.routes import HTMX, SETTINGS, Target, refused
-from verification import events
+
+# What runbot's composition root subscribes to the engine's events.
+live_feed = LiveFeed()
 
 BAN_RIGHT = "You need the 'Ban users' right in Cats."
 
@@ -145,8 +148,8 @@ class TestOpenWebsockets:
         # The engine removes Bob from Cats and tells his sockets.
         await GroupAdmin.objects.filter(group=people.cats, user_id=BOB_TG).adelete()
         await rights.tell_open_feeds(BOB_TG)
-        events.publish(event(people.cats, "restricted", user_name="Secret of Cats"))
-        events.publish(event(birds, "restricted", user_name="Birdwatcher"))
+        live_feed.forward(event(people.cats, "restricted", user_name="Secret of Cats"))
+        live_feed.forward(event(birds, "restricted", user_name="Birdwatcher"))
         frame = await communicator.receive_from(timeout=10)
         # Birds still reaches him; Cats no longer does.
         assert "Birdwatcher" in frame and "Secret of Cats" not in frame

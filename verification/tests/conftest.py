@@ -1,12 +1,12 @@
 """End-to-end harness: the real engine, polling the Bot API emulator over HTTP.
 
 `world` runs Nezuko's bot exactly as `manage.py runbot` runs it: the
-supervisor with runbot's composition of the engine (`runtime_options()`:
+supervisor with runbot's composition (`nezuko.runtime.runtime_options()`:
 install, raw-JSON fast path, per-person processor, executors, maintenance,
-the recorder), long polling with ALLOWED_UPDATES, against the emulator's usual
-scene (bots.testing.make_scene): alice owns the group "Cats" and the channel
-"Cat News", bob is a member, carol a stranger, and the bot is admin in both
-chats. There is no other runtime to test.
+the recorder and its subscribers, /login), long polling with ALLOWED_UPDATES,
+against the emulator's usual scene (bots.testing.make_scene): alice owns the
+group "Cats" and the channel "Cat News", bob is a member, carol a stranger, and
+the bot is admin in both chats. There is no other runtime to test.
 """
 
 from __future__ import annotations
@@ -26,13 +26,16 @@ from bots.ratelimit import Limits
 from bots.testing import Scene, supervised
 from groups.config import configs
 from groups.models import EnforcedChannel, GroupAdmin, ProtectedGroup
+from nezuko.runtime import runtime_options
 from tests.factories import make_bot, make_channel, make_group
 from verification.engine import Engine
-from verification.management.commands.runbot import runtime_options
+from verification.recorder import EventRecorder
 
 
 @dataclasses.dataclass
-class World:
+class EngineWorld:
+    """The running bot of one end-to-end test and the scene it enforces."""
+
     emu: TelegramEmulator
     scene: Scene
     engine: Engine
@@ -62,6 +65,11 @@ class World:
         channels = channels if channels is not None else [self.scene.channel]
         admins = admins if admins is not None else [self.scene.alice, self.scene.bot]
         return await sync_to_async(_protect)(self.bot_row, group, channels, admins, fields)
+
+    @property
+    def recorder(self) -> EventRecorder:
+        """The runtime's event recorder (built by the composition root)."""
+        return self.engine.recorder
 
     def calls(self, method: str, **filters: Any) -> list:
         return self.emu.calls_named(method, **filters)
@@ -105,20 +113,26 @@ def command_interval() -> float:
 
 
 @pytest.fixture
+def event_subscribers() -> list:
+    """Listeners the world's runtime adds to its recorder; a module overrides this."""
+    return []
+
+
+@pytest.fixture
 async def world(scene: Scene, settings, tmp_path, limits: Limits,
-                command_interval: float) -> World:
+                command_interval: float, event_subscribers: list) -> EngineWorld:
     settings.TELEGRAM_API_URL = scene.emulator.api_url
     bot_row = await sync_to_async(make_bot)(token=scene.bot.token,
                                            username=scene.bot.username)
     probe = scene.emulator.create_user("Probe", username="probe")
-    options = runtime_options()
+    options = runtime_options(subscribers=event_subscribers)
     options.locks = FileLocks(tmp_path / "locks")
     options.webhook_url = ""  # polling, whatever WEBHOOK_URL the environment sets
     options.limits = limits
     options.command_interval = command_interval
     try:
         async with supervised(options, bot_row.pk) as runner:
-            yield World(scene.emulator, scene, runner.engine, bot_row, probe,
+            yield EngineWorld(scene.emulator, scene, runner.engine, bot_row, probe,
                         runner.application, runner)
     finally:
         # The handlers' thread keeps a connection; PostgreSQL cannot drop the test

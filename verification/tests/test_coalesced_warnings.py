@@ -27,7 +27,10 @@ async def test_a_raid_of_joins_gets_one_warning_that_names_them(world):
     edits = world.calls("editMessageText", chat_id=s.group.id)
     assert edits and len(edits) < 30
     final = edits[-1].params["text"]
-    assert "Raider 0" in final and "Raider 14" in final and "+15 more" in final
+    # Joins are handled concurrently, so which fifteen are named depends on the
+    # order their restrictions finished; that fifteen are and the rest are counted does not.
+    named = [r for r in raiders if f"tg://user?id={r.id}" in final]
+    assert len(named) == 15 and "+15 more" in final
     del sent
 
 

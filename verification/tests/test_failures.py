@@ -12,7 +12,6 @@ from groups.models import ProtectedGroup
 from verification.handlers import on_error
 from verification.membership import memberships
 from verification.models import VerificationEvent
-from verification.recorder import recorder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,7 +39,7 @@ async def test_a_5xx_fails_closed_by_default(world):
     s.emulator.join(s.group, s.carol)
     await world.emu.wait_for_call("restrictChatMember", user_id=s.carol.id)
     await world.settle()
-    await recorder.aflush()
+    await world.recorder.aflush()
     event = await VerificationEvent.objects.aget(user_id=s.carol.id)
     assert event.outcome == "restricted" and event.detail == "unknown"
 
@@ -85,7 +84,7 @@ async def test_a_bot_without_rights_in_the_group_is_flagged_not_crashed(world):
     s.emulator.join(s.group, s.carol)
     await world.emu.wait_for_call("restrictChatMember", user_id=s.carol.id, ok=False)
     await world.settle()
-    await recorder.aflush()
+    await world.recorder.aflush()
     assert await VerificationEvent.objects.filter(outcome="error").aexists()
     # Promoting it again clears the flag.
     s.emulator.promote(s.group, s.bot, by=s.alice)

@@ -6,7 +6,6 @@ from asgiref.sync import sync_to_async
 from groups.models import GroupMember
 from verification.membership import memberships
 from verification.models import VerificationEvent
-from verification.recorder import recorder
 from verification.updates import callback_data
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,7 +39,7 @@ async def test_it_deletes_restricts_and_warns_a_non_subscriber_once(world):
     member = await GroupMember.objects.aget(user_id=s.carol.id)
     assert member.restricted_by_nezuko and member.restriction_reason == "message"
     # And the event is recorded.
-    await recorder.aflush()
+    await world.recorder.aflush()
     assert await VerificationEvent.objects.filter(user_id=s.carol.id,
                                                   outcome="restricted").acount() == 1
 

@@ -2,17 +2,18 @@
 
 import pytest
 
-from verification import events
-
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def published():
-    seen = []
-    events.subscribe(seen.append)
-    yield seen
-    events.unsubscribe(seen.append)
+def published() -> list:
+    return []
+
+
+@pytest.fixture
+def event_subscribers(published) -> list:
+    """The world's runtime also hands every event it publishes to `published`."""
+    return [published.append]
 
 
 async def test_a_restriction_and_its_lifting_are_published_with_their_facts(world, published):

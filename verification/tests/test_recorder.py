@@ -5,7 +5,6 @@ from django.db import connection
 from prometheus_client import REGISTRY
 
 from bots.spool import Spool
-from verification import events
 from verification.events import VerificationEventData
 from verification.models import VerificationEvent
 from verification.recorder import EventRecorder
@@ -20,18 +19,14 @@ def event(user_id: int = 1) -> VerificationEventData:
 
 def test_it_publishes_at_once_and_writes_in_one_batch(django_assert_num_queries):
     seen = []
-    events.subscribe(seen.append)
-    try:
-        recorder = EventRecorder()
-        for i in range(50):
-            recorder.record(event(i))
-        # Subscribers hear of every event before anything is written.
-        assert len(seen) == 50
-        assert VerificationEvent.objects.count() == 0
-        with django_assert_num_queries(1):
-            assert recorder.flush() == 50
-    finally:
-        events.unsubscribe(seen.append)
+    recorder = EventRecorder(subscribers=[seen.append])
+    for i in range(50):
+        recorder.record(event(i))
+    # Subscribers hear of every event before anything is written.
+    assert len(seen) == 50
+    assert VerificationEvent.objects.count() == 0
+    with django_assert_num_queries(1):
+        assert recorder.flush() == 50
     assert VerificationEvent.objects.filter(missing_channel_ids=[-1001]).count() == 50
 
 

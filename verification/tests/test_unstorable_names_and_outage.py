@@ -15,7 +15,6 @@ from groups.ledger import writer
 from groups.models import GroupMember
 from groups.tests.outage import database_away
 from verification.models import VerificationEvent
-from verification.recorder import recorder
 from verification.updates import Person
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,7 +31,7 @@ async def test_a_member_with_a_nul_in_their_name_is_restricted_recorded_and_unmu
     member = await GroupMember.objects.aget(user_id=dave.id)
     assert member.restricted_by_nezuko
     assert member.first_name == "Dave "
-    await sync_to_async(recorder.flush)()
+    await sync_to_async(world.recorder.flush)()
     assert await VerificationEvent.objects.filter(user_id=dave.id, outcome="restricted").aexists()
     # Subscribing frees him like anyone else.
     mark = len(world.emu.calls)
@@ -76,7 +75,7 @@ async def test_a_member_muted_while_the_database_is_away_is_unmuted_after_it_ret
     replayed = 0
     while written := await writer.areplay():
         replayed += written
-    events = await sync_to_async(recorder.flush)()
+    events = await sync_to_async(world.recorder.flush)()
     member = await GroupMember.objects.aget(user_id=s.carol.id)
     print(f"\noutage: ledger operations spooled={spooled} replayed={replayed} "
           f"events written after recovery={events}")

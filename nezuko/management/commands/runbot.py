@@ -1,10 +1,11 @@
 """`manage.py runbot`: every active bot, and the web application, in one process.
 
-A thin command around `bots.supervisor.Supervisor`, which this module composes
-with the engine (`bots` never imports `verification`):
+A thin command around `bots.supervisor.Supervisor`, run with what the
+composition root `nezuko.runtime` assembles from the apps (`runtime_options()`):
 
-* default: a daphne `Server` hosts `nezuko.asgi` (admin, dashboard, API,
-  websockets, the webhook route) on `--host`/`--port`; its `ready_callable`
+* default: a daphne `Server` hosts `nezuko.asgi.build_application()` (admin,
+  dashboard, API, websockets, and the webhook route, which shares its table of
+  receivers with the bots) on `--host`/`--port`; its `ready_callable`
   schedules the supervisor on daphne's own asyncio loop, which daphne makes
   current just before calling it, so bots and web share one loop and the
   embedded in-memory channel layer reaches the browser. When the supervisor
@@ -33,14 +34,7 @@ from django.db import connections
 from bots.models import BotInstance
 from bots.registration import TokenRejected, aregister_bot
 from bots.supervisor import RuntimeOptions, Supervisor, aload_bots
-from groups import ledger
-from groups.config import configs
-from verification import ALLOWED_UPDATES, owed
-from verification.executors import EXECUTORS
-from verification.fastpath import fast_path
-from verification.handlers import install
-from verification.maintenance import maintain
-from verification.recorder import recorder
+from nezuko.runtime import runtime_options
 
 logger = structlog.get_logger(__name__)
 
@@ -58,39 +52,6 @@ def install_signal_handlers(stop: asyncio.Event) -> list[signal.Signals]:
         loop.add_signal_handler(sig, stop.set)
         installed.append(sig)
     return installed
-
-
-def bot_filter(selectors: Sequence[str] | None):
-    """`--bot` values: @username, username, Telegram id or database id."""
-    if not selectors:
-        return None
-    wanted = {s.strip().lstrip("@").lower() for s in selectors if s.strip()}
-
-    def matches(bot: BotInstance) -> bool:
-        names = {(bot.username or "").lower(), str(bot.telegram_id), str(bot.pk)}
-        return bool(names & wanted)
-
-    return matches
-
-
-def runtime_options(
-    selectors: Sequence[str] | None = None, *, once: bool = False, drain_timeout: float = 30.0
-) -> RuntimeOptions:
-    """The supervisor composed with the engine: what runbot runs."""
-    return RuntimeOptions(
-        install=install,
-        allowed_updates=ALLOWED_UPDATES,
-        fast_path=fast_path,
-        executors=EXECUTORS,
-        bot_filter=bot_filter(selectors),
-        bot_tasks=[maintain, owed.run],
-        # The event recorder's flushes, the ledger's replay of what an outage spooled,
-        # and the configuration version watch.
-        services=[recorder.run, ledger.writer.run, configs.watch],
-        flushers=[recorder.aflush],
-        once=once,
-        drain_timeout=drain_timeout,
-    )
 
 
 async def all_refused_at_start_up(
@@ -157,11 +118,14 @@ class Command(BaseCommand):
         once: bool = False,
         drain_timeout: float = 30.0,
         wait_for_bots: bool = False,
+        options: RuntimeOptions | None = None,
     ) -> None:
         """Register BOT_TOKEN, then supervise the bots until `stop` is set.
 
         Without any active bot this raises CommandError, unless `wait_for_bots`
         (with web: admin is right here, and a bot added there starts).
+        `options`: the composed runtime (with web, the one whose webhook table the
+        served ASGI app shares); composed here when not given.
         """
         selectors = [only] if isinstance(only, str) else only
         if settings.BOT_TOKEN:
@@ -173,7 +137,8 @@ class Command(BaseCommand):
                 code = EXIT_TEMPORARY if exc.transient else EXIT_CONFIGURATION
                 raise CommandError(f"BOT_TOKEN: {exc}", returncode=code) from None
             logger.info("bot.registered", bot=instance.pk, username=instance.username)
-        options = runtime_options(selectors, once=once, drain_timeout=drain_timeout)
+        if options is None:
+            options = runtime_options(selectors, once=once, drain_timeout=drain_timeout)
         bots = await aload_bots(options.bot_filter)
         if not bots and not wait_for_bots:
             raise CommandError("No active bot. Set BOT_TOKEN or add a bot in admin.")
@@ -205,15 +170,18 @@ class Command(BaseCommand):
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
 
-        from nezuko.asgi import application
+        from nezuko.asgi import build_application
 
+        # One webhook table for the bots and the route daphne serves.
+        options = runtime_options(selectors, **runtime)
+        application = build_application(options.webhook_receivers)
         failures: list[BaseException] = []
 
         async def supervise() -> None:
             stop = asyncio.Event()
             install_signal_handlers(stop)
             try:
-                await self.main(selectors, stop, wait_for_bots=True, **runtime)
+                await self.main(selectors, stop, wait_for_bots=True, options=options, **runtime)
             except BaseException as exc:
                 failures.append(exc)
             finally:

@@ -1,6 +1,7 @@
 """A community to watch: people joining, chatting, leaving and rejoining the
 channel, and now and then a small raid. Drives the emulator only, so every
 effect on the dashboard comes from the real engine reacting to it.
+`scripts/demo.py` plays it against `bots.emulator.localstack`.
 """
 
 from __future__ import annotations

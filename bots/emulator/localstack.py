@@ -8,6 +8,8 @@
 
 Nothing is faked past the wire: the dashboard a browser sees is the real one
 served by the real runbot, and every Telegram effect goes through the emulator.
+It lives beside the emulator, not in an app: it only drives the emulator and
+runs `manage.py` as a child process, so it imports nothing above `bots`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 from bots.emulator import TelegramEmulator
 from bots.emulator.scene import Scene, make_scene
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: bots/emulator/ is two down
 MANAGE = str(ROOT / "manage.py")
 
 # Debian's chromium (scripts/install-chromium.sh); Playwright never downloads a browser.

@@ -17,12 +17,12 @@ from asgiref.sync import sync_to_async
 from django.core.management.base import CommandError
 
 from bots.tests.runtime_support import Child, child_env, close_db_threads
-from tests.factories import fake_token, make_bot
-from verification.management.commands.runbot import (
+from nezuko.management.commands.runbot import (
     EXIT_CANNOT_LISTEN,
     EXIT_CONFIGURATION,
     Command,
 )
+from tests.factories import fake_token, make_bot
 
 __all__ = ["close_db_threads"]
 
@@ -96,7 +96,7 @@ async def test_a_refused_bot_token_is_a_configuration_error(emulator, settings):
 @pytest.mark.parametrize("error_code", [502, 429])
 async def test_telegram_failing_at_start_is_a_temporary_failure_not_a_bad_token(
         emulator, settings, error_code):
-    from verification.management.commands.runbot import EXIT_TEMPORARY
+    from nezuko.management.commands.runbot import EXIT_TEMPORARY
 
     bot = emulator.create_bot(username="blinking_bot")
     settings.BOT_TOKEN = bot.token

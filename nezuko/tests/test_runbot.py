@@ -11,8 +11,8 @@ from django.core.management.base import CommandError
 from django.db import connections
 
 from bots.models import BotInstance
+from nezuko.management.commands.runbot import Command, install_signal_handlers
 from verification import ALLOWED_UPDATES
-from verification.management.commands.runbot import Command, install_signal_handlers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

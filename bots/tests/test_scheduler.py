@@ -7,7 +7,7 @@ from typing import Any
 
 from telegram import Bot, Update
 
-from bots.application import PerUserUpdateProcessor, _Slots
+from bots.scheduler import PerUserUpdateProcessor, _Slots
 
 BOT = Bot("1:" + "x" * 35)
 HANG_GUARD = 20

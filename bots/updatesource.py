@@ -1,0 +1,398 @@
+"""Where a bot's updates come from, and the promise made when taking them.
+
+Two halves meet at one small interface, `UpdateConsumer`:
+
+* an intake fetches raw update dicts from Telegram: `Poller` (our own
+  getUpdates loop) or `WebhookIntake` (setWebhook, then deliveries arrive
+  through `bots.webhook`);
+* a consumer takes them: `JournaledConsumer` decides on the spot what the
+  fast path can, journals the rest and queues them for PTB's handlers.
+
+An intake knows nothing of journals or PTB; a consumer knows nothing of
+getUpdates or HTTP. A shared update bus (one process polls, others handle)
+is another consumer behind the same two members.
+
+The delivery guarantee: at least once, with exactly-once effect. An update is
+confirmed to Telegram (the next getUpdates offset, or the webhook's 200) only
+after `take()` returned, that is after it was decided on the spot or appended
+to the bot's journal (`bots.journal`); it leaves the journal when its handlers
+finished. A restart, after SIGTERM or kill -9, handles what the journal still
+holds before it polls again. An update whose handling failed because the
+database was unreachable stays journaled and is tried again. Duplicates are
+dropped by update id; what a handler does twice must be harmless (the engine
+checks its restriction ledger before restricting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+from telegram import Update
+from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError, TimedOut
+from telegram.ext import Application, ContextTypes
+
+from bots import metrics
+from bots.heartbeat import describe_error
+from bots.journal import UpdateJournal
+from bots.ratelimit import retry_after_seconds
+from bots.spool import is_outage
+from bots.webhook import WebhookReceivers, webhook_secret, webhook_url
+
+logger = structlog.get_logger(__name__)
+
+FastPath = Callable[[Any, dict[str, Any]], bool]
+
+POLL_TIMEOUT_SECONDS = 25
+# Telegram re-sends what it thinks unconfirmed; ids seen this recently are dropped.
+RECENT_UPDATE_IDS = 10_000
+# An update that failed because the database was unreachable is tried again after
+# these many seconds (doubling per attempt); it stays journaled meanwhile.
+RETRY_FIRST_SECONDS = 2.0
+RETRY_MAX_SECONDS = 60.0
+
+
+class UpdateConsumer(Protocol):
+    """What an intake hands raw updates to."""
+
+    @property
+    def pending(self) -> int:
+        """Updates taken and not yet handled: the intake's back-pressure signal."""
+        ...
+
+    async def take(self, batch: list[dict[str, Any]], *, polled: bool = False) -> int:
+        """Make `batch` durable or decide it; returns how many were malformed.
+
+        Once this returns, the intake may confirm the batch to Telegram.
+        `polled`: a getUpdates batch, which Telegram sends again until confirmed.
+        """
+        ...
+
+
+def update_type(raw: dict[str, Any]) -> str:
+    for key in raw:
+        if key != "update_id":
+            return key
+    return "unknown"
+
+
+async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep, but wake up at once when `stop` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+class JournaledConsumer:
+    """The in-process consumer: fast path, dedupe, journal, then PTB's update queue.
+
+    `done()` is the update processor's `on_done` and `note_outage()` an error
+    handler on the Application: together they take an update out of the
+    journal once it was handled, or keep it for another try after an outage.
+    """
+
+    def __init__(
+        self,
+        bot_pk: int,
+        application: Application,
+        journal_path: Path,
+        *,
+        stop: asyncio.Event,
+        fast_path: FastPath | None = None,
+        engine: Any = None,
+        on_decided: Callable[[], None] | None = None,
+        fsync: bool = True,
+    ) -> None:
+        self.bot_pk = bot_pk
+        self.application = application
+        self.journal = UpdateJournal(journal_path, fsync=fsync)
+        self.stop = stop
+        self.fast_path = fast_path
+        self.engine = engine
+        self.on_decided = on_decided
+        self.log = logger.bind(bot=bot_pk)
+        self._outage_failed: set[int] = set()
+        self._attempts: dict[int, int] = {}
+        self._recent: deque[int] = deque()
+        self._recent_set: set[int] = set()
+
+    @property
+    def pending(self) -> int:
+        """Updates received and not handled: queued, running, or waiting for a retry
+        after a database outage (every one of them is journaled)."""
+        return self.journal.pending
+
+    async def replay(self) -> None:
+        """Handle first what a previous run journaled and did not finish."""
+        pending = await asyncio.to_thread(self.journal.open)
+        # Telegram may send the last batch again (nothing confirmed it): drop it then.
+        for update_id in self.journal.last_batch:
+            self._seen(update_id)
+        for raw in pending:
+            self._seen(raw["update_id"])
+            update = self._build(raw)
+            if update is None:
+                self.journal.done([raw["update_id"]])
+            else:
+                await self.application.update_queue.put(update)
+        if pending:
+            metrics.record_reprocessed(self.bot_pk, "restart", len(pending))
+            self.log.info("bot.journal_replayed", updates=len(pending))
+        metrics.set_updates_pending(self.bot_pk, self.journal.pending)
+
+    def close(self) -> None:
+        self.journal.close()
+
+    async def take(self, batch: list[dict[str, Any]], *, polled: bool = False) -> int:
+        """Hand raw updates to the engine: the fast path, else journal and PTB's queue.
+
+        Returns how many were malformed (logged and left out: Telegram would only
+        send them again). `polled`: a getUpdates batch, whose ids the journal keeps.
+        """
+        raws: list[dict[str, Any]] = []
+        updates: list[Update] = []
+        malformed = 0
+        for raw in batch:
+            if self._seen(raw["update_id"]):
+                continue  # Telegram re-sent it: a webhook retry, an unconfirmed offset
+            if self.fast_path is not None and self.fast_path(self.engine, raw):
+                # Decided and acted on already: nothing is left to journal.
+                if self.on_decided is not None:
+                    self.on_decided()
+                metrics.record_update(self.bot_pk, update_type(raw))
+                continue
+            update = self._build(raw)
+            if update is None:
+                malformed += 1
+            else:
+                raws.append(raw)
+                updates.append(update)
+        # Durable before this returns: the caller confirms the batch to Telegram next.
+        self.journal.append(raws, [raw["update_id"] for raw in batch] if polled else None)
+        if updates:
+            for update in updates:
+                await self.application.update_queue.put(update)
+            metrics.set_updates_pending(self.bot_pk, self.journal.pending)
+        return malformed
+
+    def _build(self, raw: dict[str, Any]) -> Update | None:
+        try:
+            return Update.de_json(raw, self.application.bot)
+        except Exception as exc:
+            self.log.warning("update.malformed", update_id=raw.get("update_id"),
+                             error=type(exc).__name__)
+            return None
+
+    def _seen(self, update_id: int) -> bool:
+        if update_id in self._recent_set:
+            return True
+        self._recent.append(update_id)
+        self._recent_set.add(update_id)
+        if len(self._recent) > RECENT_UPDATE_IDS:
+            self._recent_set.discard(self._recent.popleft())
+        return False
+
+    async def note_outage(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An error handler: remember updates that failed only because the database
+        was unreachable, so `done` keeps them for another try."""
+        if isinstance(update, Update) and context.error is not None and is_outage(context.error):
+            self._outage_failed.add(update.update_id)
+
+    def done(self, update: object, finished: bool) -> None:
+        """The processor finished (or, past the drain deadline, cancelled) an update."""
+        if not finished or not isinstance(update, Update):
+            return  # cancelled: it stays journaled for the next start
+        update_id = update.update_id
+        if update_id in self._outage_failed:
+            self._outage_failed.discard(update_id)
+            self._retry_later(update)
+            return
+        self._attempts.pop(update_id, None)
+        self.journal.done([update_id])
+        metrics.set_updates_pending(self.bot_pk, self.journal.pending)
+
+    def _retry_later(self, update: Update) -> None:
+        """Handle it again once the database may be back (it stays journaled)."""
+        attempt = self._attempts.get(update.update_id, 0) + 1
+        self._attempts[update.update_id] = attempt
+        delay = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** (attempt - 1))
+        self.log.warning("update.retry_after_outage", update_id=update.update_id,
+                         attempt=attempt, delay=delay)
+        metrics.record_reprocessed(self.bot_pk, "database_unavailable")
+
+        def requeue() -> None:
+            if not self.stop.is_set():
+                self.application.update_queue.put_nowait(update)
+
+        asyncio.get_running_loop().call_later(delay, requeue)
+
+
+class Poller:
+    """Our own getUpdates loop; PTB's Updater would build every Update first.
+
+    Raw dicts reach the fast path before any PTB object is built (building one
+    costs ~100 µs), a revoked token surfaces as InvalidToken we can act on, and
+    fetching waits while too many updates are unhandled (`_wait_for_room`).
+    """
+
+    def __init__(
+        self,
+        application: Application,
+        consumer: UpdateConsumer,
+        *,
+        stop: asyncio.Event,
+        allowed_updates: Sequence[str],
+        max_pending: int,
+        once: bool = False,
+        log: Any = logger,
+    ) -> None:
+        self.application = application
+        self.consumer = consumer
+        self.stop = stop
+        self.allowed_updates = list(allowed_updates)
+        self.max_pending = max_pending
+        self.once = once
+        self.log = log
+        # The next getUpdates offset: asking with it confirms everything below it.
+        self.offset: int | None = None
+
+    async def run(self) -> None:
+        """getUpdates until stopped; raises InvalidToken when Telegram refuses the token."""
+        bot = self.application.bot
+        await bot.delete_webhook(drop_pending_updates=False)
+        failures = 0
+        while not self.stop.is_set():
+            await self._wait_for_room()
+            timeout = 0 if self.once else POLL_TIMEOUT_SECONDS
+            try:
+                batch = await self._get_updates(timeout)
+            except InvalidToken:
+                raise
+            except RetryAfter as exc:
+                await sleep_unless(self.stop, retry_after_seconds(exc))
+                continue
+            except (Conflict, TimedOut, TelegramError) as exc:
+                # One line per retry, with the reason; the traceback says nothing more.
+                failures += 1
+                delay = 0.0 if isinstance(exc, TimedOut) else min(30.0, 2.0**failures)
+                event = "bot.poll_conflict" if isinstance(exc, Conflict) else "bot.poll_failed"
+                self.log.warning(event, error=describe_error(exc), retry_in=delay)
+                await sleep_unless(self.stop, delay)
+                continue
+            failures = 0
+            if batch:
+                # Taken (journaled or decided) first; only then does the offset move,
+                # so the next getUpdates confirms this batch to Telegram.
+                await self.consumer.take(batch, polled=True)
+                self.offset = batch[-1]["update_id"] + 1
+            elif self.once:
+                return
+
+    async def _get_updates(self, poll_seconds: int) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {
+            "timeout": poll_seconds,
+            "limit": 100,
+            "allowed_updates": self.allowed_updates,
+        }
+        if self.offset is not None:
+            params["offset"] = self.offset
+        # Bot._post is the one call that returns raw JSON: get_updates builds
+        # every Update (~100 µs each) before the fast path could skip it.
+        result = await self.application.bot._post(
+            "getUpdates", params, read_timeout=poll_seconds + 10
+        )
+        return [item for item in result if isinstance(item, dict) and "update_id" in item]
+
+    async def _wait_for_room(self) -> None:
+        """Back-pressure: fetch no more while too many updates wait to be handled.
+
+        Updates Telegram still holds cost us nothing and stay unconfirmed; updates
+        fetched past what the handlers keep up with would only grow the journal and
+        memory (a raid can send thousands a second), and be lost to nobody sooner.
+        """
+        # Polling: the count changes inside PTB's tasks, which signal nothing.
+        while self.consumer.pending >= self.max_pending:  # noqa: ASYNC110
+            if self.stop.is_set():
+                return
+            await asyncio.sleep(0.05)
+
+    async def confirm(self) -> None:
+        """Confirm the last batch to Telegram once nothing is left to handle.
+
+        While the consumer still holds updates they stay unconfirmed too, so a
+        process on another host that takes this bot over receives them again.
+        """
+        if self.offset is None or self.consumer.pending:
+            return
+        with contextlib.suppress(Exception):
+            await self.application.bot._post(
+                "getUpdates", {"offset": self.offset, "limit": 1, "timeout": 0}
+            )
+
+
+class WebhookIntake:
+    """setWebhook with a per-bot URL and secret; deliveries arrive through the
+    process's `WebhookReceivers`, which the ASGI route (`bots.webhook`) reads.
+
+    The route answers 200 only after `deliver()` returned, so the webhook keeps
+    the same promise as polling. `close()` unregisters: Telegram's retries then get a
+    503 and land after the restart instead of on a bot that stopped.
+    """
+
+    def __init__(
+        self,
+        application: Application,
+        consumer: UpdateConsumer,
+        receivers: WebhookReceivers,
+        *,
+        telegram_id: int,
+        base_url: str,
+        stop: asyncio.Event,
+        allowed_updates: Sequence[str],
+        token_check_interval: float,
+        log: Any = logger,
+    ) -> None:
+        self.application = application
+        self.consumer = consumer
+        self.receivers = receivers
+        self.telegram_id = telegram_id
+        self.base_url = base_url
+        self.stop = stop
+        self.allowed_updates = list(allowed_updates)
+        self.token_check_interval = token_check_interval
+        self.log = log
+
+    async def run(self) -> None:
+        self.receivers.register(self.telegram_id, self.deliver)
+        await self.application.bot.set_webhook(
+            url=webhook_url(self.telegram_id, self.base_url),
+            secret_token=webhook_secret(self.telegram_id),
+            allowed_updates=self.allowed_updates,
+        )
+        await self._watch_token()
+
+    async def _watch_token(self) -> None:
+        """No polling notices a revoked token, so ask now and then."""
+        while not self.stop.is_set():
+            await sleep_unless(self.stop, self.token_check_interval)
+            try:
+                await self.application.bot.get_me()
+            except InvalidToken:
+                raise
+            except TelegramError as exc:
+                self.log.warning("bot.get_me_failed", error=describe_error(exc))
+
+    async def deliver(self, raw: dict[str, Any]) -> None:
+        """One delivery: taken (journaled or decided) before the route answers 200.
+
+        Raises ValueError when it is not an update PTB can build (the route answers 400).
+        """
+        if await self.consumer.take([raw]):
+            raise ValueError("not an update")
+
+    def close(self) -> None:
+        self.receivers.unregister(self.telegram_id)

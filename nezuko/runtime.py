@@ -1,0 +1,87 @@
+"""The composition root: what `manage.py runbot` runs, assembled from the apps' parts.
+
+Dependencies point one way (`bots` <- `groups` <- `verification` <- `analytics`
+<- `dashboard`), so no app can hand its parts to a lower one. This module, above
+them all, does it in one place and in plain sight:
+
+* the engine (`verification`): its `install`, the raw-JSON fast path, the
+  dashboard-command executors, per-bot loops (maintenance, owed actions) and the
+  process-wide services (event recorder, ledger writer, configuration watch);
+* the event recorder's subscribers: analytics folds every event into rollups,
+  and the dashboard's live feed forwards it to the browsers watching;
+* analytics' Bot API call observer, given to every bot's rate limiter;
+* the dashboard's /login handler, added to every bot;
+* the flushers awaited after every bot drained (the recorder, analytics' rollups);
+* one webhook table shared by the bots and the ASGI route runbot serves.
+
+Nothing is registered from `AppConfig.ready()`: a process that does not call
+`runtime_options()` (a web worker, `migrate`) runs no engine and wires nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+
+from analytics import folding
+from bots.models import BotInstance
+from bots.supervisor import RuntimeOptions
+from dashboard import telegram as dashboard_telegram
+from dashboard.live import LiveFeed
+from groups import ledger
+from groups.config import configs
+from verification import ALLOWED_UPDATES, owed
+from verification.events import Subscriber
+from verification.executors import EXECUTORS
+from verification.fastpath import fast_path
+from verification.handlers import install
+from verification.maintenance import maintain
+from verification.recorder import EventRecorder
+
+
+def bot_filter(selectors: Sequence[str] | None) -> Callable[[BotInstance], bool] | None:
+    """`--bot` values: @username, username, Telegram id or database id."""
+    if not selectors:
+        return None
+    wanted = {s.strip().lstrip("@").lower() for s in selectors if s.strip()}
+
+    def matches(bot: BotInstance) -> bool:
+        names = {(bot.username or "").lower(), str(bot.telegram_id), str(bot.pk)}
+        return bool(names & wanted)
+
+    return matches
+
+
+def runtime_options(
+    selectors: Sequence[str] | None = None,
+    *,
+    once: bool = False,
+    drain_timeout: float = 30.0,
+    subscribers: Sequence[Subscriber] = (),
+) -> RuntimeOptions:
+    """The supervisor composed with the engine and the apps above it: what runbot runs.
+
+    `subscribers`: more listeners for the engine's events (tests watch with these).
+    Each call builds its own recorder and live feed, so two runtimes in one test
+    process share nothing but the process-wide caches.
+    """
+    live_feed = LiveFeed()
+    recorder = EventRecorder(subscribers=[folding.fold, live_feed.forward, *subscribers])
+    return RuntimeOptions(
+        install=functools.partial(install, recorder=recorder),
+        allowed_updates=ALLOWED_UPDATES,
+        fast_path=fast_path,
+        executors=EXECUTORS,
+        bot_filter=bot_filter(selectors),
+        extensions=[dashboard_telegram.install],
+        call_observers=[folding.record_api_call],
+        bot_tasks=[maintain, owed.run],
+        # The event recorder's flushes, the ledger's replay of what an outage spooled,
+        # and the configuration version watch.
+        services=[recorder.run, ledger.writer.run, configs.watch],
+        # The recorder first: what it writes is what analytics' last flush may count.
+        # What the database cannot take then waits in the disk spools.
+        flushers=[recorder.aflush, folding.buffer.aclose],
+        once=once,
+        drain_timeout=drain_timeout,
+    )
