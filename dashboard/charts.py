@@ -59,7 +59,8 @@ def stacked_bars(labels: Sequence[str], stacks: dict[str, Sequence[float]]) -> d
     """Vertical bars, one per label, stacked by series (e.g. outcome)."""
     count = max(len(labels), 1)
     totals = [sum(series[i] for series in stacks.values()) for i in range(len(labels))]
-    top = nice_max(max(totals, default=0))
+    # Counts are whole: an axis of at least 2 never shows a tick at "0.5".
+    top = max(nice_max(max(totals, default=0)), 2)
     plot_w, plot_h = WIDTH - PAD_LEFT, HEIGHT - PAD_BOTTOM - PAD_TOP
     step = plot_w / count
     bars = []

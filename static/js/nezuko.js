@@ -7,14 +7,24 @@ document.addEventListener("click", (event) => {
 });
 
 // The live feed keeps only its newest rows (data-keep on the table): a raid
-// must not grow the page without limit. Runs after every swap, live frames included.
-document.addEventListener("htmx:afterSettle", trimFeeds);
-document.addEventListener("htmx:oobAfterSwap", trimFeeds);
+// must not grow the page without limit. Live frames insert rows out-of-band,
+// so watch the tables themselves rather than htmx's events.
+function trimFeed(table) {
+  const keep = Number(table.dataset.keep);
+  const body = table.tBodies[0];
+  if (!body) return;
+  while (body.rows.length > keep) body.rows[body.rows.length - 1].remove();
+}
 
-function trimFeeds() {
+function watchFeeds() {
   document.querySelectorAll("table[data-keep]").forEach((table) => {
-    const keep = Number(table.dataset.keep);
-    const rows = table.tBodies[0] ? table.tBodies[0].rows : [];
-    for (let i = rows.length - 1; i >= keep; i--) rows[i].remove();
+    trimFeed(table);
+    new MutationObserver(() => trimFeed(table)).observe(table, { childList: true, subtree: true });
   });
+}
+
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", watchFeeds);
+} else {
+  watchFeeds();
 }
