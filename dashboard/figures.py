@@ -62,7 +62,8 @@ def overview(user) -> dict[str, Any]:
         "growth_days": GROWTH_DAYS,
         "members_verified": sum(week.get(o, 0) for o in SUCCESS_OUTCOMES),
         "joins_brought": joins_brought(user, week_start),
-        "verified_today": totals.get("verified", 0) + totals.get("join_approved", 0),
+        # The same outcomes as members_verified, so "today" is a part of "7 days".
+        "verified_today": sum(totals.get(o, 0) for o in SUCCESS_OUTCOMES),
         "restricted_today": totals.get("restricted", 0),
         "unmuted_today": totals.get("unmuted", 0),
         "decisions_today": decided,
