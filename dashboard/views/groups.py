@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -52,8 +52,10 @@ def group_list(request: HttpRequest) -> HttpResponse:
 
 
 def _detail_context(request: HttpRequest, group, form: GroupSettingsForm | None = None) -> dict:
+    # Newest first; a row without a time (restricted before it was kept) last on
+    # every database (PostgreSQL puts NULLs first in a descending order).
     restricted = GroupMember.objects.filter(group=group, restricted_by_nezuko=True).order_by(
-        "-restricted_at", "pk"
+        F("restricted_at").desc(nulls_last=True), "pk"
     )
     owed = GroupMember.objects.filter(group=group).exclude(owed_action="").order_by(
         "owed_since"
