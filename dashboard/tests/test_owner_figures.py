@@ -213,3 +213,14 @@ class TestAnalyticsPeriods:
         html = world.client(world.alice).get(url("analytics"), {"period": "24h"}).content.decode()
         assert "will appear here" in html
         assert "No data in this period yet" not in html
+
+
+def test_the_overview_chart_polls_for_itself_alone(world, django_assert_max_num_queries):
+    minute = timezone.now().replace(second=0, microsecond=0)
+    DecisionRollup.objects.create(minute=minute, group=world.cats, outcome="restricted", count=4)
+    client = world.client(world.alice)
+    with django_assert_max_num_queries(6):
+        response = client.get(url("overview"), {"part": "last-hour"}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="last-hour"') and 'data-total="4"' in html
+    assert 'id="figures"' not in html
