@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from dashboard import wording
+from dashboard.wording import compact, number
+
 WIDTH, HEIGHT = 640, 180
 PAD_LEFT, PAD_BOTTOM, PAD_TOP = 44, 22, 8
 
@@ -37,7 +40,7 @@ def nice_max(value: float) -> float:
 def _y_ticks(top: float) -> list[dict]:
     plot = HEIGHT - PAD_BOTTOM - PAD_TOP
     return [
-        {"y": round(PAD_TOP + plot - plot * f, 1), "label": f"{top * f:.3g}"}
+        {"y": round(PAD_TOP + plot - plot * f, 1), "label": compact(top * f)}
         for f in (0, 0.5, 1)
     ]
 
@@ -56,7 +59,8 @@ def stacked_bars(labels: Sequence[str], stacks: dict[str, Sequence[float]]) -> d
     """Vertical bars, one per label, stacked by series (e.g. outcome)."""
     count = max(len(labels), 1)
     totals = [sum(series[i] for series in stacks.values()) for i in range(len(labels))]
-    top = nice_max(max(totals, default=0))
+    # Counts are whole: an axis of at least 2 never shows a tick at "0.5".
+    top = max(nice_max(max(totals, default=0)), 2)
     plot_w, plot_h = WIDTH - PAD_LEFT, HEIGHT - PAD_BOTTOM - PAD_TOP
     step = plot_w / count
     bars = []
@@ -72,13 +76,15 @@ def stacked_bars(labels: Sequence[str], stacks: dict[str, Sequence[float]]) -> d
                 "x": round(PAD_LEFT + step * i + step * 0.1, 1), "y": round(y, 1),
                 "w": round(step * 0.8, 1), "h": round(h, 1),
                 "color": OUTCOME_COLORS.get(name, LINE_COLORS[0]),
-                "title": f"{label}: {value:g} {name}",
+                "title": f"{label}: {number(value)} {wording.series(name)}",
             })
     return {
         "width": WIDTH, "height": HEIGHT, "bars": bars, "y_ticks": _y_ticks(top),
         "x_labels": _x_labels(labels, step), "baseline": PAD_TOP + plot_h,
-        "legend": [{"name": n, "color": OUTCOME_COLORS.get(n, LINE_COLORS[0])} for n in stacks],
+        "legend": [{"name": wording.series(n), "color": OUTCOME_COLORS.get(n, LINE_COLORS[0])}
+                   for n in stacks],
         "empty": not any(totals),
+        "total": sum(totals),  # what the chart counts; a browser test watches it grow
     }
 
 
@@ -101,7 +107,8 @@ def lines(labels: Sequence[str], series: dict[str, Sequence[float | None]], *,
             y = PAD_TOP + plot_h - plot_h * min(value, top) / top
             d.append(f"{'L' if pen_down else 'M'}{x:.1f},{y:.1f}")
             # A dot per value, so a lone hour with data still shows.
-            dots.append({"x": round(x, 1), "y": round(y, 1), "title": f"{labels[i]}: {value:g}"})
+            dots.append({"x": round(x, 1), "y": round(y, 1),
+                         "title": f"{labels[i]}: {number(value)}"})
             pen_down = True
         paths.append({"name": name, "d": " ".join(d), "dots": dots,
                       "color": LINE_COLORS[n % len(LINE_COLORS)]})
@@ -110,14 +117,15 @@ def lines(labels: Sequence[str], series: dict[str, Sequence[float | None]], *,
         "x_labels": _x_labels(labels, step), "baseline": PAD_TOP + plot_h,
         "legend": [{"name": p["name"], "color": p["color"]} for p in paths],
         "empty": not values,
+        "total": len(values),
     }
 
 
-def simple_bars(labels: Sequence[str], values: Sequence[float], color: str = "#6366f1") -> dict:
-    return stacked_bars(labels, {"count": values}) | {
-        "legend": [],
-        "bars": [
-            bar | {"color": color}
-            for bar in stacked_bars(labels, {"count": values})["bars"]
-        ],
-    }
+def simple_bars(labels: Sequence[str], values: Sequence[float], color: str = "#6366f1",
+                unit: str = "") -> dict:
+    """Bars of one series; each tooltip reads "label: value unit"."""
+    chart = stacked_bars(labels, {"count": values})
+    bars = [bar | {"color": color, "title": f"{labels[i]}: {number(values[i])} {unit}".strip()}
+            for i, bar in zip((i for i, v in enumerate(values) if v), chart["bars"],
+                              strict=True)]
+    return chart | {"legend": [], "bars": bars}

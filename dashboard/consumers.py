@@ -3,7 +3,9 @@
 Subscribing goes through the same gate as the pages. Events arrive as data
 (`verification.events` messages); a burst is coalesced for `COALESCE_SECONDS`
 and sent as one HTML frame: new `_feed_row.html` rows prepended out-of-band to
-`#feed-rows`, plus the overview figures, also out-of-band. During a raid the
+`#feed-rows`, plus the overview figures and its last-hour chart, also
+out-of-band. Every element of a frame has an id the page holds, so htmx finds
+a target for each (a stray `<tr>` would be wrapped in an id-less tbody). During a raid the
 browser gets four frames a second, not one per event.
 """
 
@@ -132,6 +134,8 @@ class LiveFeedConsumer(AsyncWebsocketConsumer):
             "rows": rows,
             "more": len(batch) - len(shown),
             "figures": figures.overview(self.user) if with_figures else None,
+            # The overview's chart moves with the same frames as its figures.
+            "last_hour": figures.last_hour(self.user) if with_figures else None,
             "oob": True,
         })
 

@@ -10,18 +10,24 @@ import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from analytics import histogram
 from analytics.models import ApiCallHourly, DecisionRollup, Rollup
-from bots.models import BotStatus
+from analytics.querysets import RollupQuerySet
+from bots.models import BotInstance, BotStatus
 from dashboard import access, charts
-from groups.models import GroupMember, ProtectedGroup
+from groups.models import EnforcedChannel, GroupMember, ProtectedGroup
+from verification.models import Outcome
 
 SUCCESS_OUTCOMES = ("verified", "unmuted", "join_approved")
 DECISION_OUTCOMES = ("verified", "restricted", "unmuted", "kicked", "deleted",
                      "join_approved", "join_declined", "error")
+# Unmute reasons that mean the person joined the channel because Nezuko asked.
+JOIN_REASONS = ("channel_join", "button")
+# The overview's growth figures cover this many days, today included.
+GROWTH_DAYS = 7
 
 
 def rate(part: int, whole: int) -> float | None:
@@ -42,14 +48,22 @@ def overview(user) -> dict[str, Any]:
     hits, misses = totals["_cache_hits"], totals["_cache_misses"]
     bots = access.visible_bots(user)
     fresh_after = timezone.now() - timedelta(seconds=90)
+    week_start = today_window()[1] - timedelta(days=GROWTH_DAYS)
+    week = Rollup.objects.scope(group_ids).window("d", week_start, today_window()[1]).totals()
+    protected = groups.enabled()
     return {
-        "groups_protected": groups.enabled().count(),
+        "groups_protected": protected.count(),
         "groups_attention": groups.needing_attention().count(),
-        "channels": access.visible_channels(user).count(),
+        # Channels the protected groups require, so both figures describe one thing.
+        "channels": EnforcedChannel.objects.filter(groups__in=protected).distinct().count(),
         "restricted_now": GroupMember.objects.filter(
             group__in=groups, restricted_by_nezuko=True
         ).count(),
-        "verified_today": totals.get("verified", 0) + totals.get("join_approved", 0),
+        "growth_days": GROWTH_DAYS,
+        "members_verified": sum(week.get(o, 0) for o in SUCCESS_OUTCOMES),
+        "joins_brought": joins_brought(user, week_start),
+        # The same outcomes as members_verified, so "today" is a part of "7 days".
+        "verified_today": sum(totals.get(o, 0) for o in SUCCESS_OUTCOMES),
         "restricted_today": totals.get("restricted", 0),
         "unmuted_today": totals.get("unmuted", 0),
         "decisions_today": decided,
@@ -62,50 +76,94 @@ def overview(user) -> dict[str, Any]:
     }
 
 
+def joins_brought(user, since: datetime) -> int:
+    """People restricted for missing the channel who then joined it (and were unmuted)."""
+    return access.visible_events(user).filter(
+        created_at__gte=since, outcome=Outcome.UNMUTED, detail__in=JOIN_REASONS
+    ).count()
+
+
 def bots_down(user) -> list:
-    """Active bots the user relies on whose heartbeat is missing or stale."""
+    """Active bots the user relies on that are not running well, with their state."""
     bots = access.visible_bots(user).filter(is_active=True).select_related("status")
-    return [
-        bot for bot in bots
-        if getattr(bot, "status", None) is None
-        or bot.status.state != BotStatus.State.RUNNING
-        or not bot.status.is_fresh()
-    ][:5]
+    return [bot for bot in bots if not bot_state(bot)["ok"]][:5]
+
+
+def bot_state(bot: BotInstance) -> dict[str, Any]:
+    """What the overview's "Needs attention" and the bots page both say about a bot.
+
+    A bot that failed and is being restarted flips between "failed" and
+    "starting"; it reads "restarting after a failure" until it runs again, so
+    two pages loaded a second apart do not contradict each other.
+    """
+    status = getattr(bot, "status", None)
+    if not bot.is_active:
+        return {"key": "disabled", "label": "disabled", "ok": True}
+    if status is None:
+        return {"key": "new", "label": "not started yet", "ok": False}
+    fresh = status.is_fresh()
+    if status.state == BotStatus.State.RUNNING:
+        if fresh:
+            return {"key": "running", "label": "running", "ok": True}
+        return {"key": "stale", "label": "not responding", "ok": False}
+    failed_lately = status.last_error_at is not None and (
+        status.started_at is None or status.last_error_at >= status.started_at
+        - timedelta(minutes=5)
+    )
+    if status.state == BotStatus.State.STARTING and failed_lately:
+        return {"key": "failed", "label": "restarting after a failure", "ok": False}
+    labels = {"starting": "starting", "stopped": "stopped", "failed": "failed"}
+    return {"key": status.state, "label": labels.get(status.state, status.state), "ok": False}
 
 
 def last_hour(user) -> dict:
-    """Decisions per minute over the last hour, for the overview sparkline."""
-    now = timezone.now().replace(second=0, microsecond=0)
-    start = now - timedelta(minutes=59)
-    rows = DecisionRollup.objects.scope(access.visible_group_ids(user)).since(start).per_minute()
-    minutes = [start + timedelta(minutes=i) for i in range(60)]
-    index = {m: i for i, m in enumerate(minutes)}
-    present = {row["outcome"] for row in rows}
-    stacks = {o: [0] * len(minutes) for o in DECISION_OUTCOMES if o in present}
-    for row in rows:
-        if row["minute"] in index and row["outcome"] in stacks:
-            stacks[row["outcome"]][index[row["minute"]]] += row["total"] or 0
-    return charts.stacked_bars([f"{m:%H:%M}" for m in minutes], stacks)
+    """Decisions per minute over the last hour, for the overview chart."""
+    window = Window.of(PERIODS["1h"], "minute")
+    return outcome_chart(window, access.visible_group_ids(user))
+
+
+# Analytics periods: their length in days and the finest step that reads well.
+PERIODS = {"1h": 1 / 24, "24h": 1, "7d": 7, "30d": 30}
+PERIOD_STEPS = {"1h": "minute", "24h": "hour", "7d": "hour", "30d": "day"}
+
+
+def default_period(group_ids: list[int] | None, now: datetime | None = None) -> str:
+    """The shortest period that holds all the data there is: a demo's first
+    hour fills the chart instead of being a sliver at the edge of a week."""
+    scope = Rollup.objects.scope(group_ids).filter(span="h")
+    first = scope.order_by("bucket").values_list("bucket", flat=True).first()
+    if first is None:
+        return "24h"
+    age = (now or timezone.now()) - first
+    for period in ("1h", "24h", "7d"):
+        if age < timedelta(days=PERIODS[period]):
+            return period
+    return "30d"
 
 
 @dataclasses.dataclass(frozen=True)
 class Window:
-    span: str  # "h" or "d"
+    span: str  # "m" (DecisionRollup minutes), "h" or "d" (Rollup)
     start: datetime
     end: datetime
 
     @classmethod
-    def of(cls, period_days: int, granularity: str, now: datetime | None = None) -> Window:
+    def of(cls, period_days: float, granularity: str, now: datetime | None = None) -> Window:
         now = now or timezone.now()
+        length = timedelta(days=period_days)
+        if granularity == "minute":
+            end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+            return cls("m", end - length, end)
         if granularity == "day":
             end = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
-            return cls("d", end - timedelta(days=period_days), end)
+            return cls("d", end - length, end)
         end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-        return cls("h", end - timedelta(days=period_days), end)
+        return cls("h", end - length, end)
 
     @property
     def step(self) -> timedelta:
-        return timedelta(days=1) if self.span == "d" else timedelta(hours=1)
+        return {"m": timedelta(minutes=1), "h": timedelta(hours=1)}.get(self.span,
+                                                                          timedelta(days=1))
 
     def buckets(self) -> list[datetime]:
         out, moment = [], self.start
@@ -115,23 +173,43 @@ class Window:
         return out
 
     def label(self, moment: datetime) -> str:
-        return f"{moment:%b %d}" if self.span == "d" else f"{moment:%d %H:00}"
+        if self.span == "m":
+            return f"{moment:%H:%M}"
+        if self.span == "d":
+            return f"{moment:%b %-d}"
+        if self.end - self.start <= timedelta(days=1):
+            return f"{moment:%H:00}"
+        return f"{moment:%a %H:00}"
+
+    def rows(self, group_ids: list[int] | None) -> RollupQuerySet:
+        """The window's rollup rows, each with a `bucket`, whatever the step."""
+        if self.span != "m":
+            return Rollup.objects.scope(group_ids).window(self.span, self.start, self.end)
+        minutes = DecisionRollup.objects.scope(group_ids).filter(
+            minute__gte=self.start, minute__lt=self.end
+        ).annotate(bucket=F("minute"))
+        # The minute rows carry the same figures as Rollup: read them with its methods.
+        return RollupQuerySet(model=DecisionRollup, query=minutes.query)
+
+
+def outcome_chart(window: Window, group_ids: list[int] | None) -> dict:
+    buckets = window.buckets()
+    outcome_rows = window.rows(group_ids).outcome_series()
+    outcomes = [o for o in DECISION_OUTCOMES if any(r["outcome"] == o for r in outcome_rows)]
+    index = {b: i for i, b in enumerate(buckets)}
+    stacks = {o: [0] * len(buckets) for o in outcomes}
+    for row in outcome_rows:
+        if row["bucket"] in index and row["outcome"] in stacks:
+            stacks[row["outcome"]][index[row["bucket"]]] += row["total"] or 0
+    return charts.stacked_bars([window.label(b) for b in buckets], stacks)
 
 
 def analytics(user, window: Window, group_ids: list[int] | None) -> dict[str, Any]:
     """Every chart on the analytics page; `group_ids` already passed the gate."""
     rollups = Rollup.objects.scope(group_ids)
-    in_window = rollups.window(window.span, window.start, window.end)
+    in_window = window.rows(group_ids)
     buckets = window.buckets()
     labels = [window.label(b) for b in buckets]
-
-    outcome_rows = in_window.outcome_series()
-    outcomes = [o for o in DECISION_OUTCOMES if any(r["outcome"] == o for r in outcome_rows)]
-    index = {b: i for i, b in enumerate(buckets)}
-    stacks = {o: [0] * len(buckets) for o in outcomes}
-    for row in outcome_rows:
-        if row["bucket"] in index:
-            stacks[row["outcome"]][index[row["bucket"]]] += row["total"] or 0
 
     cache = {r["bucket"]: r for r in in_window.cache_series()}
     cache_rate = [
@@ -141,30 +219,39 @@ def analytics(user, window: Window, group_ids: list[int] | None) -> dict[str, An
     ]
     latency = {r["bucket"]: r for r in in_window.latency_series()}
     distribution = in_window.latency_distribution()
-    hourly = rollups.window("h", window.start, window.end).hourly_activity()
+    hourly = rollups.window("h", _hour_floor(window.start), window.end).hourly_activity()
     # Staff scope reads the all-groups rows; ranking groups needs the per-group rows.
     per_group = Rollup.objects.all() if group_ids is None else rollups
     top = top_groups(per_group, _day_floor(window.start), window.end)
+    bot_ids = figures_bot_ids(user)
+    health = bot_health(user, window, bot_ids)
 
     return {
-        "outcomes_chart": charts.stacked_bars(labels, stacks),
+        "outcomes_chart": outcome_chart(window, group_ids),
         "cache_chart": charts.lines(labels, {"cache hit %": cache_rate}, top=100),
         "latency_chart": charts.lines(labels, {
             "p50 ms": [(latency.get(b) or {}).get("p50") for b in buckets],
             "p95 ms": [(latency.get(b) or {}).get("p95") for b in buckets],
         }),
         "latency_distribution": charts.simple_bars(
-            [_bucket_label(bound) for bound in histogram.LATENCY_BUCKETS_MS], distribution
-        ),
+            [_bucket_label(bound) for bound in histogram.LATENCY_BUCKETS_MS], distribution,
+            unit="decisions"),
         "latency_p50": histogram.percentile(distribution, 0.5),
         "latency_p95": histogram.percentile(distribution, 0.95),
-        "hourly_chart": charts.simple_bars([f"{h:02d}" for h in range(24)], hourly, "#0ea5e9"),
+        "hourly_chart": charts.simple_bars([f"{h:02d}:00" for h in range(24)], hourly, "#0ea5e9",
+                                           unit="decisions"),
         "top_groups": top,
-        "api_calls": api_calls(user, window),
+        "api_calls": bot_calls(bot_ids, window),
+        # Bots whose calls also serve other owners' groups are not counted: say how many.
+        "calls_shared": sum(1 for h in health if h["shared"]),
         "groups_enabled": groups_enabled(user),
-        "bot_health": bot_health(user, window),
+        "bot_health": health,
         "totals": in_window.totals(),
     }
+
+
+def _hour_floor(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def _day_floor(moment: datetime) -> datetime:
@@ -188,9 +275,35 @@ def top_groups(rows, start: datetime, end: datetime, limit: int = 10) -> list[di
     ]
 
 
+def figures_bot_ids(user) -> list[int] | None:
+    """Bots whose call figures are this user's to see; None: every bot (staff).
+
+    A bot one added is one's own. A bot someone else added (or the one from
+    BOT_TOKEN, added by nobody) is the user's too while every group it serves is
+    one they administer: its calls were then all made for them. A bot that also
+    serves other owners' groups stays with its owner and staff, as its calls
+    tell about those groups.
+    """
+    if access.sees_everything(user):
+        return None
+    if not user.is_authenticated:
+        return []
+    others = ProtectedGroup.objects.exclude(pk__in=access.visible_groups(user).values("pk"))
+    sole = access.visible_bots(user).exclude(pk__in=others.values("bot_id"))
+    # One query: the bots access.owned_bot_ids gives, and those serving only the user.
+    return sorted(BotInstance.objects.filter(Q(owner=user) | Q(pk__in=sole.values("pk")))
+                  .values_list("pk", flat=True))
+
+
 def api_calls(user, window: Window) -> list[dict[str, Any]]:
-    rows = ApiCallHourly.objects.scope(access.owned_bot_ids(user)).window(
-        window.start, window.end
+    """Calls by method and outcome, of the bots `figures_bot_ids` gives the user."""
+    return bot_calls(figures_bot_ids(user), window)
+
+
+def bot_calls(bot_ids: list[int] | None, window: Window) -> list[dict[str, Any]]:
+    start = _hour_floor(window.start)
+    rows = ApiCallHourly.objects.scope(bot_ids).window(
+        start, window.end
     ).by_method_outcome()
     peak = max((r["total"] for r in rows), default=0) or 1
     return [r | {"width": round(100 * r["total"] / peak, 1)} for r in rows[:20]]
@@ -206,22 +319,21 @@ def groups_enabled(user) -> dict[str, int]:
                      "enabled_pct": round(100 * (counts["enabled"] or 0) / total) if total else 0}
 
 
-def bot_health(user, window: Window) -> list[dict[str, Any]]:
+def bot_health(user, window: Window, allowed: list[int] | None) -> list[dict[str, Any]]:
     """Score 0-100: 70 points for the share of successful Telegram calls in the
-    window, 30 for a fresh heartbeat. A bot with no calls, or one the user did
-    not add (its calls serve other owners too), gets the full 70."""
+    window, 30 for a fresh heartbeat. A bot with no calls, or one whose calls are
+    not the user's to see (it serves other owners too), gets the full 70."""
     bots = list(access.visible_bots(user).select_related("status"))
-    owned = access.owned_bot_ids(user)
-    mine = [b.pk for b in bots if owned is None or b.pk in owned]
+    mine = [b.pk for b in bots if allowed is None or b.pk in allowed]
     success = ApiCallHourly.objects.scope(mine).window(
-        window.start, window.end
+        _hour_floor(window.start), window.end
     ).success_by_bot()
     out = []
     for bot in bots:
         ok, total = success.get(bot.pk, (0, 0))
-        status = getattr(bot, "status", None)
-        fresh = status is not None and status.state == "running" and status.is_fresh()
+        state = bot_state(bot)
+        fresh = state["key"] == "running"
         score = round(70 * (ok / total if total else 1) + (30 if fresh else 0))
         out.append({"bot": bot, "score": score, "calls": total, "ok_rate": rate(ok, total),
-                    "fresh": fresh, "status": status})
+                    "fresh": fresh, "state": state, "shared": bot.pk not in mine})
     return out

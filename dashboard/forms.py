@@ -116,7 +116,7 @@ class GroupFilterForm(forms.Form):
 
 
 class AnalyticsForm(forms.Form):
-    PERIODS = {"24h": 1, "7d": 7, "30d": 30}
+    PERIODS = {"1h": 1 / 24, "24h": 1, "7d": 7, "30d": 30}
     period = forms.ChoiceField(required=False, choices=[(k, k) for k in PERIODS])
     granularity = forms.ChoiceField(required=False, choices=[("hour", "hour"), ("day", "day")])
     group = forms.IntegerField(required=False, min_value=1)

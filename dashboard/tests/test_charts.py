@@ -25,3 +25,16 @@ def test_lines_break_on_missing_values_and_dot_every_value():
 def test_an_empty_chart_says_so():
     assert charts.lines(["1"], {"x": [None]})["empty"] is True
     assert charts.stacked_bars(["1"], {"x": [0]})["empty"] is True
+
+
+def test_axis_labels_and_tooltips_are_for_people():
+    chart = charts.stacked_bars(["09:00"], {"verified": [1200]})
+    # 1,200 rounds the axis up to 2,000: "1k" half way, never "1e+03".
+    assert [t["label"] for t in chart["y_ticks"]] == ["0", "1k", "2k"]
+    assert chart["bars"][0]["title"] == "09:00: 1,200 verified"
+    assert chart["legend"][0]["name"] == "verified"
+
+
+def test_one_series_bars_name_their_unit_not_count():
+    chart = charts.simple_bars(["≤5", "≤10"], [0, 3], unit="decisions")
+    assert [b["title"] for b in chart["bars"]] == ["≤10: 3 decisions"]

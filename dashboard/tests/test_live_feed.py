@@ -46,7 +46,11 @@ async def test_it_pushes_one_frame_for_a_burst_with_rows_and_figures(people):
     assert frame.count('class="feed-row') == 5
     assert "Raider 4" in frame and "Not for Alice" not in frame
     assert 'id="feed-rows" hx-swap-oob="afterbegin"' in frame
-    assert 'id="figures" class="figures" hx-swap-oob="true"' in frame
+    assert 'id="figures" hx-swap-oob="true"' in frame
+    assert 'id="last-hour"' in frame
+    # Every top-level element names the target htmx swaps it into: an id-less one
+    # is what logged `htmx:oobErrorNoTarget #null` in the browser on every frame.
+    assert top_level_ids(frame) == ["feed-rows", "figures", "last-hour"]
     assert await communicator.receive_nothing(timeout=0.5)
     await communicator.disconnect()
 
@@ -139,3 +143,32 @@ async def test_a_group_id_past_any_database_integer_is_not_found(people):
     # It reached the database as a 23-digit number, which raised (a 500).
     communicator, connected, code = await connect(people.alice, "/ws/feed/" + "9" * 23 + "/")
     assert (connected, code) == (False, consumers.CLOSE_NOT_FOUND)
+
+
+def top_level_ids(frame: str) -> list[str | None]:
+    """The ids of a frame's top-level elements, parsed as a browser's template would."""
+    from html.parser import HTMLParser
+
+    class TopLevel(HTMLParser):
+        VOID = {"br", "img", "input", "meta", "link", "hr", "wbr", "col", "source"}
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.depth, self.ids = 0, []
+
+        def handle_starttag(self, tag, attrs):
+            if self.depth == 0:
+                self.ids.append(dict(attrs).get("id"))
+            if tag not in self.VOID:
+                self.depth += 1
+
+        def handle_startendtag(self, tag, attrs):  # <line/>: opens and closes nothing
+            if self.depth == 0:
+                self.ids.append(dict(attrs).get("id"))
+
+        def handle_endtag(self, tag):
+            self.depth -= 1
+
+    parser = TopLevel()
+    parser.feed(frame)
+    return parser.ids

@@ -21,9 +21,11 @@ def more_groups(world, n: int = 15) -> None:
                                          outcome="restricted")
 
 
-# Measured with 16 groups; session and user lookups included.
+# Measured with 16 groups; session and user lookups included. The overview's
+# growth figures (members verified, channel joins brought) are two of its queries;
+# analytics asks which bots' calls are the owner's and how old the data is.
 @pytest.mark.parametrize("name,limit", [
-    ("overview", 17), ("groups", 6), ("channels", 7), ("bots", 6), ("analytics", 18),
+    ("overview", 19), ("groups", 6), ("channels", 7), ("bots", 6), ("analytics", 19),
     ("audit", 5), ("tokens", 5),
 ])
 def test_a_page_costs_the_same_with_many_groups(world, django_assert_max_num_queries,
@@ -47,14 +49,15 @@ def test_group_detail_costs_the_same_with_many_members_and_events(
         if i % 3 == 0:
             GroupMember.objects.filter(group=world.cats, user_id=9000 + i).update(
                 owed_action="unmute")
-    # One more than before the owed-actions table, and still one per table, not per row.
-    with django_assert_max_num_queries(9):
+    # One per table, not per row; the restricted members page, so they are counted too.
+    with django_assert_max_num_queries(10):
         assert client.get(reverse("dashboard:group", args=[world.cats.pk])).status_code == 200
 
 
-# Token lookup and its last-used stamp included.
+# Token lookup and its last-used stamp included. /analytics reads the API calls of
+# Alice's bot (it serves only her groups), which used to be skipped as not hers.
 @pytest.mark.parametrize("path,limit", [
-    ("/groups", 4), ("/channels", 4), ("/bots", 5), ("/events", 4), ("/analytics", 12),
+    ("/groups", 4), ("/channels", 4), ("/bots", 5), ("/events", 4), ("/analytics", 13),
 ])
 def test_an_api_list_costs_the_same_with_many_groups(world, django_assert_max_num_queries,
                                                      path, limit):

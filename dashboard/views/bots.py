@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from bots import registration
 from bots.models import AuditLog
-from dashboard import access, services
+from dashboard import access, figures, services
 from dashboard.forms import AddBotForm
 from dashboard.views.common import base_context, page_or_partial
 
@@ -20,7 +20,8 @@ def _context(request: HttpRequest, form: AddBotForm | None = None, added=None) -
     bots = access.visible_bots(request.user).select_related("status")
     owned = access.owned_bot_ids(request.user)
     return base_context(request, "bots") | {
-        "bots": [(bot, owned is None or bot.pk in owned) for bot in bots],
+        # The state reads as on the overview's "Needs attention" (figures.bot_state).
+        "bots": [(bot, owned is None or bot.pk in owned, figures.bot_state(bot)) for bot in bots],
         "form": form or AddBotForm(), "added": added,
     }
 

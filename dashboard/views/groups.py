@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -14,12 +14,13 @@ from bots.models import AuditLog
 from dashboard import access, services
 from dashboard.forms import GroupFilterForm, GroupSettingsForm
 from dashboard.views.common import base_context, flash, page_or_partial, paginate, refused
-from dashboard.views.pages import feed_row_from_model
+from dashboard.views.pages import FEED_LIMIT, feed_row_from_model
 from groups.models import GroupMember
 from groups.services import members, protection
 from groups.services import settings as group_settings_service
 
 SOURCE = AuditLog.Source.DASHBOARD
+MEMBERS_PER_PAGE = 25
 
 
 @require_GET
@@ -53,9 +54,11 @@ def group_list(request: HttpRequest) -> HttpResponse:
 
 
 def _detail_context(request: HttpRequest, group, form: GroupSettingsForm | None = None) -> dict:
+    # Newest first; a row without a time (restricted before it was kept) last on
+    # every database (PostgreSQL puts NULLs first in a descending order).
     restricted = GroupMember.objects.filter(group=group, restricted_by_nezuko=True).order_by(
-        "-restricted_at"
-    )[:100]
+        F("restricted_at").desc(nulls_last=True), "pk"
+    )
     owed = GroupMember.objects.filter(group=group).exclude(owed_action="").order_by(
         "owed_since"
     )[:100]
@@ -68,9 +71,11 @@ def _detail_context(request: HttpRequest, group, form: GroupSettingsForm | None 
         "change_refusal": refusal.message if refusal and context["can_change"] else "",
         "group": group,
         "channels": group.channels.all(),
-        "restricted": restricted,
+        # A raid restricts hundreds: the list pages, below the settings form.
+        "members": paginate(request, restricted, MEMBERS_PER_PAGE),
         "owed": owed,
         "rows": [feed_row_from_model(e) for e in events],
+        "feed_limit": FEED_LIMIT,
         "form": form or GroupSettingsForm(instance=group),
         "saved": False,
     }
@@ -80,7 +85,8 @@ def _detail_context(request: HttpRequest, group, form: GroupSettingsForm | None 
 @login_required
 def group_detail(request: HttpRequest, pk: int) -> HttpResponse:
     group = access.get_group_for(request.user, pk)
-    return render(request, "dashboard/group_detail.html", _detail_context(request, group))
+    return page_or_partial(request, "dashboard/group_detail.html", "members",
+                           _detail_context(request, group))
 
 
 @require_http_methods(["GET", "POST"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from bots import audit
@@ -14,11 +15,17 @@ from dashboard.forms import AnalyticsForm
 from dashboard.views.common import base_context, page_or_partial, paginate
 
 FEED_ROWS = 30
+# The live feed keeps this many rows in the browser (static/js/nezuko.js trims).
+FEED_LIMIT = 100
 
 
 @require_GET
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
+    if request.htmx and request.GET.get("part") == "last-hour":
+        # The chart polls for itself too: rollups land a second after the feed's events.
+        return render(request, "dashboard/overview.html#last-hour",
+                      {"last_hour": figures.last_hour(request.user)})
     events = list(access.visible_events(request.user).select_related("group").latest(FEED_ROWS))
     rows = [
         feed_row_from_model(event) for event in events
@@ -26,9 +33,10 @@ def overview(request: HttpRequest) -> HttpResponse:
     context = base_context(request, "overview") | {
         "figures": figures.overview(request.user),
         "rows": rows,
+        "feed_limit": FEED_LIMIT,
         "last_hour": figures.last_hour(request.user),
         "attention": access.visible_groups(request.user).needing_attention()[:5],
-        "bots_down": figures.bots_down(request.user),
+        "bots_down": [(bot, figures.bot_state(bot)) for bot in figures.bots_down(request.user)],
     }
     return page_or_partial(request, "dashboard/overview.html", "figures", context)
 
@@ -62,18 +70,22 @@ def channels(request: HttpRequest) -> HttpResponse:
 def analytics(request: HttpRequest) -> HttpResponse:
     form = AnalyticsForm(request.GET)
     form.is_valid()
-    period = form.cleaned_data.get("period") or "7d"
-    granularity = form.cleaned_data.get("granularity") or ("day" if period == "30d" else "hour")
     group_ids = access.visible_group_ids(request.user)
     selected = None
     if group_pk := form.cleaned_data.get("group"):
         selected = access.get_group_for(request.user, group_pk)
         group_ids = [selected.pk]
-    window = figures.Window.of(AnalyticsForm.PERIODS[period], granularity)
+    period = form.cleaned_data.get("period") or figures.default_period(group_ids)
+    granularity = form.cleaned_data.get("granularity")
+    if period == "1h" or not granularity:
+        granularity = figures.PERIOD_STEPS[period]
+    window = figures.Window.of(figures.PERIODS[period], granularity)
+    query = request.GET.copy()
+    query.update({"period": period, "granularity": granularity})
     context = base_context(request, "analytics") | {
         "form": form, "period": period, "granularity": granularity, "selected": selected,
         "groups": access.visible_groups(request.user).only("pk", "title"),
-        "periods": list(AnalyticsForm.PERIODS), "window": window,
+        "periods": list(figures.PERIODS), "window": window, "query": query.urlencode(),
         **figures.analytics(request.user, window, group_ids),
     }
     return page_or_partial(request, "dashboard/analytics.html", "charts", context)
