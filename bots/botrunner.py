@@ -139,6 +139,7 @@ class BotRunner:
         self.fingerprint = bot.token_fingerprint
         self.options = options
         self.heartbeat = Heartbeat(bot.pk)
+        metrics.name_bot(bot.pk, bot.username)
         self.limiter = TelegramRateLimiter(options.limits, name=str(bot.pk))
         self.processor = PerUserUpdateProcessor(options.max_concurrent_updates, self._done)
         self.processor.on_blocked = self.limiter.boost
@@ -181,6 +182,7 @@ class BotRunner:
         self.engine = self.options.install(application, self.bot)
         for extend in _application_extensions:
             extend(application)
+        metrics.time_handlers(application, self.pk, skip_groups=(COUNT_GROUP,))
         self.application = application
         try:
             # initialize() calls getMe: a revoked token raises InvalidToken here.
@@ -384,6 +386,7 @@ class BotRunner:
         for raw in batch:
             if self._seen(raw["update_id"]):
                 continue  # Telegram re-sent it: a webhook retry, an unconfirmed offset
+            metrics.observe_update(self.pk, raw)
             if self.options.fast_path is not None and self.options.fast_path(self.engine, raw):
                 self.heartbeat.count_update()
                 metrics.record_update(self.pk, update_type(raw))

@@ -35,6 +35,7 @@ from bots.registration import TokenRejected, aregister_bot
 from bots.supervisor import RuntimeOptions, Supervisor, aload_bots
 from groups import ledger
 from groups.config import configs
+from nezuko.health import watch_dependencies
 from verification import ALLOWED_UPDATES, owed
 from verification.executors import EXECUTORS
 from verification.fastpath import fast_path
@@ -85,8 +86,8 @@ def runtime_options(
         bot_filter=bot_filter(selectors),
         bot_tasks=[maintain, owed.run],
         # The event recorder's flushes, the ledger's replay of what an outage spooled,
-        # and the configuration version watch.
-        services=[recorder.run, ledger.writer.run, configs.watch],
+        # the configuration version watch, and the health gauges for Prometheus.
+        services=[recorder.run, ledger.writer.run, configs.watch, watch_dependencies],
         flushers=[recorder.aflush],
         once=once,
         drain_timeout=drain_timeout,
