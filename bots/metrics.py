@@ -398,6 +398,8 @@ class Received:
         }
 
 
+# By bot label, not pk: a bot deleted and registered again (a new pk, the same
+# username) must not show up as two series with the same labels.
 _received: dict[str, Received] = {}
 
 
@@ -411,9 +413,10 @@ def observe_update(bot: int | str, raw: dict[str, Any], now: float | None = None
             break
     if not isinstance(payload, dict):
         return
-    received = _received.get(str(bot))
+    label = bot_label(bot)
+    received = _received.get(label)
     if received is None:
-        received = _received[str(bot)] = Received()
+        received = _received[label] = Received()
     now = time.time() if now is None else now
     date = payload.get("edit_date") or payload.get("date")
     if date.__class__ is int or date.__class__ is float:
@@ -455,8 +458,7 @@ class _ReceivedCollector:
             labels=["bot", "window"],
         )
         minute = int(time.time()) // 60
-        for bot, seen in received.items():
-            label = bot_label(bot)
+        for label, seen in received.items():
             cumulative = list(itertools.accumulate(seen.lag_counts))
             bounds = [str(b) for b in LAG_BUCKETS] + ["+Inf"]
             lag.add_metric([label], list(zip(bounds, cumulative, strict=True)),

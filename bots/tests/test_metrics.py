@@ -10,6 +10,7 @@ import time
 import httpx
 import pytest
 import structlog
+from django.conf import settings
 from prometheus_client import REGISTRY
 from telegram import Update
 from telegram.ext import CommandHandler, MessageHandler, filters
@@ -181,6 +182,11 @@ class TestDependencies:
         results = await probe_dependencies()
         assert results["database"] is True
         assert sample("nezuko_database_up", database="default") == 1
+        if settings.REDIS_URL:
+            # The PostgreSQL + Redis pass: Redis answers through both clients.
+            assert results["cache"] is results["channel_layer"] is True
+            assert sample("nezuko_redis_up", client="cache") == 1
+            assert sample("nezuko_redis_up", client="channel_layer") == 1
         # An active bot that no process runs is not fresh.
         assert REGISTRY.get_sample_value("nezuko_bot_heartbeat_fresh",
                                          {"bot": "probed_bot"}) == 0
