@@ -15,7 +15,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -128,10 +128,19 @@ def _export(results: dict[str, bool]) -> None:
                 metrics.set_redis_up(client, results[client])
 
 
-def _check_database_here() -> None:
-    # A loop outside requests: drop a connection the last outage broke (STYLE.md 7).
-    close_old_connections()
-    check_database()
+def _database_round() -> None:
+    """SELECT 1, then the active bots' heartbeats as `nezuko_bot_heartbeat_fresh`.
+
+    Runs in a thread of its own, not the one the engine's ORM calls share, so a
+    slow or hanging database never queues the engine's queries behind a probe;
+    the connection is closed after each round.
+    """
+    try:
+        check_database()
+        bots = _active_bots()
+        metrics.set_bot_heartbeats({_label(bot): fresh for bot, fresh in bots})
+    finally:
+        connection.close()
 
 
 async def _passes(check: Callable[[], Awaitable[None]]) -> bool:
@@ -145,14 +154,12 @@ async def _passes(check: Callable[[], Awaitable[None]]) -> bool:
 
 async def probe_dependencies() -> dict[str, bool]:
     """One round of checks, exported as gauges; returns check name -> passed."""
-    results = {"database": await _passes(sync_to_async(_check_database_here))}
+    results = {"database": await _passes(sync_to_async(_database_round,
+                                                         thread_sensitive=False))}
     if settings.REDIS_URL:
-        results["cache"] = await _passes(sync_to_async(check_cache))
+        results["cache"] = await _passes(sync_to_async(check_cache, thread_sensitive=False))
         results["channel_layer"] = await _passes(_channel_layer_round_trip)
     _export(results)
-    if results["database"]:
-        with contextlib.suppress(Exception):
-            await sync_to_async(bot_heartbeats)()
     return results
 
 
