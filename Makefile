@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-postgres browser demo lock lint clean
+.PHONY: run test test-postgres browser promtool demo lock lint clean
 
 $(INSTALLED): requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -25,19 +25,24 @@ run: $(INSTALLED) .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py runbot --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
-test: $(INSTALLED) browser
+test: $(INSTALLED) browser promtool
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The browser tests drive Debian's chromium (installed here when missing; never a download).
 browser:
 	bash scripts/install-chromium.sh
 
+# tests/test_monitoring.py checks and unit-tests ops/prometheus/alerts.yml with promtool
+# (Debian's prometheus package, installed here when missing).
+promtool:
+	bash scripts/install-promtool.sh
+
 # Nezuko against the Bot API emulator with a busy community; prints the URL and how to log in.
 demo: $(INSTALLED)
 	$(BIN)/python scripts/demo.py --port $${PORT:-8000}
 
 # The same suite against the PostgreSQL and Redis on this machine.
-test-postgres: $(INSTALLED) browser
+test-postgres: $(INSTALLED) browser promtool
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -119,6 +119,7 @@ class BotRunner:
         self.fingerprint = bot.token_fingerprint
         self.options = options
         self.heartbeat = Heartbeat(bot.pk)
+        metrics.name_bot(bot.pk, bot.username)
         self.limiter = make_limiter(
             options.limits,
             name=str(bot.pk),
@@ -207,6 +208,8 @@ class BotRunner:
         self.engine = self.options.install(application, self.bot)
         for extend in self.options.extensions:
             extend(application)
+        # After the engine and the extensions: every handler they added is timed.
+        metrics.time_handlers(application, self.pk, skip_groups=(COUNT_GROUP,))
         self.consumer = JournaledConsumer(
             self.pk,
             application,

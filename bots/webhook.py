@@ -40,6 +40,8 @@ from typing import Any
 import structlog
 from django.conf import settings
 
+from bots import metrics
+
 logger = structlog.get_logger(__name__)
 
 WEBHOOK_PREFIX = "/telegram/webhook/"
@@ -198,6 +200,7 @@ async def webhook_app(
 ) -> None:
     """The ASGI application for paths under WEBHOOK_PREFIX."""
     status, text = await answer(receivers, scope, receive)
+    metrics.record_webhook(status)
     payload = text.encode()
     await send(
         {

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from dashboard import twofactor
-from dashboard.views import auth, bots, groups, pages, tokens
+from dashboard.views import auth, bots, groups, logs, pages, tokens
 
 app_name = "dashboard"
 
@@ -27,6 +27,7 @@ urlpatterns = [
     path("bots/<int:pk>/toggle/", bots.bot_toggle, name="bot-toggle"),
     path("analytics/", pages.analytics, name="analytics"),
     path("audit/", pages.audit_log, name="audit"),
+    path("logs/", logs.log_lines, name="logs"),
     path("tokens/", tokens.token_list, name="tokens"),
     path("tokens/<int:pk>/revoke/", tokens.token_revoke, name="token-revoke"),
 ]

@@ -42,7 +42,9 @@ SHARED_PROCESSORS = [
 ]
 
 
-def build_logging_config(log_format: str, level: str) -> dict:
+def build_logging_config(log_format: str, level: str, ring_size: int = 1000) -> dict:
+    """`ring_size`: how many of the last lines the staff logs page can show
+    (`nezuko.logring`); each process keeps its own."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -63,9 +65,14 @@ def build_logging_config(log_format: str, level: str) -> dict:
                 "class": "logging.StreamHandler",
                 "formatter": "structlog",
                 "filters": ["redact"],
-            }
+            },
+            "ring": {
+                "()": "nezuko.logring.RingHandler",
+                "capacity": ring_size,
+                "filters": ["redact"],
+            },
         },
-        "root": {"handlers": ["console"], "level": level},
+        "root": {"handlers": ["console", "ring"], "level": level},
         "loggers": {
             # httpx logs every request URL, and Bot API URLs contain the token.
             "httpx": {"level": "WARNING"},

@@ -30,6 +30,7 @@ from dashboard import telegram as dashboard_telegram
 from dashboard.live import LiveFeed
 from groups import ledger
 from groups.config import configs
+from nezuko.health import watch_dependencies
 from verification import ALLOWED_UPDATES, owed
 from verification.events import Subscriber
 from verification.executors import EXECUTORS
@@ -77,8 +78,8 @@ def runtime_options(
         call_observers=[folding.record_api_call],
         bot_tasks=[maintain, owed.run],
         # The event recorder's flushes, the ledger's replay of what an outage spooled,
-        # and the configuration version watch.
-        services=[recorder.run, ledger.writer.run, configs.watch],
+        # the configuration version watch, and the health gauges for Prometheus.
+        services=[recorder.run, ledger.writer.run, configs.watch, watch_dependencies],
         # The recorder first: what it writes is what analytics' last flush may count.
         # What the database cannot take then waits in the disk spools.
         flushers=[recorder.aflush, folding.buffer.aclose],

@@ -21,6 +21,7 @@ env = environ.Env(
     SECURE_SSL_REDIRECT=(bool, True),
     LOG_FORMAT=(str, ""),
     LOG_LEVEL=(str, "INFO"),
+    LOG_RING_SIZE=(int, 1000),
     TELEGRAM_API_URL=(str, "https://api.telegram.org"),
     BOT_TOKEN=(str, ""),
     WEBHOOK_URL=(str, ""),
@@ -335,7 +336,9 @@ SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT")
 
 from nezuko.logging import build_logging_config  # noqa: E402
 
-LOGGING = build_logging_config(LOG_FORMAT, LOG_LEVEL)
+# The staff logs page shows this many of the process's last lines (nezuko.logring).
+LOG_RING_SIZE = env("LOG_RING_SIZE")
+LOGGING = build_logging_config(LOG_FORMAT, LOG_LEVEL, LOG_RING_SIZE)
 
 from nezuko.observability import configure  # noqa: E402
 

@@ -43,7 +43,7 @@ async def test_runbot_serves_the_web_app_and_the_bots_in_one_process(scene, tmp_
             async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
                 assert response.status == 200
             async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
-                assert 'nezuko_bot_up{bot="1"} 1.0' in await response.text()
+                assert 'nezuko_bot_up{bot="nezuko_bot"} 1.0' in await response.text()
 
         # SIGTERM: the bots drain, then the web server stops, and the exit is clean.
         assert await runbot.stop() == 0

@@ -42,7 +42,7 @@ async def test_a_restriction_telegram_failed_is_owed_then_carried_out(world):
     # ...exported for alerts...
     assert await owed.report(world.engine) == 1
     assert REGISTRY.get_sample_value(
-        "nezuko_owed_actions", {"bot": str(world.engine.bot_pk)}) == 1
+        "nezuko_owed_actions", {"bot": world.bot_row.username}) == 1
 
     # ...and carried out once Telegram answers again.
     world.emu.clear_faults()
