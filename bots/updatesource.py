@@ -159,7 +159,7 @@ class JournaledConsumer:
         for raw in batch:
             if self._seen(raw["update_id"]):
                 continue  # Telegram re-sent it: a webhook retry, an unconfirmed offset
-            metrics.observe_update(self.pk, raw)
+            metrics.observe_update(self.bot_pk, raw)
             if self.fast_path is not None and self.fast_path(self.engine, raw):
                 # Decided and acted on already: nothing is left to journal.
                 if self.on_decided is not None:
