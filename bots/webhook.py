@@ -58,7 +58,6 @@ ASGIApp = Callable[
 ]
 
 
-
 class WebhookReceivers:
     """The bots running in this process that take webhook deliveries, by Telegram id.
 

@@ -44,7 +44,7 @@ SHARED_PROCESSORS = [
 
 def build_logging_config(log_format: str, level: str, ring_size: int = 1000) -> dict:
     """`ring_size`: how many of the last lines the staff logs page can show
-    (`nezuko.logring`); each process keeps its own."""
+    (`dashboard.logring`); each process keeps its own."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -67,7 +67,7 @@ def build_logging_config(log_format: str, level: str, ring_size: int = 1000) -> 
                 "filters": ["redact"],
             },
             "ring": {
-                "()": "nezuko.logring.RingHandler",
+                "()": "dashboard.logring.RingHandler",
                 "capacity": ring_size,
                 "filters": ["redact"],
             },

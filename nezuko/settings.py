@@ -336,7 +336,7 @@ SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT")
 
 from nezuko.logging import build_logging_config  # noqa: E402
 
-# The staff logs page shows this many of the process's last lines (nezuko.logring).
+# The staff logs page shows this many of the process's last lines (dashboard.logring).
 LOG_RING_SIZE = env("LOG_RING_SIZE")
 LOGGING = build_logging_config(LOG_FORMAT, LOG_LEVEL, LOG_RING_SIZE)
 

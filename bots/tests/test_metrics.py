@@ -207,7 +207,8 @@ class TestWebhookAnswers:
         async def django_stand_in(scope, receive, send):
             raise AssertionError("not for Django")
 
-        transport = httpx.ASGITransport(app=webhook.asgi_router(django_stand_in))
+        router = webhook.asgi_router(django_stand_in, webhook.WebhookReceivers())
+        transport = httpx.ASGITransport(app=router)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             response = await http.post(f"{webhook.WEBHOOK_PREFIX}7000000001", json={})
         assert response.status_code == 403

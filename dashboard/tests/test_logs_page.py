@@ -8,7 +8,7 @@ import pytest
 import structlog
 from django.urls import reverse
 
-from nezuko.logring import ring
+from dashboard.logring import ring
 
 TOKEN = "7000000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"
 FERNET_KEY = "q1Yy0pXQhZ8mW2bN3vT5rL7kJ9fD4sA6gH8jK0lZ1xC="

@@ -1,7 +1,7 @@
 """The staff logs page: the last lines runbot logged, filterable, refreshed by htmx.
 
 Only staff see it; anyone else gets a 404 (the page's existence is not theirs
-to know). The lines come from this process's memory (`nezuko.logring`), so
+to know). The lines come from this process's memory (`dashboard.logring`), so
 the page shows what the process serving it logged: runbot with its web server.
 """
 
@@ -12,8 +12,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from dashboard import access
+from dashboard.logring import LEVELS, ring
 from dashboard.views.common import base_context, page_or_partial
-from nezuko.logring import LEVELS, ring
 
 SHOWN = 200  # lines on the page; the ring may hold more
 REFRESH_SECONDS = 5

@@ -8,7 +8,7 @@ alive), and counts error-level lines in `nezuko_errors_total` by kind.
 
 Secrets: values are passed through `nezuko.logging.redact` when stored (bot
 tokens, login links, as in the console output) and through the stricter
-`nezuko.observability.scrub_text` when read for the page, so the page never
+`bots.redaction.scrub_text` when read for the page, so the page never
 shows more than a Sentry report would. The ring is per process: the page shows
 the lines of the process that serves it (runbot with its web server).
 """
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bots import metrics
-from nezuko.logging import redact
+from bots.redaction import redact, scrub_text
 
 DEFAULT_CAPACITY = 1000
 MAX_VALUE_CHARS = 1000
@@ -77,8 +77,6 @@ class LogRing:
     def recent(self, *, level: str = "debug", bot: str = "", limit: int | None = None
                ) -> list[LogEntry]:
         """Newest first: entries at `level` or above, about `bot` when given, scrubbed."""
-        from nezuko.observability import scrub_text
-
         floor = LEVELS.index(level) if level in LEVELS else 0
         with self._lock:
             entries = list(self._entries)
