@@ -1,6 +1,11 @@
 """Protected groups, the channels they require, and who is in them."""
 
+from datetime import datetime, timedelta
+from typing import Any
+
 from django.db import models
+from django.db.models import Count, F, Q
+from django.db.models.functions import TruncDay
 from django.utils import timezone
 
 from bots.models import BotInstance
@@ -111,13 +116,28 @@ class EnforcedChannel(models.Model):
 
 
 class GroupChannel(models.Model):
+    """A group requires a channel; the group's own invite link to it, when the bot made one.
+
+    Joins through `invite_link` arrive with it in the chat_member update, which is
+    how a subscriber is attributed to the group that sent them (docs/growth.md).
+    Empty until the bot could create it (it needs the channel's "Invite users"
+    right); /protect and the periodic check-up try again while it is empty.
+    """
+
     group = models.ForeignKey(ProtectedGroup, on_delete=models.CASCADE, related_name="links")
     channel = models.ForeignKey(EnforcedChannel, on_delete=models.CASCADE, related_name="links")
+    invite_link = models.CharField(max_length=255, blank=True)
+    invite_link_created_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["group", "channel"], name="unique_group_channel"),
+        ]
+        indexes = [
+            # "Which group's link did this person join through?" (every channel join).
+            models.Index(fields=["invite_link"], name="groupchannel_invite_link",
+                         condition=~models.Q(invite_link="")),
         ]
 
     def __str__(self) -> str:
@@ -223,3 +243,102 @@ class ConfigVersion(models.Model):
 
     def __str__(self) -> str:
         return f"configuration version {self.version}"
+
+
+RETENTION_DAYS = (7, 30)
+
+
+def _stage_counts(now: datetime) -> dict[str, Count]:
+    """One COUNT per funnel stage, computed by the database in one pass."""
+    stages = {
+        "started": Count("pk"),
+        "warned": Count("pk", filter=Q(warned_at__isnull=False)),
+        "joined_exact": Count("pk", filter=Q(how="exact")),
+        "joined_likely": Count("pk", filter=Q(how="likely")),
+        "verified": Count("pk", filter=Q(verified_at__isnull=False)),
+    }
+    for days in RETENTION_DAYS:
+        # Only journeys that joined at least `days` ago can have stayed that long.
+        due = Q(joined_at__lte=now - timedelta(days=days))
+        stayed = Q(left_at__isnull=True) | Q(left_at__gte=F("joined_at") + timedelta(days=days))
+        stages[f"due_{days}d"] = Count("pk", filter=due)
+        stages[f"kept_{days}d"] = Count("pk", filter=due & stayed)
+    return stages
+
+
+class AttributionQuerySet(models.QuerySet):
+    """The growth funnel's reads (the dashboard, the API and /status share them)."""
+
+    def scope(self, group_ids: list[int] | None) -> "AttributionQuerySet":
+        return self if group_ids is None else self.filter(group_id__in=group_ids)
+
+    def started_between(self, start: datetime, end: datetime) -> "AttributionQuerySet":
+        return self.filter(started_at__gte=start, started_at__lt=end)
+
+    def funnel(self, now: datetime | None = None) -> dict[str, int]:
+        """{stage: count} over these journeys (see `_stage_counts`)."""
+        counts = self.order_by().aggregate(**_stage_counts(now or timezone.now()))
+        return {stage: n or 0 for stage, n in counts.items()}
+
+    def funnel_by_channel(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """[{group_id, channel_chat_id, <stage>: count}] one row per group and channel."""
+        return list(self.values("group_id", "channel_chat_id")
+                    .annotate(**_stage_counts(now or timezone.now()))
+                    .order_by("group_id", "channel_chat_id"))
+
+    def daily(self) -> list[dict[str, Any]]:
+        """[{day, warned, joined_exact, joined_likely, verified}] by the day journeys began."""
+        return list(self.annotate(day=TruncDay("started_at")).values("day").annotate(
+            warned=Count("pk", filter=Q(warned_at__isnull=False)),
+            joined_exact=Count("pk", filter=Q(how="exact")),
+            joined_likely=Count("pk", filter=Q(how="likely")),
+            verified=Count("pk", filter=Q(verified_at__isnull=False)),
+        ).order_by("day"))
+
+
+class Attribution(models.Model):
+    """One person's way through a group's growth funnel for one channel.
+
+    warned here (a warning or a join-request message naming the channel) ->
+    joined the channel (`how`: "exact" through this group's own invite link,
+    "likely" without it but within `groups.attribution.LIKELY_WINDOW` of a
+    warning here) -> verified in the group (unmuted or approved) -> `left_at`
+    if they left the channel again. One row per (group, channel, person): the
+    first journey is the one counted; later warnings and joins change nothing.
+    Written only through `groups.ledger` (kept through a database outage).
+    """
+
+    class How(models.TextChoices):
+        NONE = "", "not joined"
+        EXACT = "exact", "through the group's invite link"
+        LIKELY = "likely", "after a warning in the group"
+
+    group = models.ForeignKey(ProtectedGroup, on_delete=models.CASCADE,
+                              related_name="attributions")
+    channel_chat_id = models.BigIntegerField()
+    user_id = models.BigIntegerField()
+    # The journey's first step (warned, or joined through the link unwarned): the
+    # funnel's cohort is every journey started in the period.
+    started_at = models.DateTimeField()
+    warned_at = models.DateTimeField(null=True, blank=True)
+    joined_at = models.DateTimeField(null=True, blank=True)
+    how = models.CharField(max_length=8, choices=How.choices, blank=True, default="")
+    verified_at = models.DateTimeField(null=True, blank=True)
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AttributionQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "channel_chat_id", "user_id"],
+                                    name="unique_attribution"),
+        ]
+        indexes = [
+            # The funnel and its series: one group's journeys started in a period.
+            models.Index(fields=["group", "started_at"], name="attribution_group_started"),
+            # A channel join or leave: this person's journeys towards this channel.
+            models.Index(fields=["user_id", "channel_chat_id"], name="attribution_user_channel"),
+        ]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} via {self.group} -> {self.channel_chat_id} ({self.how})"
