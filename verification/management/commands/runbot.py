@@ -35,7 +35,7 @@ from bots.registration import TokenRejected, aregister_bot
 from bots.supervisor import RuntimeOptions, Supervisor, aload_bots
 from groups import ledger
 from groups.config import configs
-from verification import ALLOWED_UPDATES, owed
+from verification import ALLOWED_UPDATES, command_menus, owed
 from verification.executors import EXECUTORS
 from verification.fastpath import fast_path
 from verification.handlers import install
@@ -83,7 +83,8 @@ def runtime_options(
         fast_path=fast_path,
         executors=EXECUTORS,
         bot_filter=bot_filter(selectors),
-        bot_tasks=[maintain, owed.run],
+        # command_menus.publish: a start-up step (setMyCommands when the menus differ).
+        bot_tasks=[maintain, owed.run, command_menus.publish],
         # The event recorder's flushes, the ledger's replay of what an outage spooled,
         # and the configuration version watch.
         services=[recorder.run, ledger.writer.run, configs.watch],
