@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bots.audit import Actor
 from bots.models import AuditLog
 from dashboard import access, services
 from dashboard.forms import GroupFilterForm, GroupSettingsForm
+from dashboard.growth import growth_context
 from dashboard.views.common import base_context, flash, page_or_partial, paginate, refused
 from dashboard.views.pages import feed_row_from_model
 from groups.models import GroupMember
@@ -20,6 +24,7 @@ from groups.services import members, protection
 from groups.services import settings as group_settings_service
 
 SOURCE = AuditLog.Source.DASHBOARD
+GROWTH_DAYS = 30
 
 
 @require_GET
@@ -80,7 +85,11 @@ def _detail_context(request: HttpRequest, group, form: GroupSettingsForm | None 
 @login_required
 def group_detail(request: HttpRequest, pk: int) -> HttpResponse:
     group = access.get_group_for(request.user, pk)
-    return render(request, "dashboard/group_detail.html", _detail_context(request, group))
+    now = timezone.now()
+    # The growth section: journeys begun in the last 30 days.
+    growth = growth_context([group.pk], now - timedelta(days=GROWTH_DAYS), now)
+    return render(request, "dashboard/group_detail.html",
+                  _detail_context(request, group) | growth)
 
 
 @require_http_methods(["GET", "POST"])

@@ -30,6 +30,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
+from analytics import sampling
 from bots import served
 from bots.models import BotInstance
 from bots.registration import TokenRejected, aregister_bot
@@ -84,8 +85,9 @@ def runtime_options(
         fast_path=fast_path,
         executors=EXECUTORS,
         bot_filter=bot_filter(selectors),
-        # command_menus.publish: a start-up step (setMyCommands when the menus differ).
-        bot_tasks=[maintain, owed.run, command_menus.publish],
+        # command_menus.publish: a start-up step (setMyCommands when the menus differ);
+        # sampling.sample_daily: the user-growth series, once a day at P2.
+        bot_tasks=[maintain, owed.run, command_menus.publish, sampling.sample_daily],
         # The event recorder's flushes, the ledger's replay of what an outage spooled,
         # and the configuration version watch.
         services=[recorder.run, ledger.writer.run, configs.watch],
