@@ -8,9 +8,14 @@ from typing import Any
 
 from analytics import growth
 
+# Staff see every group: the section shows the busiest, however many there are.
+MAX_ROWS = 20
+
 
 def growth_context(group_ids: list[int] | None, start: datetime, end: datetime) -> dict[str, Any]:
     rows = growth.funnel_by_channel(group_ids, start, end)
+    hidden = max(0, len(rows) - MAX_ROWS)
+    rows = sorted(rows, key=lambda r: -r["warned"])[:MAX_ROWS]
     for row in rows:
         row["kept_7d_pct"] = _pct(growth.retention(row, 7))
         row["kept_30d_pct"] = _pct(growth.retention(row, 30))
@@ -21,12 +26,14 @@ def growth_context(group_ids: list[int] | None, start: datetime, end: datetime) 
         day["joined"] = day["joined_exact"] + day["joined_likely"]
         day["width"] = round(100 * day["warned"] / peak)
         day["joined_width"] = round(100 * day["joined"] / peak)
-    sizes = _size_rows(growth.size_series(growth.group_chats(group_ids), start.date(),
-                                          end.date()))
-    names = growth.chat_names(group_ids) if sizes else {}
+    # Member counts of the groups shown (all of them when they are few).
+    shown = group_ids if group_ids is not None and len(group_ids) <= MAX_ROWS else \
+        sorted({r["group_id"] for r in rows})
+    sizes = _size_rows(growth.size_series(growth.group_chats(shown), start.date(), end.date()))
+    names = growth.chat_names(shown) if sizes else {}
     for size in sizes:
         size["name"] = names.get(size["chat_id"], str(size["chat_id"]))
-    return {"growth": {"funnel": rows, "days": days, "sizes": sizes}}
+    return {"growth": {"funnel": rows, "hidden": hidden, "days": days, "sizes": sizes}}
 
 
 def _size_rows(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
