@@ -133,3 +133,22 @@ async def test_a_missing_right_is_retried_by_the_check_up(world):
     assert link.invite_link.startswith("https://t.me/+")
     assert group.pk == link.group_id
 
+
+
+async def test_a_join_request_sends_people_through_the_groups_link_too(world):
+    s = world.scene
+    gated = s.emulator.create_supergroup("Gated Cats", creator=s.alice, join_by_request=True)
+    s.emulator.promote(gated, s.bot, by=s.alice)
+    await say(world, gated, s.alice, "/protect @catnews")
+    link = await GroupChannel.objects.aget(group__chat_id=gated.id)
+    # Carol asks to join; the private message's Join button is the group's own link.
+    s.emulator.request_join(gated, s.carol)
+    message = await world.emu.wait_for_call("sendMessage", chat_id=s.carol.id)
+    assert join_button_url(message) == link.invite_link
+    s.emulator.join(s.channel, s.carol, invite_link=link.invite_link)
+    await world.emu.wait_for_call("approveChatJoinRequest", user_id=s.carol.id)
+    await world.settle()
+    # Asked (warned), joined exactly through the link, approved (verified).
+    journey = await Attribution.objects.aget(user_id=s.carol.id)
+    assert journey.group_id == link.group_id and journey.how == "exact"
+    assert journey.warned_at is not None and journey.verified_at is not None
