@@ -4,10 +4,12 @@ Read by the dashboard's group and analytics pages and by the API
 (`/api/v1/growth`). Tenancy first, as everywhere in analytics: `group_ids` are
 the groups the gate allows, `None` for staff (every group).
 
-Funnel: journeys (`groups.models.Attribution`) begun in the period, by stage:
-warned -> joined the channel (exact / likely) -> verified in the group ->
-still subscribed 7 and 30 days after joining. Series: the same stages per day,
-and each chat's daily member count (`analytics.models.SizeSample`).
+Funnel: the day sums (`groups.models.FunnelDay`) of the UTC days of the
+period: journeys begun, by stage: warned -> joined the channel (exact /
+likely) -> verified in the group; and of the people who joined at least 7
+(30) days ago, how many are still subscribed 7 (30) days after joining.
+Series: the same stages per day, and each chat's daily member count
+(`analytics.models.SizeSample`).
 """
 
 from __future__ import annotations
@@ -18,25 +20,24 @@ from typing import Any
 from django.db.models import Q
 
 from analytics.models import SizeSample
-from groups.models import Attribution, GroupChannel
-
-STAGES = ("warned", "joined_exact", "joined_likely", "verified")
+from groups.models import FunnelDay, GroupChannel
 
 
-def journeys(group_ids: list[int] | None, start: datetime, end: datetime):
-    return Attribution.objects.scope(group_ids).started_between(start, end)
+def _days(group_ids: list[int] | None, start: datetime, end: datetime):
+    """The day sums of these groups for the UTC days from `start`'s to `end`'s."""
+    return FunnelDay.objects.scope(group_ids).days(start.date(), end.date())
 
 
 def funnel(group_ids: list[int] | None, start: datetime, end: datetime,
-           now: datetime | None = None) -> dict[str, int]:
+           today: date | None = None) -> dict[str, int]:
     """{stage: count} over every allowed group and channel together."""
-    return journeys(group_ids, start, end).funnel(now)
+    return _days(group_ids, start, end).funnel(today)
 
 
 def funnel_by_channel(group_ids: list[int] | None, start: datetime, end: datetime,
-                      now: datetime | None = None) -> list[dict[str, Any]]:
+                      today: date | None = None) -> list[dict[str, Any]]:
     """One row per group and channel, named, with `joined` = exact + likely."""
-    rows = journeys(group_ids, start, end).funnel_by_channel(now)
+    rows = _days(group_ids, start, end).by_channel(today)
     names = _channel_names({r["group_id"] for r in rows})
     return [r | {"joined": r["joined_exact"] + r["joined_likely"],
                  "channel": names.get((r["group_id"], r["channel_chat_id"]),
@@ -47,7 +48,7 @@ def funnel_by_channel(group_ids: list[int] | None, start: datetime, end: datetim
 def funnel_series(group_ids: list[int] | None, start: datetime,
                   end: datetime) -> list[dict[str, Any]]:
     """[{day, warned, joined_exact, joined_likely, verified}] by the day journeys began."""
-    return journeys(group_ids, start, end).daily()
+    return _days(group_ids, start, end).daily()
 
 
 def size_series(bot_chats: list[tuple[int, int]], start: date,

@@ -2,21 +2,44 @@
 
 Each function is one `groups.ledger` operation (named in `OPERATIONS`), so an
 outage spools it and the replay applies it later with the time it happened
-(`at`). They set values rather than add to them, so a replayed batch or a
-redelivered update applies harmlessly twice. See docs/growth.md.
+(`at`). A journey (`Attribution`) moves forward only, and each step is added
+to the day sums (`FunnelDay`) at the moment the journey takes it, so a
+replayed batch or a redelivered update, which finds the step taken, adds
+nothing twice. See docs/growth.md.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Q
+from django.db import IntegrityError, transaction
+from django.db.models import F
 
-from groups.models import Attribution, GroupChannel
+from groups.models import Attribution, FunnelDay, GroupChannel
 
 # A join without the group's link counts for the group whose warning came last,
 # if it came this recently.
 LIKELY_WINDOW = timedelta(hours=24)
+RETENTION = {"left_7d": timedelta(days=7), "left_30d": timedelta(days=30)}
+
+
+def day_of(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def _add(journey: Attribution, moment: datetime, **counts: int) -> None:
+    """Add to the day sums of the journey's group and channel on `moment`'s day."""
+    key = {"group_id": journey.group_id, "channel_chat_id": journey.channel_chat_id,
+           "day": day_of(moment)}
+    changes = {field: F(field) + n for field, n in counts.items()}
+    if FunnelDay.objects.filter(**key).update(**changes):
+        return
+    try:
+        with transaction.atomic():
+            FunnelDay.objects.create(**key, **counts)
+    except IntegrityError:
+        # Another process created the day's row first.
+        FunnelDay.objects.filter(**key).update(**changes)
 
 
 def _warned(*, group_pk: int, channel_chat_ids: list[int], user_id: int, at: datetime) -> None:
@@ -26,14 +49,11 @@ def _warned(*, group_pk: int, channel_chat_ids: list[int], user_id: int, at: dat
     a repeated warning, or one after they joined and left, changes nothing.
     """
     for channel_chat_id in channel_chat_ids:
-        row, created = Attribution.objects.get_or_create(
+        journey, created = Attribution.objects.get_or_create(
             group_id=group_pk, channel_chat_id=channel_chat_id, user_id=user_id,
             defaults={"started_at": at, "warned_at": at})
-        if not created and row.warned_at is None and row.joined_at is not None \
-                and row.joined_at > at:
-            # Replayed out of order: the warning came before the join.
-            row.warned_at, row.started_at = at, min(row.started_at, at)
-            row.save(update_fields=["warned_at", "started_at"])
+        if created:
+            _add(journey, at, started=1, warned=1)
 
 
 def _joined(*, bot_pk: int, channel_chat_id: int, user_id: int, invite_link: str,
@@ -46,21 +66,28 @@ def _joined(*, bot_pk: int, channel_chat_id: int, user_id: int, invite_link: str
                                             invite_link=invite_link)
                 .values("group_id").first())
     if link is not None:
-        row, created = Attribution.objects.get_or_create(
+        journey, created = Attribution.objects.get_or_create(
             group_id=link["group_id"], channel_chat_id=channel_chat_id, user_id=user_id,
             defaults={"started_at": at, "joined_at": at, "how": Attribution.How.EXACT})
-        if not created and row.joined_at is None:
-            row.joined_at, row.how = at, Attribution.How.EXACT
-            row.save(update_fields=["joined_at", "how"])
+        if created:
+            _add(journey, at, started=1, joined_exact=1, joined=1)
+        elif journey.joined_at is None:
+            _join(journey, at, Attribution.How.EXACT)
         return
-    row = (Attribution.objects
-           .filter(group__bot_id=bot_pk, channel_chat_id=channel_chat_id, user_id=user_id,
-                   joined_at__isnull=True, warned_at__gte=at - LIKELY_WINDOW,
-                   warned_at__lte=at)
-           .order_by("-warned_at").first())
-    if row is not None:
-        row.joined_at, row.how = at, Attribution.How.LIKELY
-        row.save(update_fields=["joined_at", "how"])
+    journey = (Attribution.objects
+               .filter(group__bot_id=bot_pk, channel_chat_id=channel_chat_id, user_id=user_id,
+                       joined_at__isnull=True, warned_at__gte=at - LIKELY_WINDOW,
+                       warned_at__lte=at)
+               .order_by("-warned_at").first())
+    if journey is not None:
+        _join(journey, at, Attribution.How.LIKELY)
+
+
+def _join(journey: Attribution, at: datetime, how: str) -> None:
+    journey.joined_at, journey.how = at, how
+    journey.save(update_fields=["joined_at", "how"])
+    _add(journey, journey.started_at, **{f"joined_{how}": 1})
+    _add(journey, at, joined=1)
 
 
 def _verified(*, group_pk: int, user_id: int, at: datetime) -> None:
@@ -69,16 +96,27 @@ def _verified(*, group_pk: int, user_id: int, at: datetime) -> None:
     there, or it came while runbot was down) joined by now: likely."""
     journeys = Attribution.objects.filter(group_id=group_pk, user_id=user_id,
                                           verified_at__isnull=True, left_at__isnull=True)
-    journeys.filter(joined_at__isnull=True, warned_at__isnull=False).update(
-        joined_at=at, how=Attribution.How.LIKELY)
-    journeys.filter(joined_at__isnull=False).update(verified_at=at)
+    for journey in journeys:
+        if journey.joined_at is None:
+            if journey.warned_at is None:
+                continue
+            _join(journey, at, Attribution.How.LIKELY)
+        journey.verified_at = at
+        journey.save(update_fields=["verified_at"])
+        _add(journey, journey.started_at, verified=1)
 
 
 def _left(*, bot_pk: int, channel_chat_id: int, user_id: int, at: datetime) -> None:
-    Attribution.objects.filter(
-        Q(group__bot_id=bot_pk), channel_chat_id=channel_chat_id, user_id=user_id,
-        joined_at__isnull=False, left_at__isnull=True,
-    ).update(left_at=at)
+    journeys = Attribution.objects.filter(
+        group__bot_id=bot_pk, channel_chat_id=channel_chat_id, user_id=user_id,
+        joined_at__isnull=False, left_at__isnull=True)
+    for journey in journeys:
+        journey.left_at = at
+        journey.save(update_fields=["left_at"])
+        stayed = at - journey.joined_at
+        left = {field: 1 for field, span in RETENTION.items() if stayed < span}
+        if left:
+            _add(journey, journey.joined_at, **left)
 
 
 OPERATIONS = {

@@ -1,11 +1,10 @@
 """Protected groups, the channels they require, and who is in them."""
 
-from datetime import datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import models
-from django.db.models import Count, F, Q
-from django.db.models.functions import TruncDay
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from bots.models import BotInstance
@@ -246,54 +245,91 @@ class ConfigVersion(models.Model):
 
 
 RETENTION_DAYS = (7, 30)
+STAGES = ("started", "warned", "joined_exact", "joined_likely", "verified")
 
 
-def _stage_counts(now: datetime) -> dict[str, Count]:
-    """One COUNT per funnel stage, computed by the database in one pass."""
-    stages = {
-        "started": Count("pk"),
-        "warned": Count("pk", filter=Q(warned_at__isnull=False)),
-        "joined_exact": Count("pk", filter=Q(how="exact")),
-        "joined_likely": Count("pk", filter=Q(how="likely")),
-        "verified": Count("pk", filter=Q(verified_at__isnull=False)),
-    }
-    for days in RETENTION_DAYS:
-        # Only journeys that joined at least `days` ago can have stayed that long.
-        due = Q(joined_at__lte=now - timedelta(days=days))
-        stayed = Q(left_at__isnull=True) | Q(left_at__gte=F("joined_at") + timedelta(days=days))
-        stages[f"due_{days}d"] = Count("pk", filter=due)
-        stages[f"kept_{days}d"] = Count("pk", filter=due & stayed)
-    return stages
+class FunnelDayQuerySet(models.QuerySet):
+    """The growth funnel's reads (the dashboard, the API and /status share them).
 
+    They sum day rows, never journeys, so a month of every group is a few
+    thousand rows however many people were warned.
+    """
 
-class AttributionQuerySet(models.QuerySet):
-    """The growth funnel's reads (the dashboard, the API and /status share them)."""
-
-    def scope(self, group_ids: list[int] | None) -> "AttributionQuerySet":
+    def scope(self, group_ids: list[int] | None) -> "FunnelDayQuerySet":
         return self if group_ids is None else self.filter(group_id__in=group_ids)
 
-    def started_between(self, start: datetime, end: datetime) -> "AttributionQuerySet":
-        return self.filter(started_at__gte=start, started_at__lt=end)
+    def days(self, first: date, last: date) -> "FunnelDayQuerySet":
+        """Rows of the days `first` to `last`, both included (UTC)."""
+        return self.filter(day__gte=first, day__lte=last)
 
-    def funnel(self, now: datetime | None = None) -> dict[str, int]:
-        """{stage: count} over these journeys (see `_stage_counts`)."""
-        counts = self.order_by().aggregate(**_stage_counts(now or timezone.now()))
-        return {stage: n or 0 for stage, n in counts.items()}
+    def funnel(self, today: date | None = None) -> dict[str, int]:
+        """{stage: count}, and `due_7d`/`kept_7d`, `due_30d`/`kept_30d` (`_sums`)."""
+        sums = self.order_by().aggregate(**_sums(today or timezone.now().date()))
+        return _retained({stage: n or 0 for stage, n in sums.items()})
 
-    def funnel_by_channel(self, now: datetime | None = None) -> list[dict[str, Any]]:
-        """[{group_id, channel_chat_id, <stage>: count}] one row per group and channel."""
-        return list(self.values("group_id", "channel_chat_id")
-                    .annotate(**_stage_counts(now or timezone.now()))
-                    .order_by("group_id", "channel_chat_id"))
+    def by_channel(self, today: date | None = None) -> list[dict[str, Any]]:
+        """The funnel per group and channel."""
+        rows = self.values("group_id", "channel_chat_id").annotate(
+            **_sums(today or timezone.now().date())).order_by("group_id", "channel_chat_id")
+        return [_retained({k: v or 0 for k, v in row.items()}) for row in rows]
 
     def daily(self) -> list[dict[str, Any]]:
         """[{day, warned, joined_exact, joined_likely, verified}] by the day journeys began."""
-        return list(self.annotate(day=TruncDay("started_at")).values("day").annotate(
-            warned=Count("pk", filter=Q(warned_at__isnull=False)),
-            joined_exact=Count("pk", filter=Q(how="exact")),
-            joined_likely=Count("pk", filter=Q(how="likely")),
-            verified=Count("pk", filter=Q(verified_at__isnull=False)),
-        ).order_by("day"))
+        return list(self.values("day").annotate(
+            **{stage: Sum(stage) for stage in STAGES if stage != "started"}).order_by("day"))
+
+
+def _sums(today: date) -> dict[str, Sum]:
+    """Stages by the day journeys began; retention by the day people joined: of those
+    who joined at least `days` full days ago (`due`), how many left within `days`."""
+    sums: dict[str, Sum] = {stage: Sum(stage) for stage in STAGES}
+    for days in RETENTION_DAYS:
+        due = Q(day__lt=today - timedelta(days=days))
+        sums[f"due_{days}d"] = Sum("joined", filter=due)
+        sums[f"left_{days}d"] = Sum(f"left_{days}d", filter=due)
+    return sums
+
+
+def _retained(row: dict[str, Any]) -> dict[str, Any]:
+    for days in RETENTION_DAYS:
+        row[f"kept_{days}d"] = row[f"due_{days}d"] - row.pop(f"left_{days}d")
+    return row
+
+
+class FunnelDay(models.Model):
+    """The funnel summed per group, channel and day (UTC).
+
+    `started` … `verified` count journeys by the day they began (`Attribution.
+    started_at`); `joined`, `left_7d` and `left_30d` count by the day people
+    joined the channel: how many joined, and how many of those left it within 7
+    and within 30 days. Kept by the ledger operations that move a journey
+    (`groups.attribution`), each step counted once, when the journey reaches it.
+    """
+
+    group_id = models.BigIntegerField()  # a plain id: rows age out like rollups
+    channel_chat_id = models.BigIntegerField()
+    day = models.DateField()
+    started = models.IntegerField(default=0)
+    warned = models.IntegerField(default=0)
+    joined_exact = models.IntegerField(default=0)
+    joined_likely = models.IntegerField(default=0)
+    verified = models.IntegerField(default=0)
+    joined = models.IntegerField(default=0)
+    left_7d = models.IntegerField(default=0)
+    left_30d = models.IntegerField(default=0)
+
+    objects = FunnelDayQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # Also the index an owner's reads walk: their groups, a range of days.
+            models.UniqueConstraint(fields=["group_id", "channel_chat_id", "day"],
+                                    name="unique_funnel_day"),
+        ]
+        indexes = [models.Index(fields=["day"], name="funnelday_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} g{self.group_id} c{self.channel_chat_id}: {self.warned} warned"
 
 
 class Attribution(models.Model):
@@ -305,7 +341,8 @@ class Attribution(models.Model):
     warning here) -> verified in the group (unmuted or approved) -> `left_at`
     if they left the channel again. One row per (group, channel, person): the
     first journey is the one counted; later warnings and joins change nothing.
-    Written only through `groups.ledger` (kept through a database outage).
+    Written only through `groups.ledger` (kept through a database outage),
+    with the sums in `FunnelDay` that every figure reads.
     """
 
     class How(models.TextChoices):
@@ -326,16 +363,12 @@ class Attribution(models.Model):
     verified_at = models.DateTimeField(null=True, blank=True)
     left_at = models.DateTimeField(null=True, blank=True)
 
-    objects = AttributionQuerySet.as_manager()
-
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["group", "channel_chat_id", "user_id"],
                                     name="unique_attribution"),
         ]
         indexes = [
-            # The funnel and its series: one group's journeys started in a period.
-            models.Index(fields=["group", "started_at"], name="attribution_group_started"),
             # A channel join or leave: this person's journeys towards this channel.
             models.Index(fields=["user_id", "channel_chat_id"], name="attribution_user_channel"),
         ]

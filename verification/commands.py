@@ -33,7 +33,7 @@ from bots.audit import Actor
 from bots.models import AuditLog
 from groups import rights
 from groups.config import GroupConfig, aget_group_config
-from groups.models import Attribution, ProtectedGroup
+from groups.models import FunnelDay, ProtectedGroup
 from groups.services import health, ledger_reads, members, protection
 from groups.services import settings as group_settings
 from verification import actions, telegram_reads
@@ -429,10 +429,10 @@ def _own_link_line(channel) -> Problem:
 
 @sync_to_async
 def _afunnel_lines(config: GroupConfig) -> list[dict]:
-    """/status: the last 30 days of the growth funnel, one line per channel."""
-    since = timezone.now() - datetime.timedelta(days=FUNNEL_DAYS)
-    rows = Attribution.objects.filter(group_id=config.pk, started_at__gte=since) \
-        .funnel_by_channel()
+    """/status: the growth funnel of the last 30 days, one line per channel."""
+    today = timezone.now().date()
+    rows = FunnelDay.objects.filter(group_id=config.pk).days(
+        today - datetime.timedelta(days=FUNNEL_DAYS - 1), today).by_channel(today)
     by_channel = {row["channel_chat_id"]: row for row in rows}
     return [{"channel": channel.label, **by_channel[channel.chat_id]}
             for channel in config.channels if channel.chat_id in by_channel]

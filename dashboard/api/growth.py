@@ -18,6 +18,7 @@ from dashboard import access
 
 router = Router(tags=["growth"])
 
+# Whole UTC days: "24h" is yesterday and today.
 PERIODS = {"24h": 1, "7d": 7, "30d": 30, "90d": 90}
 
 
@@ -27,8 +28,9 @@ class GrowthQuery(Schema):
 
 
 class FunnelOut(Schema):
-    """Journeys begun in the period, by stage; `kept_7d` of `due_7d` (those who joined
-    at least 7 days ago) are still subscribed, likewise for 30 days."""
+    """Journeys begun in the period's days, by stage; of the people who joined in those
+    days at least 7 full days ago (`due_7d`), `kept_7d` stayed subscribed 7 days;
+    likewise for 30 days."""
 
     started: int
     warned: int
@@ -48,7 +50,7 @@ class ChannelFunnelOut(FunnelOut):
 
 
 class DayOut(Schema):
-    day: datetime
+    day: date
     warned: int
     joined_exact: int
     joined_likely: int
@@ -80,8 +82,8 @@ def get_growth(request: HttpRequest, query: Query[GrowthQuery]):
     start = end - timedelta(days=PERIODS[query.period])
     return {
         "start": start, "end": end,
-        "funnel": growth.funnel(group_ids, start, end, end),
-        "channels": growth.funnel_by_channel(group_ids, start, end, end),
+        "funnel": growth.funnel(group_ids, start, end, end.date()),
+        "channels": growth.funnel_by_channel(group_ids, start, end, end.date()),
         "days": growth.funnel_series(group_ids, start, end),
         "sizes": growth.size_series(growth.group_chats(group_ids), start.date(), end.date()),
     }

@@ -4,7 +4,7 @@ invite link, joins attributed to the group that brought them, and the funnel's c
 import pytest
 from asgiref.sync import sync_to_async
 
-from groups.models import Attribution, GroupChannel, ProtectedGroup
+from groups.models import Attribution, FunnelDay, GroupChannel, ProtectedGroup
 from verification.models import VerificationEvent
 
 from .test_commands import say
@@ -64,7 +64,7 @@ async def test_a_warned_user_joining_through_the_groups_link_is_attributed_exact
 
     # The funnel's counts match the events: two warned (two restrictions), one joined
     # (exact), one verified (one unmute after the join).
-    funnel = await sync_to_async(Attribution.objects.filter(group_id=link.group_id).funnel)()
+    funnel = await sync_to_async(FunnelDay.objects.filter(group_id=link.group_id).funnel)()
     restricted = await VerificationEvent.objects.filter(
         group_id=link.group_id, outcome="restricted").acount()
     unmuted = await VerificationEvent.objects.filter(
