@@ -62,6 +62,7 @@ class Problem:
     what: str
     fix: str
     ok: bool = False
+    info: bool = False  # worth knowing, but nothing to flag the group for
 
 
 def install(application: Application, engine: Engine) -> Commands:
@@ -165,7 +166,7 @@ class Commands:
                 await self._reply(message,
                                   f"{escape(context.args[0])} is not linked to this group.")
                 return
-        links = await invite_links.ainvite_links(config.pk, channel_id)
+        links = await protection.ainvite_links(config.pk, channel_id)
         off = await protection.aunprotect(config.pk, channel_chat_id=channel_id,
                                           actor=actor)
         await invite_links.revoke_invite_links(self.engine, config.pk, links)
@@ -422,9 +423,9 @@ def _own_link_line(channel) -> Problem:
     """Informational: without the group's own link, joins count as "likely" only."""
     if channel.has_own_link:
         return Problem(f"Channel {channel.label}: this group's own invite link", "", ok=True)
-    return Problem(f"Channel {channel.label}: no invite link of this group's yet (joins are "
-                   "attributed as likely only); give me the “Invite users” right there",
-                   "", ok=True)
+    return Problem(f"Channel {channel.label}: no invite link for this group yet, so joins "
+                   "count as likely only", "give me the “Invite users” right there",
+                   ok=True, info=True)
 
 
 @sync_to_async

@@ -4,7 +4,6 @@ while missing, revoked by /unprotect (docs/growth.md)."""
 from __future__ import annotations
 
 from groups.config import GroupConfig
-from groups.services import protection
 from verification import recording
 from verification.actions.invite_links import create_invite_link, revoke_invite_link
 from verification.engine import Engine
@@ -34,5 +33,3 @@ async def revoke_invite_links(engine: Engine, group_pk: int,
         await recording.invite_links_revoked(group_pk, revoked)
     return len(revoked)
 
-
-ainvite_links = protection.ainvite_links
