@@ -145,3 +145,31 @@ class ApiCallHourly(CallFigures):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h {self.method} {self.outcome} x{self.count}"
+
+
+class SizeSample(models.Model):
+    """How many members a protected group or a channel it requires had, once a day.
+
+    Taken by `analytics.sampling` (getChatMemberCount at the lowest priority):
+    the user-growth series beside the funnel.
+    """
+
+    class Kind(models.TextChoices):
+        GROUP = "group", "group members"
+        CHANNEL = "channel", "channel subscribers"
+
+    day = models.DateField()
+    bot_id = models.BigIntegerField()
+    chat_id = models.BigIntegerField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    count = models.PositiveIntegerField()
+    taken_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # Also the index the series walk: one bot's chats over a range of days.
+            models.UniqueConstraint(fields=["bot_id", "chat_id", "day"], name="unique_size_sample"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind} {self.chat_id}: {self.count}"

@@ -12,6 +12,13 @@ so the data has the shape production would have: 1,000 groups with a skewed
 load (a few busy groups, a long tail), 30 days, eight outcomes, API calls per
 minute. The owner in the figures administers the three busiest groups: the
 worst case for a tenant-scoped query.
+
+The growth funnel is loaded from the same events: one journey
+(`groups.Attribution`) per group and person restricted there, 40 % of them
+joining the channel (60 % of those through the group's own link), 85 % of the
+joiners verified, 30 % of the joiners leaving within 20 days; their day sums
+(`groups.FunnelDay`, what the funnel reads); and one member count per group
+and channel and day (`analytics.SizeSample`).
 """
 
 # The SQL is built from this script's own integers (no outside input).
@@ -53,7 +60,6 @@ def ensure_database(url: str) -> None:
 
 
 def load(events: int) -> None:
-    from django.db import connection
 
     from analytics.tests.factory import make_bot
     from groups.models import ProtectedGroup
@@ -126,6 +132,12 @@ def load(events: int) -> None:
         SELECT date_trunc('hour', minute), bot_id, method, outcome, sum(count), sum(latency_sum_ms)
         FROM analytics_apicallrollup GROUP BY 1, 2, 3, 4
     """))
+    run_steps(steps)
+
+
+def run_steps(steps: list[tuple[str, str]]) -> None:
+    from django.db import connection
+
     with connection.cursor() as cursor:
         for label, sql in steps:
             started = time.perf_counter()
@@ -135,13 +147,82 @@ def load(events: int) -> None:
         cursor.execute("ANALYZE")
 
 
+# The same sums `groups.attribution` keeps step by step, from the journeys at once.
+FUNNEL_DAYS_SQL = """
+    INSERT INTO groups_funnelday (group_id, channel_chat_id, day, started, warned,
+        joined_exact, joined_likely, verified, joined, left_7d, left_30d)
+    SELECT group_id, channel_chat_id, day, sum(s), sum(w), sum(je), sum(jl), sum(v), sum(j),
+           sum(l7), sum(l30)
+    FROM (SELECT group_id, channel_chat_id, (started_at AT TIME ZONE 'UTC')::date AS day,
+                 1 AS s, (warned_at IS NOT NULL)::int AS w, (how = 'exact')::int AS je,
+                 (how = 'likely')::int AS jl, (verified_at IS NOT NULL)::int AS v,
+                 0 AS j, 0 AS l7, 0 AS l30
+          FROM groups_attribution
+          UNION ALL
+          SELECT group_id, channel_chat_id, (joined_at AT TIME ZONE 'UTC')::date,
+                 0, 0, 0, 0, 0, 1,
+                 COALESCE((left_at < joined_at + interval '7 days')::int, 0),
+                 COALESCE((left_at < joined_at + interval '30 days')::int, 0)
+          FROM groups_attribution WHERE joined_at IS NOT NULL) AS steps
+    GROUP BY 1, 2, 3
+"""
+
+
+def load_growth() -> None:
+    """Journeys, channels and member counts derived from the loaded events."""
+    from groups.models import ProtectedGroup
+
+    groups = ProtectedGroup.objects.order_by("pk")
+    first = groups.values_list("pk", flat=True)[0]
+    bot = groups.values_list("bot_id", flat=True)[0]
+    run_steps([
+        ("channels", f"""
+            INSERT INTO groups_enforcedchannel (bot_id, chat_id, title, username, invite_link,
+                bot_is_admin, created_at, updated_at)
+            SELECT {bot}, -2000000000000 - g, 'Bench channel ' || g, '', '', true, now(), now()
+            FROM generate_series(0, {GROUPS - 1}) AS g
+            ON CONFLICT DO NOTHING
+        """),
+        ("group-channel links", f"""
+            INSERT INTO groups_groupchannel (group_id, channel_id, invite_link, created_at)
+            SELECT {first} + g, c.id, 'https://t.me/+bench' || g, now()
+            FROM generate_series(0, {GROUPS - 1}) AS g
+            JOIN groups_enforcedchannel c ON c.chat_id = -2000000000000 - g
+            ON CONFLICT DO NOTHING
+        """),
+        ("funnel journeys", f"""
+            INSERT INTO groups_attribution (group_id, channel_chat_id, user_id, started_at,
+                warned_at, joined_at, how, verified_at, left_at)
+            SELECT group_id, -2000000000000 - (group_id - {first}), user_id, w, w,
+                   CASE WHEN r < 0.4 THEN w + j END,
+                   CASE WHEN r < 0.24 THEN 'exact' WHEN r < 0.4 THEN 'likely' ELSE '' END,
+                   CASE WHEN r < 0.34 THEN w + j + interval '1 minute' END,
+                   CASE WHEN r < 0.4 AND r2 < 0.3
+                        THEN LEAST(now(), w + j + random() * interval '20 days') END
+            FROM (SELECT group_id, user_id, min(created_at) AS w, random() AS r,
+                         random() AS r2, random() * interval '6 hours' AS j
+                  FROM verification_verificationevent WHERE outcome = 'restricted'
+                  GROUP BY group_id, user_id) AS s
+        """),
+        ("funnel day sums", FUNNEL_DAYS_SQL),
+        ("member counts", f"""
+            INSERT INTO analytics_sizesample (day, bot_id, chat_id, kind, count, taken_at)
+            SELECT d::date, {bot}, chat, kind, 1000 + floor(random() * 50000)::int, d
+            FROM generate_series(now() - interval '30 days', now(), interval '1 day') AS d,
+                 (SELECT chat_id AS chat, 'group' AS kind FROM groups_protectedgroup
+                  UNION ALL SELECT chat_id, 'channel' FROM groups_enforcedchannel) AS chats
+        """),
+    ])
+
+
 def queries() -> dict[str, Callable[[], object]]:
     from django.db.models import Max, Min
     from django.utils import timezone
 
+    from analytics import growth
     from analytics.models import ApiCallHourly, DecisionRollup, Rollup
     from dashboard.figures import Window, today_window
-    from groups.models import ProtectedGroup
+    from groups.models import FunnelDay, ProtectedGroup
     from verification.models import VerificationEvent
 
     busiest = list(ProtectedGroup.objects.order_by("pk").values_list("pk", flat=True)[:3])
@@ -151,7 +232,18 @@ def queries() -> dict[str, Callable[[], object]]:
     staff = Rollup.objects.scope(None)
     ids = VerificationEvent.objects.aggregate(low=Min("pk"), high=Max("pk"))
     middle = ((ids["low"] or 0) + (ids["high"] or 0)) // 2
+    owner_days = FunnelDay.objects.scope(busiest).days(month_d.start.date(), now.date())
+    staff_days = FunnelDay.objects.scope(None).days(month_d.start.date(), now.date())
+    owner_chats = growth.group_chats(busiest)
     return {
+        "owner 30d funnel": lambda: owner_days.funnel(now.date()),
+        "owner 30d funnel per channel": lambda: owner_days.by_channel(now.date()),
+        "owner 30d funnel by day": lambda: owner_days.daily(),
+        "staff 30d funnel": lambda: staff_days.funnel(now.date()),
+        "staff 30d funnel by day": lambda: staff_days.daily(),
+        "staff 30d funnel per channel": lambda: staff_days.by_channel(now.date()),
+        "owner 30d member counts": lambda: growth.size_series(
+            owner_chats, month_d.start.date(), now.date()),
         "owner today totals": lambda: owner.window("d", *today_window(now)).totals(),
         "staff today totals": lambda: staff.window("d", *today_window(now)).totals(),
         "owner 7d hourly outcomes": lambda: owner.window("h", week_h.start, week_h.end)
@@ -238,16 +330,25 @@ def main() -> int:
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE verification_verificationevent, analytics_decisionrollup, "
                            "analytics_rollup, analytics_apicallrollup, analytics_apicallhourly, "
-                           "groups_protectedgroup, "
+                           "analytics_sizesample, groups_protectedgroup, "
                            "bots_botinstance CASCADE")
     if not VerificationEvent.objects.exists():
         print(f"Loading {args.events:,} events and their rollups (once)…", flush=True)
         load(args.events)
-    from analytics.models import ApiCallRollup, DecisionRollup, Rollup
+    from analytics.models import ApiCallRollup, DecisionRollup, Rollup, SizeSample
+    from groups.models import Attribution, FunnelDay
+
+    if not Attribution.objects.exists():
+        print("Loading the growth funnel and member counts (once)…", flush=True)
+        load_growth()
+    elif not FunnelDay.objects.exists():
+        run_steps([("funnel day sums", FUNNEL_DAYS_SQL)])
 
     print(f"events {VerificationEvent.objects.count():,}, minute rollups "
           f"{DecisionRollup.objects.count():,}, hour/day rollups {Rollup.objects.count():,}, "
-          f"API call rollups {ApiCallRollup.objects.count():,}")
+          f"API call rollups {ApiCallRollup.objects.count():,}, funnel journeys "
+          f"{Attribution.objects.count():,}, funnel day sums {FunnelDay.objects.count():,}, "
+          f"member counts {SizeSample.objects.count():,}")
     ok = measure(args.runs)
     print(f"\nEvery p95 under {TARGET_MS:.0f} ms: {'yes' if ok else 'NO'}")
     return 0 if ok else 1

@@ -26,6 +26,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from bots import served
 from bots.models import BotInstance
 from dashboard.models import (
     ApiToken,
@@ -150,8 +151,8 @@ def redeem_login_link(token: str) -> TelegramIdentity:
 
 
 def login_url(token: str) -> str:
-    base = settings.DASHBOARD_URL or "http://127.0.0.1:8000"
-    return f"{base.rstrip('/')}/login/link/{token}/"
+    """`DASHBOARD_URL`, or the address runbot actually serves (`bots.served`)."""
+    return f"{served.dashboard_url()}/login/link/{token}/"
 
 
 # --- Accounts and sessions ----------------------------------------------------------

@@ -43,7 +43,15 @@ class ChannelConfig:
     chat_id: int
     title: str
     username: str
+    # Where Join buttons send people: this group's own invite link when the bot made
+    # one (joins through it are attributed to the group), else the channel's link.
     join_url: str
+    # The channel's own public or primary link, whichever group asks.
+    channel_url: str = ""
+
+    @property
+    def has_own_link(self) -> bool:
+        return bool(self.join_url) and self.join_url != self.channel_url
 
     @property
     def label(self) -> str:
@@ -98,7 +106,8 @@ def _build(group: ProtectedGroup) -> GroupConfig:
             chat_id=link.channel.chat_id,
             title=link.channel.title,
             username=link.channel.username,
-            join_url=link.channel.join_url,
+            join_url=link.invite_link or link.channel.join_url,
+            channel_url=link.channel.join_url,
         )
         for link in links
     )

@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from bots import metrics
 from bots.spool import Spool, describe, is_outage, storable, write_bisecting
-from groups import owed
+from groups import attribution, owed
 from groups.models import GroupMember
 
 logger = structlog.get_logger(__name__)
@@ -128,6 +128,7 @@ OPERATIONS: dict[str, Callable[..., None]] = {
     "forget_warning": _forget_warning,
     "owe": owed.record_owed,
     "settle_owed": owed.record_settled,
+    **attribution.OPERATIONS,
 }
 
 

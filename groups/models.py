@@ -1,6 +1,10 @@
 """Protected groups, the channels they require, and who is in them."""
 
+from datetime import date, timedelta
+from typing import Any
+
 from django.db import models
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from bots.models import BotInstance
@@ -111,13 +115,28 @@ class EnforcedChannel(models.Model):
 
 
 class GroupChannel(models.Model):
+    """A group requires a channel; the group's own invite link to it, when the bot made one.
+
+    Joins through `invite_link` arrive with it in the chat_member update, which is
+    how a subscriber is attributed to the group that sent them (docs/growth.md).
+    Empty until the bot could create it (it needs the channel's "Invite users"
+    right); /protect and the periodic check-up try again while it is empty.
+    """
+
     group = models.ForeignKey(ProtectedGroup, on_delete=models.CASCADE, related_name="links")
     channel = models.ForeignKey(EnforcedChannel, on_delete=models.CASCADE, related_name="links")
+    invite_link = models.CharField(max_length=255, blank=True)
+    invite_link_created_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["group", "channel"], name="unique_group_channel"),
+        ]
+        indexes = [
+            # "Which group's link did this person join through?" (every channel join).
+            models.Index(fields=["invite_link"], name="groupchannel_invite_link",
+                         condition=~models.Q(invite_link="")),
         ]
 
     def __str__(self) -> str:
@@ -223,3 +242,136 @@ class ConfigVersion(models.Model):
 
     def __str__(self) -> str:
         return f"configuration version {self.version}"
+
+
+RETENTION_DAYS = (7, 30)
+STAGES = ("started", "warned", "joined_exact", "joined_likely", "verified")
+
+
+class FunnelDayQuerySet(models.QuerySet):
+    """The growth funnel's reads (the dashboard, the API and /status share them).
+
+    They sum day rows, never journeys, so a month of every group is a few
+    thousand rows however many people were warned.
+    """
+
+    def scope(self, group_ids: list[int] | None) -> "FunnelDayQuerySet":
+        return self if group_ids is None else self.filter(group_id__in=group_ids)
+
+    def days(self, first: date, last: date) -> "FunnelDayQuerySet":
+        """Rows of the days `first` to `last`, both included (UTC)."""
+        return self.filter(day__gte=first, day__lte=last)
+
+    def funnel(self, today: date | None = None) -> dict[str, int]:
+        """{stage: count}, and `due_7d`/`kept_7d`, `due_30d`/`kept_30d` (`_sums`)."""
+        sums = self.order_by().aggregate(**_sums(today or timezone.now().date()))
+        return _retained({stage: n or 0 for stage, n in sums.items()})
+
+    def by_channel(self, today: date | None = None) -> list[dict[str, Any]]:
+        """The funnel per group and channel."""
+        rows = self.values("group_id", "channel_chat_id").annotate(
+            **_sums(today or timezone.now().date())).order_by("group_id", "channel_chat_id")
+        return [_retained({k: v or 0 for k, v in row.items()}) for row in rows]
+
+    def daily(self) -> list[dict[str, Any]]:
+        """[{day, warned, joined_exact, joined_likely, verified}] by the day journeys began."""
+        return list(self.values("day").annotate(
+            **{stage: Sum(stage) for stage in STAGES if stage != "started"}).order_by("day"))
+
+
+def _sums(today: date) -> dict[str, Sum]:
+    """Stages by the day journeys began; retention by the day people joined: of those
+    who joined at least `days` full days ago (`due`), how many left within `days`."""
+    sums: dict[str, Sum] = {stage: Sum(stage) for stage in STAGES}
+    for days in RETENTION_DAYS:
+        due = Q(day__lt=today - timedelta(days=days))
+        sums[f"due_{days}d"] = Sum("joined", filter=due)
+        sums[f"left_{days}d"] = Sum(f"left_{days}d", filter=due)
+    return sums
+
+
+def _retained(row: dict[str, Any]) -> dict[str, Any]:
+    for days in RETENTION_DAYS:
+        row[f"kept_{days}d"] = row[f"due_{days}d"] - row.pop(f"left_{days}d")
+    return row
+
+
+class FunnelDay(models.Model):
+    """The funnel summed per group, channel and day (UTC).
+
+    `started` … `verified` count journeys by the day they began (`Attribution.
+    started_at`); `joined`, `left_7d` and `left_30d` count by the day people
+    joined the channel: how many joined, and how many of those left it within 7
+    and within 30 days. Kept by the ledger operations that move a journey
+    (`groups.attribution`), each step counted once, when the journey reaches it.
+    """
+
+    group_id = models.BigIntegerField()  # a plain id: rows age out like rollups
+    channel_chat_id = models.BigIntegerField()
+    day = models.DateField()
+    started = models.IntegerField(default=0)
+    warned = models.IntegerField(default=0)
+    joined_exact = models.IntegerField(default=0)
+    joined_likely = models.IntegerField(default=0)
+    verified = models.IntegerField(default=0)
+    joined = models.IntegerField(default=0)
+    left_7d = models.IntegerField(default=0)
+    left_30d = models.IntegerField(default=0)
+
+    objects = FunnelDayQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # Also the index an owner's reads walk: their groups, a range of days.
+            models.UniqueConstraint(fields=["group_id", "channel_chat_id", "day"],
+                                    name="unique_funnel_day"),
+        ]
+        indexes = [models.Index(fields=["day"], name="funnelday_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} g{self.group_id} c{self.channel_chat_id}: {self.warned} warned"
+
+
+class Attribution(models.Model):
+    """One person's way through a group's growth funnel for one channel.
+
+    warned here (a warning or a join-request message naming the channel) ->
+    joined the channel (`how`: "exact" through this group's own invite link,
+    "likely" without it but within `groups.attribution.LIKELY_WINDOW` of a
+    warning here) -> verified in the group (unmuted or approved) -> `left_at`
+    if they left the channel again. One row per (group, channel, person): the
+    first journey is the one counted; later warnings and joins change nothing.
+    Written only through `groups.ledger` (kept through a database outage),
+    with the sums in `FunnelDay` that every figure reads.
+    """
+
+    class How(models.TextChoices):
+        NONE = "", "not joined"
+        EXACT = "exact", "through the group's invite link"
+        LIKELY = "likely", "after a warning in the group"
+
+    group = models.ForeignKey(ProtectedGroup, on_delete=models.CASCADE,
+                              related_name="attributions")
+    channel_chat_id = models.BigIntegerField()
+    user_id = models.BigIntegerField()
+    # The journey's first step (warned, or joined through the link unwarned): the
+    # funnel's cohort is every journey started in the period.
+    started_at = models.DateTimeField()
+    warned_at = models.DateTimeField(null=True, blank=True)
+    joined_at = models.DateTimeField(null=True, blank=True)
+    how = models.CharField(max_length=8, choices=How.choices, blank=True, default="")
+    verified_at = models.DateTimeField(null=True, blank=True)
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "channel_chat_id", "user_id"],
+                                    name="unique_attribution"),
+        ]
+        indexes = [
+            # A channel join or leave: this person's journeys towards this channel.
+            models.Index(fields=["user_id", "channel_chat_id"], name="attribution_user_channel"),
+        ]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} via {self.group} -> {self.channel_chat_id} ({self.how})"

@@ -2,7 +2,7 @@
 
 from ninja import NinjaAPI
 
-from dashboard.api import analytics, bots, errors, events, groups
+from dashboard.api import analytics, bots, errors, events, groups, growth
 from dashboard.api.errors import StrictParser
 from dashboard.api.security import AUTH
 from dashboard.throttling import api_throttles
@@ -26,6 +26,7 @@ api.add_router("", bots.router)
 api.add_router("", events.router)
 api.add_router("", events.commands_router)
 api.add_router("", analytics.router)
+api.add_router("", growth.router)
 
 
 @api.get("/health", tags=["health"], auth=None)

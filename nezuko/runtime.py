@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 
-from analytics import folding
+from analytics import folding, sampling
 from bots.models import BotInstance
 from bots.supervisor import RuntimeOptions
 from dashboard import telegram as dashboard_telegram
@@ -31,7 +31,7 @@ from dashboard.live import LiveFeed
 from groups import ledger
 from groups.config import configs
 from nezuko.health import watch_dependencies
-from verification import ALLOWED_UPDATES, owed
+from verification import ALLOWED_UPDATES, command_menus, owed
 from verification.events import Subscriber
 from verification.executors import EXECUTORS
 from verification.fastpath import fast_path
@@ -76,7 +76,9 @@ def runtime_options(
         bot_filter=bot_filter(selectors),
         extensions=[dashboard_telegram.install],
         call_observers=[folding.record_api_call],
-        bot_tasks=[maintain, owed.run],
+        # command_menus.publish: a start-up step (setMyCommands when the menus differ);
+        # sampling.sample_daily: the user-growth series, once a day at P2.
+        bot_tasks=[maintain, owed.run, command_menus.publish, sampling.sample_daily],
         # The event recorder's flushes, the ledger's replay of what an outage spooled,
         # the configuration version watch, and the health gauges for Prometheus.
         services=[recorder.run, ledger.writer.run, configs.watch, watch_dependencies],

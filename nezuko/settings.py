@@ -31,7 +31,7 @@ env = environ.Env(
     NEZUKO_ENCRYPTION_KEYS=(list, []),
     NEZUKO_READ_DOTENV=(bool, True),
     TELEGRAM_LOGIN_MAX_AGE=(int, 86400),
-    DASHBOARD_URL=(str, "http://127.0.0.1:8000"),
+    DASHBOARD_URL=(str, ""),
     EVENT_RETENTION_DAYS=(int, 30),
     ROLLUP_RETENTION_DAYS=(int, 400),
     NEZUKO_SPOOL_DIR=(str, ""),
@@ -234,7 +234,8 @@ WEBHOOK_SECRET = env("WEBHOOK_SECRET")
 if WEBHOOK_URL and not WEBHOOK_SECRET:
     raise ImproperlyConfigured("WEBHOOK_SECRET must be set when WEBHOOK_URL is set.")
 TELEGRAM_LOGIN_MAX_AGE = env("TELEGRAM_LOGIN_MAX_AGE")
-# Public base URL of the dashboard, for the one-time login links the bot sends.
+# Public base URL of the dashboard, for the one-time login links the bot sends;
+# unset: where runbot serves it (bots.served).
 DASHBOARD_URL = env("DASHBOARD_URL").rstrip("/")
 # fsync every journal append (bots.journal): survives a power loss, not only a kill.
 NEZUKO_JOURNAL_FSYNC = env("NEZUKO_JOURNAL_FSYNC")

@@ -9,6 +9,7 @@ it was sent and who sent it first; replies in groups remove themselves after
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import html
 import re
 
@@ -16,6 +17,7 @@ import structlog
 from asgiref.sync import sync_to_async
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.html import escape
 from telegram import (
     ChatMember,
@@ -31,11 +33,12 @@ from bots.audit import Actor
 from bots.models import AuditLog
 from groups import rights
 from groups.config import GroupConfig, aget_group_config
-from groups.models import ProtectedGroup
+from groups.models import FunnelDay, ProtectedGroup
 from groups.services import health, ledger_reads, members, protection
 from groups.services import settings as group_settings
 from verification import actions, telegram_reads
 from verification.engine import Engine
+from verification.flows import invite_links
 from verification.updates import ADMIN_STATUSES, GROUP_ANONYMOUS_BOT_ID, display_name
 
 logger = structlog.get_logger(__name__)
@@ -44,6 +47,8 @@ REPLY_TTL = 60
 MAX_CHANNELS = 10
 CHANNEL_REF = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-100\d{5,15})$")
 INVITE_RIGHTS = "restrict_members+delete_messages+invite_users"
+# /status shows the growth funnel of journeys begun this many days back.
+FUNNEL_DAYS = 30
 
 SETTING_CHOICES: dict[str, list[tuple[str, str]]] = {
     "action": [("mute", "Mute"), ("kick", "Kick"), ("delete", "Delete only")],
@@ -57,6 +62,7 @@ class Problem:
     what: str
     fix: str
     ok: bool = False
+    info: bool = False  # worth knowing, but nothing to flag the group for
 
 
 def install(application: Application, engine: Engine) -> Commands:
@@ -140,6 +146,9 @@ class Commands:
             linked_chat_id=getattr(chat, "linked_chat_id", None))
         config = await aget_group_config(self.engine.bot_pk, message.chat_id)
         await telegram_reads.fetch_admins(self.engine, config)
+        # The group's own link per channel: Join buttons use it, and joins through it
+        # are attributed to this group.
+        await invite_links.ensure_invite_links(self.engine, config)
         names = ", ".join(escape(c.title or c.username) for c in channels)
         await self._reply(message, f"✅ <b>{escape(group.title)}</b> now requires: {names}.\n"
                           "Members who are not subscribed will be muted until they join.")
@@ -157,8 +166,10 @@ class Commands:
                 await self._reply(message,
                                   f"{escape(context.args[0])} is not linked to this group.")
                 return
+        links = await protection.ainvite_links(config.pk, channel_id)
         off = await protection.aunprotect(config.pk, channel_chat_id=channel_id,
                                           actor=actor)
+        await invite_links.revoke_invite_links(self.engine, config.pk, links)
         if off:
             config = await aget_group_config(self.engine.bot_pk, message.chat_id)
             user_ids = await ledger_reads.arestricted_user_ids(config.pk)
@@ -175,6 +186,7 @@ class Commands:
             return
         config, _ = found
         context_data = await health.agroup_status(config.pk)
+        context_data["funnel"] = await _afunnel_lines(config)
         await self._reply(message, render_to_string("verification/telegram/status.html",
                                                     context_data).strip())
 
@@ -274,10 +286,14 @@ class Commands:
     async def diagnose(self, config: GroupConfig) -> list[Problem]:
         """/doctor: one line per thing that must hold, with a fix for each failure."""
         lines = list(await self._group_rights(config.chat_id, ok_lines=True))
+        # Retried here: the scheduled check-up runs this every 15 minutes.
+        if await invite_links.ensure_invite_links(self.engine, config):
+            config = await aget_group_config(self.engine.bot_pk, config.chat_id) or config
         for channel in config.channels:
             lines += await self._channel_rights(channel.chat_id, channel.label, ok_lines=True)
             if not channel.username:
                 lines.append(await self._invite_link_line(channel))
+            lines.append(_own_link_line(channel))
         return lines
 
     async def _invite_link_line(self, channel) -> Problem:
@@ -285,11 +301,11 @@ class Commands:
         link stops working, and getChat then shows a different one)."""
         what = f"Channel {channel.label}: invite link"
         fix = "run /protect again to store a fresh one (I need the right to invite users)"
-        if not channel.join_url:
+        if not channel.channel_url:
             return Problem(what, fix)
         chat = await telegram_reads.get_chat(self.engine, channel.chat_id)
         current = getattr(chat, "invite_link", None) if chat else None
-        if current and current != channel.join_url:
+        if current and current != channel.channel_url:
             return Problem(f"{what} was revoked or replaced", fix)
         return Problem(what, fix, ok=True)
 
@@ -401,6 +417,26 @@ class Commands:
         in_group = message.chat.type in ("group", "supergroup")
         await actions.reply(self.engine, message.chat_id, text, thread_id=_thread(message),
                             delete_after=REPLY_TTL if in_group else 0)
+
+
+def _own_link_line(channel) -> Problem:
+    """Informational: without the group's own link, joins count as "likely" only."""
+    if channel.has_own_link:
+        return Problem(f"Channel {channel.label}: this group's own invite link", "", ok=True)
+    return Problem(f"Channel {channel.label}: no invite link for this group yet, so joins "
+                   "count as likely only", "give me the “Invite users” right there",
+                   ok=True, info=True)
+
+
+@sync_to_async
+def _afunnel_lines(config: GroupConfig) -> list[dict]:
+    """/status: the growth funnel of the last 30 days, one line per channel."""
+    today = timezone.now().date()
+    rows = FunnelDay.objects.filter(group_id=config.pk).days(
+        today - datetime.timedelta(days=FUNNEL_DAYS - 1), today).by_channel(today)
+    by_channel = {row["channel_chat_id"]: row for row in rows}
+    return [{"channel": channel.label, **by_channel[channel.chat_id]}
+            for channel in config.channels if channel.chat_id in by_channel]
 
 
 def _forwarded_channel(message: Message | None) -> int | None:

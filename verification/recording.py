@@ -28,11 +28,18 @@ from bots.ratelimit import RateLimitDropped
 from groups import owed
 from groups.config import ChannelConfig, GroupConfig
 from groups.models import GroupMember
-from groups.services import health, ledger_writes
+from groups.services import attribution, health, ledger_writes, protection
 from verification.decisions import Freed, HandOver
 from verification.engine import Engine
 from verification.events import VerificationEventData
-from verification.updates import Person
+from verification.models import Outcome
+from verification.updates import MemberChange, Person
+
+# Outcomes that told a person which channels to join (the funnel's "warned").
+WARNING_OUTCOMES = frozenset({Outcome.RESTRICTED, Outcome.KICKED, Outcome.DELETED})
+# Unmutes that happened because the person now satisfies every channel (not an
+# admin's unmute from the dashboard): the funnel's "verified".
+VERIFYING_REASONS = frozenset({"channel_join", "button", "owed", "recheck"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -80,6 +87,42 @@ async def record(engine: Engine, config: GroupConfig, done: Done, *,
     if done.event is not None:
         event(engine, done.event, config, done.person, missing=done.missing, started=started,
               cache_hit=cache_hit, detail=done.detail)
+    if done.ok:
+        await _funnel(config, done)
+
+
+async def _funnel(config: GroupConfig, done: Done) -> None:
+    """The growth funnel's steps that an outcome in a group makes (groups.attribution)."""
+    if done.event in WARNING_OUTCOMES and done.missing:
+        await attribution.awarned(config.pk, [c.chat_id for c in done.missing], done.person.id)
+    elif done.event == Outcome.JOIN_APPROVED or (
+            done.event == Outcome.UNMUTED and done.detail in VERIFYING_REASONS):
+        await attribution.averified(config.pk, done.person.id)
+
+
+async def invite_link_made(config: GroupConfig, channel: ChannelConfig, url: str) -> None:
+    """The group's own invite link to a channel: its Join buttons use it from now on."""
+    await protection.astore_invite_link(config.pk, channel.chat_id, url)
+
+
+async def invite_links_revoked(group_pk: int, links: list[tuple[int, str]]) -> None:
+    await protection.aforget_invite_links(group_pk, links)
+
+
+async def asked_to_join(config: GroupConfig, person: Person,
+                        missing: tuple[ChannelConfig, ...]) -> None:
+    """A join request answered with "join these first": warned, for the funnel."""
+    await attribution.awarned(config.pk, [c.chat_id for c in missing], person.id)
+
+
+async def channel_membership(engine: Engine, change: MemberChange) -> None:
+    """A person joined or left a channel some group requires: the funnel's joined
+    (exact through a group's own invite link, else likely) or left."""
+    if change.joined:
+        await attribution.ajoined(engine.bot_pk, change.chat_id, change.person.id,
+                                  change.invite_link)
+    elif change.left:
+        await attribution.aleft(engine.bot_pk, change.chat_id, change.person.id)
 
 
 async def _ledger(engine: Engine, config: GroupConfig, done: Done) -> None:

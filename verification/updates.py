@@ -92,6 +92,9 @@ class MemberChange:
     old_status: str
     new_status: str
     actor_id: int | None = None
+    # The invite link they joined through, as Telegram shows it to this bot (in
+    # full only for links this bot created): how a join is attributed to a group.
+    invite_link: str = ""
 
     @property
     def joined(self) -> bool:
@@ -131,6 +134,7 @@ class MemberChange:
             old_status=cmu.old_chat_member.status,
             new_status=cmu.new_chat_member.status,
             actor_id=cmu.from_user.id if cmu.from_user else None,
+            invite_link=cmu.invite_link.invite_link if cmu.invite_link else "",
         )
 
 

@@ -286,7 +286,7 @@ class TelegramWorld:
             self.push(user, "my_chat_member", payload)
         for bot, bot_member in self.bots_in(chat):
             if bot.id != user.id and bot_member.is_admin:
-                self.push(bot, "chat_member", payload)
+                self.push(bot, "chat_member", as_seen_by(payload, bot))
         return True
 
     def push(self, bot: User, kind: str, payload: dict[str, Any]) -> None:
@@ -358,3 +358,15 @@ class TelegramWorld:
             return
         for bot, _member in self.bots_in(chat):
             self.push(bot, kind, message)
+
+
+def as_seen_by(payload: dict[str, Any], bot: User) -> dict[str, Any]:
+    """The update as this bot receives it: an invite link another admin created shows
+    only its first part, the rest replaced with "…" (Bot API, ChatInviteLink)."""
+    link = payload.get("invite_link")
+    if link is None or link["creator"]["id"] == bot.id:
+        return payload
+    url = link["invite_link"]
+    head, _, secret = url.rpartition("/+") if "/+" in url else url.rpartition("/")
+    shown = f"{head}/+{secret[:len(secret) // 2]}…" if "/+" in url else f"{head}/…"
+    return {**payload, "invite_link": {**link, "invite_link": shown}}

@@ -245,3 +245,22 @@ async def test_invite_links_admit_or_ask(scene: Scene) -> None:
     request = next(u.chat_join_request for u in updates if u.chat_join_request)
     assert joined.invite_link.invite_link == direct.invite_link
     assert request.invite_link.invite_link == gated.invite_link
+
+
+async def test_a_join_through_another_admins_link_shows_the_link_cut_short(scene: Scene) -> None:
+    emu = scene.emulator
+    other = emu.create_bot(username="other_bot")
+    emu.promote(scene.channel, other, by=scene.alice)
+    async with scene.ptb_bot() as bot, scene.ptb_bot(other) as other_bot:
+        await drain(bot)
+        await drain(other_bot)
+        mine = await bot.create_chat_invite_link(scene.channel.id, name="Nezuko: Cats")
+        emu.join(scene.channel, scene.carol, invite_link=mine.invite_link)
+        seen_by_creator = next(u.chat_member for u in await drain(bot) if u.chat_member)
+        seen_by_other = next(u.chat_member for u in await drain(other_bot) if u.chat_member)
+    # The creator sees its own link in full, with its name; another admin only its start.
+    assert seen_by_creator.invite_link.invite_link == mine.invite_link
+    assert seen_by_creator.invite_link.name == "Nezuko: Cats"
+    shown = seen_by_other.invite_link.invite_link
+    assert shown.endswith("…") and shown != mine.invite_link
+    assert mine.invite_link.startswith(shown[:-1])

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, F, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bots.audit import Actor
 from bots.models import AuditLog
 from dashboard import access, services
 from dashboard.forms import GroupFilterForm, GroupSettingsForm
+from dashboard.growth import growth_context
 from dashboard.views.common import base_context, flash, page_or_partial, paginate, refused
 from dashboard.views.pages import FEED_LIMIT, feed_row_from_model
 from groups.models import GroupMember
@@ -21,6 +25,7 @@ from groups.services import settings as group_settings_service
 
 SOURCE = AuditLog.Source.DASHBOARD
 MEMBERS_PER_PAGE = 25
+GROWTH_DAYS = 30
 
 
 @require_GET
@@ -85,8 +90,12 @@ def _detail_context(request: HttpRequest, group, form: GroupSettingsForm | None 
 @login_required
 def group_detail(request: HttpRequest, pk: int) -> HttpResponse:
     group = access.get_group_for(request.user, pk)
-    return page_or_partial(request, "dashboard/group_detail.html", "members",
-                           _detail_context(request, group))
+    context = _detail_context(request, group)
+    if not (request.htmx and not request.htmx.boosted):
+        # The whole page carries the growth section: journeys begun in the last 30 days.
+        now = timezone.now()
+        context |= growth_context([group.pk], now - timedelta(days=GROWTH_DAYS), now)
+    return page_or_partial(request, "dashboard/group_detail.html", "members", context)
 
 
 @require_http_methods(["GET", "POST"])

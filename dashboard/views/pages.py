@@ -12,6 +12,7 @@ from bots import audit
 from dashboard import access, figures
 from dashboard.consumers import feed_row
 from dashboard.forms import AnalyticsForm
+from dashboard.growth import growth_context
 from dashboard.views.common import base_context, page_or_partial, paginate
 
 FEED_ROWS = 30
@@ -87,6 +88,7 @@ def analytics(request: HttpRequest) -> HttpResponse:
         "groups": access.visible_groups(request.user).only("pk", "title"),
         "periods": list(figures.PERIODS), "window": window, "query": query.urlencode(),
         **figures.analytics(request.user, window, group_ids),
+        **growth_context(group_ids, window.start, window.end),
     }
     return page_or_partial(request, "dashboard/analytics.html", "charts", context)
 

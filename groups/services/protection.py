@@ -1,4 +1,5 @@
-"""Protecting a group: /protect, /unprotect @channel, enable/disable, chat migration.
+"""Protecting a group: /protect, /unprotect @channel, enable/disable, chat migration;
+and the group's own invite links to its channels (made and revoked by the engine).
 
 Each change checks the actor's rights (`checks.require`), applies in one
 transaction with its audit row, and bumps the configuration version so every
@@ -11,6 +12,7 @@ import dataclasses
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
+from django.utils import timezone
 
 from bots import audit
 from bots.audit import Actor, AuditAction
@@ -131,3 +133,52 @@ def migrate_chat(bot_id: int, old_chat_id: int, new_chat_id: int) -> bool:
 
 
 amigrate_chat = sync_to_async(migrate_chat)
+
+
+# --- the group's own invite links (docs/growth.md) --------------------------------------
+
+# Telegram's limit for an invite link's name.
+INVITE_LINK_NAME_MAX = 32
+
+
+def invite_link_name(group_title: str) -> str:
+    """"Nezuko: <group title>", cut to Telegram's 32 characters: the channel's admins
+    see in their link list which group brings whom."""
+    return f"Nezuko: {group_title}".strip()[:INVITE_LINK_NAME_MAX]
+
+
+def store_invite_link(group_pk: int, channel_chat_id: int, url: str) -> bool:
+    """Remember the group's own link to a channel; Join buttons use it from now on."""
+    stored = GroupChannel.objects.filter(
+        group_id=group_pk, channel__chat_id=channel_chat_id, invite_link="",
+    ).update(invite_link=url[:255], invite_link_created_at=timezone.now())
+    if stored:
+        bump_version()  # GroupConfig's join_url changed
+    return bool(stored)
+
+
+astore_invite_link = sync_to_async(store_invite_link)
+
+
+def invite_links(group_pk: int, channel_chat_id: int | None = None) -> list[tuple[int, str]]:
+    """`(channel chat id, link)` of the group's own links (one channel's, or all)."""
+    links = GroupChannel.objects.filter(group_id=group_pk).exclude(invite_link="")
+    if channel_chat_id is not None:
+        links = links.filter(channel__chat_id=channel_chat_id)
+    return list(links.values_list("channel__chat_id", "invite_link"))
+
+
+ainvite_links = sync_to_async(invite_links)
+
+
+def forget_invite_links(group_pk: int, links: list[tuple[int, str]]) -> int:
+    """The links were revoked: Join buttons fall back to the channel's own link."""
+    forgotten = GroupChannel.objects.filter(
+        group_id=group_pk, invite_link__in=[url for _, url in links],
+    ).update(invite_link="", invite_link_created_at=None)
+    if forgotten:
+        bump_version()
+    return forgotten
+
+
+aforget_invite_links = sync_to_async(forget_invite_links)

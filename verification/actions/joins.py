@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from telegram.error import TelegramError
 
 from groups.config import GroupConfig
-from verification import joinrequests
+from verification import joinrequests, recording
 from verification.actions.messages import send
 from verification.decisions import ApproveJoin, AskToJoin
 from verification.models import Outcome
@@ -47,6 +47,7 @@ async def ask_to_join(engine: Engine, d: AskToJoin, config: GroupConfig) -> None
                             markup=keyboard(d.missing, d.chat_id, kind="request"), level="P1")
     if message_id is not None:
         await joinrequests.aset_request_message(config.pk, d.person.id, message_id)
+        await recording.asked_to_join(config, d.person, d.missing)
 
 
 async def decline_join(engine: Engine, chat_id: int, person: Person) -> Done:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from groups.config import agroups_for_channel
 from groups.services import ledger_reads
-from verification import actions, telegram_reads
+from verification import actions, recording, telegram_reads
 from verification.decisions import Check, Unmute, decide_membership, decide_unmute, screen_person
 from verification.engine import Engine
 from verification.flows.join_requests import retry_join_request
@@ -24,6 +24,8 @@ async def channel_member(engine: Engine, change: MemberChange) -> None:
         return
     key = (engine.bot_telegram_id, change.chat_id, change.person.id)
     engine.memberships.remember(key, change.is_member)
+    # Attributed before any unmute, so the verification finds the join it follows.
+    await recording.channel_membership(engine, change)
     if change.left:
         await _left_channel(engine, change)
     else:

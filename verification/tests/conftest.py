@@ -132,6 +132,11 @@ async def world(scene: Scene, settings, tmp_path, limits: Limits,
     options.command_interval = command_interval
     try:
         async with supervised(options, bot_row.pk) as runner:
+            # The bot's start-up step sets its command menus (one per scope); tests that
+            # count calls start once it is done.
+            first = await scene.emulator.wait_for_call("setMyCommands", timeout=15)
+            await scene.emulator.wait_for_call("setMyCommands", timeout=15,
+                                               since=scene.emulator.calls.index(first) + 1)
             yield EngineWorld(scene.emulator, scene, runner.engine, bot_row, probe,
                         runner.application, runner)
     finally:

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
+from bots import served
 from bots.models import BotInstance
 from bots.registration import TokenRejected, aregister_bot
 from bots.supervisor import RuntimeOptions, Supervisor, aload_bots
@@ -180,6 +181,9 @@ class Command(BaseCommand):
         async def supervise() -> None:
             stop = asyncio.Event()
             install_signal_handlers(stop)
+            # Login links point here unless DASHBOARD_URL says otherwise (port 0 included).
+            served.announce(host, server.listening_addresses[0][1]
+                            if server.listening_addresses else port)
             try:
                 await self.main(selectors, stop, wait_for_bots=True, options=options, **runtime)
             except BaseException as exc:
