@@ -134,11 +134,11 @@ async def world(scene: Scene, settings, tmp_path, limits: Limits,
         async with supervised(options, bot_row.pk) as runner:
             # The bot's start-up step sets its command menus (one per scope); tests that
             # count calls start once it is done.
-            first = await scene.emulator.wait_for_call("setMyCommands", timeout=15)
-            await scene.emulator.wait_for_call("setMyCommands", timeout=15,
+            first = await scene.emulator.wait_for_call("setMyCommands", timeout=30)
+            await scene.emulator.wait_for_call("setMyCommands", timeout=30,
                                                since=scene.emulator.calls.index(first) + 1)
             yield EngineWorld(scene.emulator, scene, runner.engine, bot_row, probe,
-                        runner.application, runner)
+                              runner.application, runner)
     finally:
         # The handlers' thread keeps a connection; PostgreSQL cannot drop the test
         # database while it is open.
