@@ -7,7 +7,7 @@ import re
 from django import forms
 
 from bots import crypto
-from groups.models import ProtectedGroup
+from groups.models import MAX_POLICY_COUNT, ProtectedGroup, policy_label
 
 PLACEHOLDERS = frozenset({"mention", "group", "channels"})
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -43,7 +43,15 @@ class UserIdListField(forms.CharField):
         return parse_user_ids(str(value or ""))
 
 
+POLICY_CHOICES = [(p, policy_label(p).capitalize())
+                  for p in ("all", "any", *(str(n) for n in range(2, MAX_POLICY_COUNT + 1)))]
+
+
 class GroupSettingsForm(forms.ModelForm):
+    policy = forms.ChoiceField(
+        choices=POLICY_CHOICES, label="Policy",
+        help_text="Which linked channels a member needs: all, any one, or at least N.",
+    )
     allowed_user_ids = UserIdListField(
         required=False, label="Allow-list",
         help_text="Telegram user ids never restricted here, separated by commas.",
@@ -55,7 +63,8 @@ class GroupSettingsForm(forms.ModelForm):
 
     class Meta:
         model = ProtectedGroup
-        fields = ["action", "warning_delete_after", "fail_mode", "warning_text", "allowed_user_ids"]
+        fields = ["action", "policy", "warning_delete_after", "fail_mode", "warning_text",
+                  "allowed_user_ids"]
         widgets = {"warning_text": forms.Textarea(attrs={"rows": 3, "maxlength": 1000})}
 
     def clean_warning_text(self) -> str:

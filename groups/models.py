@@ -1,5 +1,6 @@
 """Protected groups, the channels they require, and who is in them."""
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -12,6 +13,40 @@ class ProtectedGroupQuerySet(models.QuerySet):
 
     def needing_attention(self):
         return self.filter(needs_attention=True)
+
+
+def validate_policy(value: str) -> None:
+    """`all`, `any`, or a number of channels (at least 1): see ProtectedGroup.policy."""
+    if value in ("all", "any"):
+        return
+    if not (value.isdigit() and 1 <= int(value) <= MAX_POLICY_COUNT):
+        raise ValidationError(
+            "Use all, any, or a number of channels from 1 to %(max)s.",
+            params={"max": MAX_POLICY_COUNT}, code="invalid_policy")
+
+
+MAX_POLICY_COUNT = 10  # /protect links at most ten channels at once
+
+
+def required_channels(policy: str, linked: int) -> int:
+    """How many of `linked` channels a member must be subscribed to under `policy`.
+
+    A number above the channels linked asks for all of them: unlinking a channel
+    must never make the group impossible to speak in.
+    """
+    if policy == "any":
+        return min(1, linked)
+    if policy.isdigit():
+        return min(int(policy), linked)
+    return linked
+
+
+def policy_label(policy: str) -> str:
+    if policy == "any":
+        return "any one channel"
+    if policy.isdigit():
+        return f"at least {policy} channel" + ("s" if policy != "1" else "")
+    return "every channel"
 
 
 class ProtectedGroup(models.Model):
@@ -45,6 +80,10 @@ class ProtectedGroup(models.Model):
         default=120, help_text="Seconds before a warning removes itself; 0 keeps it."
     )
     fail_mode = models.CharField(max_length=8, choices=FailMode.choices, default=FailMode.CLOSED)
+    policy = models.CharField(
+        max_length=8, default="all", validators=[validate_policy],
+        help_text="Which linked channels a member needs: all, any, or a number (at least N).",
+    )
     warning_text = models.TextField(
         blank=True,
         help_text="Custom warning. Placeholders: {mention}, {group}, {channels}.",
@@ -80,6 +119,10 @@ class ProtectedGroup(models.Model):
 
     def __str__(self) -> str:
         return self.title or str(self.chat_id)
+
+    @property
+    def policy_label(self) -> str:
+        return policy_label(self.policy)
 
 
 class EnforcedChannel(models.Model):

@@ -66,7 +66,8 @@ def page(name, *args):
 # --- groups: settings --------------------------------------------------------------
 
 
-SETTINGS_FORM = {"action": "kick", "warning_delete_after": "60", "fail_mode": "closed",
+SETTINGS_FORM = {"action": "kick", "policy": "all", "warning_delete_after": "60",
+                 "fail_mode": "closed",
                  "warning_text": "", "allowed_user_ids": ""}
 
 

@@ -43,12 +43,21 @@ class Check:
 class Restrict:
     chat_id: int
     person: Person
+    # The channels that would help: under `all` every one missing, under `any`
+    # or `at least N` any `short` of them satisfy the policy.
     missing: tuple[ChannelConfig, ...]
-    action: str  # ProtectedGroup.Action value: mute, kick or delete
+    action: str  # ProtectedGroup.Action value: mute, kick, delete or observe
     reason: str  # "message", "join", "left_channel", "unknown"
     delete_message_id: int | None = None
     thread_id: int | None = None
     warn: bool = True
+    short: int = 0  # how many of `missing` are needed (under `all`: every one)
+    policy: str = "all"
+
+    @property
+    def detail(self) -> str:
+        """The reason as recorded: with the policy when it is not today's `all`."""
+        return with_policy(self.reason, self.policy, self.short, len(self.missing))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,6 +83,7 @@ class StillMissing:
     person: Person
     missing: tuple[ChannelConfig, ...]
     unknown: bool = False
+    short: int = 0  # how many of `missing` are still needed
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -96,6 +106,7 @@ class AskToJoin:
     person: Person
     user_chat_id: int
     missing: tuple[ChannelConfig, ...]
+    short: int = 0  # how many of `missing` are needed
 
 
 SUBSCRIBED = Allow("subscribed")
@@ -152,10 +163,56 @@ def screen_person(person: Person, config: GroupConfig | None) -> Allow | Check:
 def split_answers(
     channels: tuple[ChannelConfig, ...], answers: Answers
 ) -> tuple[tuple[ChannelConfig, ...], tuple[ChannelConfig, ...]]:
-    """(missing, unknown) channels, in the group's order."""
-    missing = tuple(c for c in channels if answers.get(c.chat_id) is False)
-    unknown = tuple(c for c in channels if c.chat_id in answers and answers[c.chat_id] is None)
+    """(missing, unknown) channels, in the group's order. A channel with no answer
+    at all is unknown: it was never asked, so nothing says the person is in it."""
+    missing = tuple(c for c in channels if answers.get(c.chat_id, None) is False)
+    unknown = tuple(c for c in channels
+                    if c.chat_id not in answers or answers[c.chat_id] is None)
     return missing, unknown
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Shortfall:
+    """What a person lacks under the group's policy."""
+
+    channels: tuple[ChannelConfig, ...]  # not (known to be) joined: each would help
+    short: int  # how many of them are needed
+    unknown: bool  # only unknown answers stand between them and the policy
+
+
+def shortfall(config: GroupConfig, channels: tuple[ChannelConfig, ...],
+              answers: Answers) -> Shortfall | None:
+    """The policy (all, any, at least N) over `channels`; None when it is satisfied.
+
+    `unknown` is set when the unknown answers could still make up the difference:
+    the group's fail mode decides those, as it always did for `all`.
+    """
+    needed = config.required
+    have = 0
+    for channel in channels:
+        if answers.get(channel.chat_id) is True:
+            have += 1
+    if have >= needed:
+        return None
+    missing, unknown = split_answers(channels, answers)
+    return Shortfall(missing + unknown, needed - have,
+                     unknown=have + len(unknown) >= needed)
+
+
+def known_enough(config: GroupConfig, channels: tuple[ChannelConfig, ...],
+                 answers: Answers) -> bool:
+    """Do the answers from memory decide? Every channel answered, or enough of them
+    True that the rest cannot matter (`any`: one known subscription is enough)."""
+    if len(answers) == len(channels):
+        return True
+    return shortfall(config, channels, answers) is None
+
+
+def with_policy(reason: str, policy: str, short: int, candidates: int) -> str:
+    """A decision's reason with the policy it was taken under (`all` says nothing more)."""
+    if policy == "all" or not short:
+        return reason
+    return f"{reason} (policy {policy}: {short} more of {candidates})"
 
 
 def decide_membership(
@@ -166,25 +223,28 @@ def decide_membership(
     reason: str,
     message: IncomingMessage | None = None,
 ) -> Allow | Restrict:
-    """AND over every linked channel; unknown answers follow the group's fail mode."""
-    for channel in check.channels:
-        if answers.get(channel.chat_id) is not True:
-            break
-    else:
-        return SUBSCRIBED  # the common case, on the fast path: no tuples built
-    missing, unknown = split_answers(check.channels, answers)
-    if not missing and not unknown:
+    """The group's policy over its linked channels; unknown answers follow the fail mode."""
+    if config.policy == "all":
+        for channel in check.channels:
+            if answers.get(channel.chat_id) is not True:
+                break
+        else:
+            return SUBSCRIBED  # the common case, on the fast path: no tuples built
+    lacking = shortfall(config, check.channels, answers)
+    if lacking is None:
         return SUBSCRIBED
-    if not missing and config.fail_open:
+    if lacking.unknown and config.fail_open:
         return Allow("fail_open")
     return Restrict(
         chat_id=config.chat_id,
         person=check.person,
-        missing=missing + unknown,
+        missing=lacking.channels,
         action=config.action,
-        reason="unknown" if not missing else reason,
+        reason="unknown" if lacking.unknown else reason,
         delete_message_id=message.message_id if message else None,
         thread_id=message.thread_id if message else None,
+        short=lacking.short,
+        policy=config.policy,
     )
 
 
@@ -196,12 +256,13 @@ def decide_unmute(
     restricted_by_nezuko: bool,
     reason: str,
 ) -> Unmute | StillMissing | NotOurs:
-    """Lift a restriction only when Nezuko placed it and every channel is satisfied."""
+    """Lift a restriction only when Nezuko placed it and the policy is satisfied."""
     if not restricted_by_nezuko:
         return NotOurs(config.chat_id, person)
-    missing, unknown = split_answers(config.channels, answers)
-    if missing or unknown:
-        return StillMissing(config.chat_id, person, missing + unknown, unknown=not missing)
+    lacking = shortfall(config, config.channels, answers)
+    if lacking is not None:
+        return StillMissing(config.chat_id, person, lacking.channels, unknown=lacking.unknown,
+                            short=lacking.short)
     return Unmute(config.chat_id, person, reason)
 
 
@@ -260,12 +321,11 @@ def decide_join_request(
     screened = screen_person(person, config)
     if isinstance(screened, Allow):
         return ApproveJoin(config.chat_id, person)
-    missing, unknown = split_answers(config.channels, answers)
-    if not missing and not unknown:
+    lacking = shortfall(config, config.channels, answers)
+    if lacking is None or (lacking.unknown and config.fail_open):
         return ApproveJoin(config.chat_id, person)
-    if not missing and config.fail_open:
-        return ApproveJoin(config.chat_id, person)
-    return AskToJoin(config.chat_id, person, user_chat_id, missing + unknown)
+    return AskToJoin(config.chat_id, person, user_chat_id, lacking.channels,
+                     short=lacking.short)
 
 
 def outcome_label(decision: object) -> str:

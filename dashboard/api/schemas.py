@@ -43,6 +43,7 @@ class GroupOut(Schema):
     needs_attention: bool
     attention_reason: str
     action: str
+    policy: str
     warning_delete_after: int
     fail_mode: str
     warning_text: str
@@ -59,6 +60,8 @@ class GroupSettingsIn(Schema):
     """Only the fields given are changed; validated like the dashboard form."""
 
     action: Literal["mute", "kick", "delete"] | None = None
+    policy: str | None = Field(default=None, pattern=r"^(all|any|[2-9]|10)$",
+                               description="all, any, or at least N channels (2 to 10)")
     warning_delete_after: int | None = Field(default=None, ge=0, le=86400)
     fail_mode: Literal["closed", "open"] | None = None
     warning_text: str | None = Field(default=None, max_length=1000)

@@ -14,8 +14,8 @@ from groups.models import ProtectedGroup
 from groups.services import checks
 
 # What an owner may tune; the Telegram keyboard offers the first three.
-SETTING_FIELDS = ("action", "warning_delete_after", "fail_mode", "join_request_timeout",
-                  "warning_text", "allowed_user_ids")
+SETTING_FIELDS = ("action", "policy", "warning_delete_after", "fail_mode",
+                  "join_request_timeout", "warning_text", "allowed_user_ids")
 
 
 def update_settings(group_pk: int, changes: dict[str, Any], *, actor: Actor) -> ProtectedGroup:

@@ -87,7 +87,7 @@ async def restrict(engine: Engine, d: Restrict, config: GroupConfig, *,
         return None  # already restricted and warned: a late message or an edit
     if d.action == "mute" and await _in_place(engine, d, config):
         done = Done(d.person, Outcome.RESTRICTED, ledger=Done.RESTRICTED, missing=d.missing,
-                    detail=d.reason)
+                    detail=d.detail)
     else:
         if d.action == "mute":
             await recording.intend(config, d.person)
@@ -97,7 +97,7 @@ async def restrict(engine: Engine, d: Restrict, config: GroupConfig, *,
         # An admin our cached list did not know yet: refresh it, never restrict.
         telegram_reads.refresh_admins_soon(engine, config, force=True)
     if d.warn and done.event in (Outcome.RESTRICTED, Outcome.DELETED):
-        await warn(engine, config, d.person, d.missing, d.thread_id)
+        await warn(engine, config, d.person, d.missing, d.thread_id, short=d.short)
     return done
 
 
