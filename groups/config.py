@@ -82,6 +82,11 @@ class GroupConfig:
         return self.enabled and bool(self.channels)
 
     @property
+    def observing(self) -> bool:
+        """Observe (shadow) mode: decisions are recorded, never carried out."""
+        return self.action == ProtectedGroup.Action.OBSERVE
+
+    @property
     def required(self) -> int:
         """How many linked channels a member must be subscribed to (the policy)."""
         return required_channels(self.policy, len(self.channels))

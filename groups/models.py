@@ -56,6 +56,8 @@ class ProtectedGroup(models.Model):
         MUTE = "mute", "Mute until they join"
         KICK = "kick", "Remove from the group"
         DELETE = "delete", "Delete messages only"
+        # Shadow mode: decide and record "would have restricted", change nothing.
+        OBSERVE = "observe", "Observe only (record, change nothing)"
 
     class FailMode(models.TextChoices):
         CLOSED = "closed", "Fail closed (restrict when unsure)"

@@ -34,7 +34,7 @@ from groups.config import GroupConfig, aget_group_config
 from groups.models import ProtectedGroup
 from groups.services import health, ledger_reads, members, protection
 from groups.services import settings as group_settings
-from verification import actions, telegram_reads
+from verification import actions, impact, telegram_reads
 from verification.engine import Engine
 from verification.updates import ADMIN_STATUSES, GROUP_ANONYMOUS_BOT_ID, display_name
 
@@ -46,7 +46,8 @@ CHANNEL_REF = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-100\d{5,15})$")
 INVITE_RIGHTS = "restrict_members+delete_messages+invite_users"
 
 SETTING_CHOICES: dict[str, list[tuple[str, str]]] = {
-    "action": [("mute", "Mute"), ("kick", "Kick"), ("delete", "Delete only")],
+    "action": [("mute", "Mute"), ("kick", "Kick"), ("delete", "Delete only"),
+               ("observe", "Observe")],
     "warning_delete_after": [("30", "30 s"), ("120", "2 min"), ("600", "10 min"), ("0", "Keep")],
     "fail_mode": [("closed", "Fail closed"), ("open", "Fail open")],
 }
@@ -141,8 +142,14 @@ class Commands:
         config = await aget_group_config(self.engine.bot_pk, message.chat_id)
         await telegram_reads.fetch_admins(self.engine, config)
         names = ", ".join(escape(c.title or c.username) for c in channels)
+        # Offer shadow mode first: the owner sees the impact before anyone is muted.
+        observe = InlineKeyboardMarkup([[InlineKeyboardButton(
+            "Observe first (mute nobody)", callback_data="nz:s:action:observe")]])
         await self._reply(message, f"✅ <b>{escape(group.title)}</b> now requires: {names}.\n"
-                          "Members who are not subscribed will be muted until they join.")
+                          "Members who are not subscribed will be muted until they join. "
+                          "Not sure yet? Observe first: I only record what I would do "
+                          "(/status shows it), and <code>/settings action mute</code> "
+                          "starts enforcing.", markup=observe)
 
     async def unprotect(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -175,6 +182,7 @@ class Commands:
             return
         config, _ = found
         context_data = await health.agroup_status(config.pk)
+        context_data["impact"] = await impact.apreview(context_data["group"])
         await self._reply(message, render_to_string("verification/telegram/status.html",
                                                     context_data).strip())
 
@@ -397,10 +405,11 @@ class Commands:
             return None
         return config, actor
 
-    async def _reply(self, message: Message, text: str) -> None:
+    async def _reply(self, message: Message, text: str, *,
+                     markup: InlineKeyboardMarkup | None = None) -> None:
         in_group = message.chat.type in ("group", "supergroup")
         await actions.reply(self.engine, message.chat_id, text, thread_id=_thread(message),
-                            delete_after=REPLY_TTL if in_group else 0)
+                            markup=markup, delete_after=REPLY_TTL if in_group else 0)
 
 
 def _forwarded_channel(message: Message | None) -> int | None:

@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from groups.config import ChannelConfig, GroupConfig
+from groups.models import required_channels
 from verification.updates import (
     CHANNEL_BOT_ID,
     GROUP_ANONYMOUS_BOT_ID,
@@ -51,8 +52,13 @@ class Restrict:
     delete_message_id: int | None = None
     thread_id: int | None = None
     warn: bool = True
-    short: int = 0  # how many of `missing` are needed (under `all`: every one)
+    short: int = 0  # how many of `missing` are needed (0, under `all`: every one)
     policy: str = "all"
+
+    @property
+    def observed(self) -> bool:
+        """Observe mode: record that this would have happened; delete, mute, send nothing."""
+        return self.action == "observe"
 
     @property
     def detail(self) -> str:
@@ -98,6 +104,8 @@ class NotOurs:
 class ApproveJoin:
     chat_id: int
     person: Person
+    # Observe mode: what they would have been asked to join (recorded, not asked).
+    would_ask: tuple[ChannelConfig, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -176,7 +184,7 @@ class Shortfall:
     """What a person lacks under the group's policy."""
 
     channels: tuple[ChannelConfig, ...]  # not (known to be) joined: each would help
-    short: int  # how many of them are needed
+    short: int  # how many of them are needed (0 under `all`: every one)
     unknown: bool  # only unknown answers stand between them and the policy
 
 
@@ -187,7 +195,7 @@ def shortfall(config: GroupConfig, channels: tuple[ChannelConfig, ...],
     `unknown` is set when the unknown answers could still make up the difference:
     the group's fail mode decides those, as it always did for `all`.
     """
-    needed = config.required
+    needed = required_channels(config.policy, len(channels))
     have = 0
     for channel in channels:
         if answers.get(channel.chat_id) is True:
@@ -195,7 +203,8 @@ def shortfall(config: GroupConfig, channels: tuple[ChannelConfig, ...],
     if have >= needed:
         return None
     missing, unknown = split_answers(channels, answers)
-    return Shortfall(missing + unknown, needed - have,
+    # Under `all` every channel listed is needed: short stays 0, as it always read.
+    return Shortfall(missing + unknown, 0 if config.policy == "all" else needed - have,
                      unknown=have + len(unknown) >= needed)
 
 
@@ -324,6 +333,8 @@ def decide_join_request(
     lacking = shortfall(config, config.channels, answers)
     if lacking is None or (lacking.unknown and config.fail_open):
         return ApproveJoin(config.chat_id, person)
+    if config.observing:
+        return ApproveJoin(config.chat_id, person, would_ask=lacking.channels)
     return AskToJoin(config.chat_id, person, user_chat_id, lacking.channels,
                      short=lacking.short)
 

@@ -80,7 +80,13 @@ async def apply(engine: Engine, decision: Decision | ApproveJoin | AskToJoin,
 
 async def restrict(engine: Engine, d: Restrict, config: GroupConfig, *,
                    started: float | None = None, cache_hit: bool | None = None) -> Done | None:
-    """Delete the message, restrict (or kick) the sender, record it, warn once."""
+    """Delete the message, restrict (or kick) the sender, record it, warn once.
+
+    Observe mode only records what would have happened."""
+    if d.observed:
+        done = Done(d.person, Outcome.WOULD_RESTRICT, missing=d.missing, detail=d.detail)
+        await recording.record(engine, config, done, started=started, cache_hit=cache_hit)
+        return done
     if d.delete_message_id is not None:
         await delete_message(engine, d.chat_id, d.delete_message_id)
     if (d.chat_id, d.person.id) in engine.restricted and d.reason == "message":
@@ -158,6 +164,9 @@ async def unban(engine: Engine, config: GroupConfig, person: Person) -> bool:
 
 async def approve_join(engine: Engine, d: ApproveJoin, config: GroupConfig, *,
                        started: float | None = None) -> Done:
+    if d.would_ask:
+        await recording.record(engine, config, Done(
+            d.person, Outcome.WOULD_RESTRICT, missing=d.would_ask, detail="join_request"))
     done = await joins.approve_join(engine, d)
     await recording.record(engine, config, done, started=started)
     return done

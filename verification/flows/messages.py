@@ -40,9 +40,13 @@ async def on_message(engine: Engine, update: Update) -> None:
     if config is not None and config.protecting and telegram_reads.admins_stale(config):
         # Every few minutes, not per message: at most one call a minute per group.
         telegram_reads.refresh_admins_soon(engine, config)
-    if not isinstance(decision, Allow):
+    if not isinstance(decision, Allow) and not _observed(decision):
         # The sender may not speak: no command of theirs runs either.
         raise ApplicationHandlerStop
+
+
+def _observed(decision: object) -> bool:
+    return isinstance(decision, Restrict) and decision.observed
 
 
 async def verify(engine: Engine, check: Check, config: GroupConfig, *, reason: str,
