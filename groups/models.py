@@ -1,6 +1,9 @@
 """Protected groups, the channels they require, and who is in them."""
 
+import re
+
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -26,6 +29,14 @@ def validate_policy(value: str) -> None:
 
 
 MAX_POLICY_COUNT = 10  # /protect links at most ten channels at once
+LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,4})?$")
+
+
+def validate_language(value: str) -> None:
+    """`auto` (each person's Telegram language) or a code such as en, de, pt-br."""
+    if value != "auto" and not LANGUAGE_CODE.match(value):
+        raise ValidationError("Use auto or a language code such as en, de or pt-br.",
+                              code="invalid_language")
 
 
 def required_channels(policy: str, linked: int) -> int:
@@ -90,7 +101,17 @@ class ProtectedGroup(models.Model):
         blank=True,
         help_text="Custom warning. Placeholders: {mention}, {group}, {channels}.",
     )
-    language = models.CharField(max_length=8, default="en")
+    language = models.CharField(max_length=8, default="en", validators=[validate_language])
+    # The human check for newcomers (off by default): press the right button in time.
+    captcha = models.BooleanField(
+        default=False, help_text="Newcomers must also answer a simple question in time.")
+    captcha_timeout = models.PositiveIntegerField(
+        default=120, validators=[MinValueValidator(30), MaxValueValidator(3600)],
+        help_text="Seconds a newcomer has to answer before being removed (30 to 3600).")
+    throttle = models.PositiveIntegerField(
+        default=60, validators=[MaxValueValidator(3600)],
+        help_text="Seconds between two answers to one member's commands (admins excepted); "
+                  "0 answers every command.")
     join_request_timeout = models.PositiveIntegerField(
         default=24 * 3600, help_text="Seconds before an unmet join request is declined."
     )

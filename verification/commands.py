@@ -45,12 +45,17 @@ MAX_CHANNELS = 10
 CHANNEL_REF = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-100\d{5,15})$")
 INVITE_RIGHTS = "restrict_members+delete_messages+invite_users"
 
+# The keyboard's rows: option names and values as `/settings <name> <value>` takes them.
 SETTING_CHOICES: dict[str, list[tuple[str, str]]] = {
     "action": [("mute", "Mute"), ("kick", "Kick"), ("delete", "Delete only"),
                ("observe", "Observe")],
-    "warning_delete_after": [("30", "30 s"), ("120", "2 min"), ("600", "10 min"), ("0", "Keep")],
-    "fail_mode": [("closed", "Fail closed"), ("open", "Fail open")],
+    "policy": [("all", "All channels"), ("any", "Any channel")],
+    "warning_delay": [("30", "30 s"), ("120", "2 min"), ("600", "10 min"), ("0", "Keep")],
+    "fail": [("closed", "Fail closed"), ("open", "Fail open")],
+    "captcha": [("off", "No captcha"), ("on", "Captcha")],
 }
+# Keyboards sent before the options had names used the field names.
+OLD_CHOICE_NAMES = {"warning_delete_after": "warning_delay", "fail_mode": "fail"}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -187,7 +192,13 @@ class Commands:
                                                     context_data).strip())
 
     async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The keyboard; or `/settings <name> <value>`, answered with the new value or
+        an error naming the allowed values."""
         message = update.effective_message
+        args = context.args or []
+        if args:
+            await self._set_option(message, args)
+            return
         found = await self._protected_group(message, "view")
         if found is None:
             return
@@ -197,11 +208,35 @@ class Commands:
                             markup=_settings_keyboard(group), thread_id=_thread(message),
                             delete_after=REPLY_TTL * 5)
 
+    async def _set_option(self, message: Message, args: list[str]) -> None:
+        found = await self._protected_group(message, "settings")
+        if found is None:
+            return
+        config, actor = found
+        if len(args) != 2:
+            names = ", ".join(group_settings.OPTIONS)
+            await self._reply(message, "Usage: /settings &lt;name&gt; &lt;value&gt;, for example "
+                              f"<code>/settings action mute</code>. Settings: {names}.")
+            return
+        try:
+            option, value = group_settings.parse_option(*args)
+            group = await group_settings.aupdate_settings(config.pk, {option.field: value},
+                                                          actor=actor)
+        except ValidationError as exc:
+            await self._reply(message, "❌ " + _text(" ".join(exc.messages)))
+            return
+        except PermissionDenied as exc:
+            await self._reply(message, _text(str(exc)))
+            return
+        await self._reply(message, f"✅ {option.name}: <b>{escape(option.show(value))}</b>"
+                          f"{_meaning(group, option.name)}")
+
     async def setting_pressed(self, update: Update,
                               context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         parts = (query.data or "").split(":")
-        choices = dict(SETTING_CHOICES.get(parts[2], [])) if len(parts) == 4 else {}
+        name = OLD_CHOICE_NAMES.get(parts[2], parts[2]) if len(parts) == 4 else ""
+        choices = dict(SETTING_CHOICES.get(name, []))
         if not choices or parts[3] not in choices or query.message is None:
             await actions.answer(self.engine, query.id)
             return
@@ -215,11 +250,10 @@ class Commands:
         if refusal is not None:
             await actions.answer(self.engine, query.id, refusal.message, alert=True)
             return
-        field, value = parts[2], parts[3]
+        option, value = group_settings.parse_option(name, parts[3])
         actor = _telegram_actor(query.from_user.id, display_name(query.from_user), standing)
-        group = await group_settings.aupdate_settings(
-            config.pk, {field: int(value) if field == "warning_delete_after" else value},
-            actor=actor)
+        group = await group_settings.aupdate_settings(config.pk, {option.field: value},
+                                                      actor=actor)
         await actions.edit(self.engine, chat_id, query.message.message_id,
                            _settings_text(group), _settings_keyboard(group))
         await actions.answer(self.engine, query.id, "Saved.")
@@ -452,16 +486,26 @@ def _thread(message: Message) -> int | None:
 
 
 def _settings_text(group: ProtectedGroup) -> str:
-    return render_to_string("verification/telegram/settings.html", {"group": group}).strip()
+    return render_to_string("verification/telegram/settings.html", {
+        "group": group, "options": group_settings.shown(group)}).strip()
+
+
+def _meaning(group: ProtectedGroup, name: str) -> str:
+    """What a just-set value means, where the value alone does not say it."""
+    if name == "policy":
+        return f" (members need {escape(group.policy_label)})"
+    if name == "action" and group.action == ProtectedGroup.Action.OBSERVE:
+        return " (I record what I would do and change nothing; /status shows it)"
+    return ""
 
 
 def _settings_keyboard(group: ProtectedGroup) -> InlineKeyboardMarkup:
     rows = []
-    for field, choices in SETTING_CHOICES.items():
-        current = str(getattr(group, field))
+    current = dict(group_settings.shown(group))
+    for name, choices in SETTING_CHOICES.items():
         rows.append([
-            InlineKeyboardButton(("• " if value == current else "") + label,
-                                 callback_data=f"nz:s:{field}:{value}")
+            InlineKeyboardButton(("• " if value == current[name] else "") + label,
+                                 callback_data=f"nz:s:{name}:{value}")
             for value, label in choices
         ])
     return InlineKeyboardMarkup(rows)
