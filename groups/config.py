@@ -75,6 +75,9 @@ class GroupConfig:
     admins_refreshed_at: float | None = None  # epoch seconds
     linked_chat_id: int | None = None  # the channel whose discussion group this is
     policy: str = "all"  # ProtectedGroup.policy: all, any, or a number of channels
+    captcha: bool = False  # newcomers must answer a question (verification/captcha.py)
+    captcha_timeout: int = 120
+    throttle: int = 60  # seconds between answers to one non-admin's commands
 
     @property
     def protecting(self) -> bool:
@@ -142,6 +145,9 @@ def _build(group: ProtectedGroup) -> GroupConfig:
         else None,
         linked_chat_id=group.linked_chat_id,
         policy=group.policy,
+        captcha=group.captcha,
+        captcha_timeout=group.captcha_timeout,
+        throttle=group.throttle,
     )
 
 

@@ -4,13 +4,21 @@
 Group admins set a group up from inside Telegram. Every command checks where
 it was sent and who sent it first; replies in groups remove themselves after
 `REPLY_TTL` seconds so setup chatter does not stay in the group.
+
+Members who are not admins get one answer per `throttle` seconds (a group
+setting, 60 by default) in a group; their other commands are ignored without
+a Telegram call (`bots.throttle`), and answers to them go after
+`MEMBER_REPLY_TTL` seconds: each answer spends the group's messages a minute,
+which warnings need.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import re
+from collections.abc import Awaitable, Callable
 
 import structlog
 from asgiref.sync import sync_to_async
@@ -29,6 +37,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from bots.audit import Actor
 from bots.models import AuditLog
+from bots.throttle import PersonThrottle
 from groups import rights
 from groups.config import GroupConfig, aget_group_config
 from groups.models import ProtectedGroup
@@ -41,6 +50,9 @@ from verification.updates import ADMIN_STATUSES, GROUP_ANONYMOUS_BOT_ID, display
 logger = structlog.get_logger(__name__)
 
 REPLY_TTL = 60
+MEMBER_REPLY_TTL = 15  # answers to members who are not admins go sooner
+# Unprotected groups have no setting yet: ProtectedGroup.throttle's default.
+DEFAULT_THROTTLE = ProtectedGroup._meta.get_field("throttle").default
 MAX_CHANNELS = 10
 CHANNEL_REF = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-100\d{5,15})$")
 INVITE_RIGHTS = "restrict_members+delete_messages+invite_users"
@@ -82,12 +94,30 @@ def install(application: Application, engine: Engine) -> Commands:
     return c
 
 
+Handler = Callable[["Commands", Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+
+def throttled(handler: Handler) -> Handler:
+    """Ignore the command when its sender, not an admin, was answered too recently."""
+    @functools.wraps(handler)
+    async def gate(self: Commands, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if await self._throttled(update.effective_message):
+            return
+        await handler(self, update, context)
+    return gate
+
+
 class Commands:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.throttle = PersonThrottle("command")
+        # (chat, user) Telegram just stated to be an admin where the cached list
+        # does not know them yet (an unprotected group): never throttled.
+        self._admins: set[tuple[int, int]] = set()
 
     # --- anyone ----------------------------------------------------------------------
 
+    @throttled
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message.chat.type != "private":
@@ -102,12 +132,14 @@ class Commands:
                             render_to_string("verification/telegram/start.html").strip(),
                             markup=markup)
 
+    @throttled
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._reply(update.effective_message,
                           render_to_string("verification/telegram/help.html").strip())
 
     # --- group admins ------------------------------------------------------------------
 
+    @throttled
     async def protect(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         actor = await self._admin_in_group(message, "protect")
@@ -156,6 +188,7 @@ class Commands:
                           "(/status shows it), and <code>/settings action mute</code> "
                           "starts enforcing.", markup=observe)
 
+    @throttled
     async def unprotect(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         found = await self._protected_group(message, "unprotect")
@@ -180,6 +213,7 @@ class Commands:
             text = "Channel removed; the others are still required."
         await self._reply(message, text)
 
+    @throttled
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         found = await self._protected_group(message, "view")
@@ -191,6 +225,7 @@ class Commands:
         await self._reply(message, render_to_string("verification/telegram/status.html",
                                                     context_data).strip())
 
+    @throttled
     async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The keyboard; or `/settings <name> <value>`, answered with the new value or
         an error naming the allowed values."""
@@ -258,9 +293,11 @@ class Commands:
                            _settings_text(group), _settings_keyboard(group))
         await actions.answer(self.engine, query.id, "Saved.")
 
+    @throttled
     async def unmute(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._member_change(update.effective_message, context.args or [], "unmute")
 
+    @throttled
     async def ban(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._member_change(update.effective_message, context.args or [], "ban")
 
@@ -289,6 +326,7 @@ class Commands:
         verb = "unmute" if kind == "unmute" else "ban"
         await self._reply(message, f"OK: I will {verb} {escape(name)} in a moment.")
 
+    @throttled
     async def doctor(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         found = await self._protected_group(message, "view")
@@ -400,8 +438,40 @@ class Commands:
         """The person's admin standing as Telegram states it now; None: not an admin."""
         member = await telegram_reads.get_member(self.engine, chat_id, user_id)
         if member is None or member.status not in ADMIN_STATUSES:
+            self._admins.discard((chat_id, user_id))
             return None
+        if len(self._admins) > 10_000:
+            self._admins.clear()
+        self._admins.add((chat_id, user_id))
+        self.throttle.forget(chat_id, user_id)  # an admin's next command is answered
         return rights.AdminStanding.of(member.status, member.to_dict())
+
+    # --- the throttle ------------------------------------------------------------------
+
+    async def _is_admin(self, message: Message) -> bool:
+        """From what is known without a call: the cached admin list, or Telegram's
+        word earlier in this process; anonymous admins speak as the group."""
+        if message.sender_chat is not None and message.sender_chat.id == message.chat_id:
+            return True
+        user = message.from_user
+        if user is None:
+            return False
+        config = await self.engine.config(message.chat_id)
+        return ((config is not None and user.id in config.admin_ids)
+                or (message.chat_id, user.id) in self._admins)
+
+    async def _throttled(self, message: Message) -> bool:
+        if message.chat.type not in ("group", "supergroup") or message.from_user is None:
+            return False
+        if await self._is_admin(message):
+            return False
+        config = await self.engine.config(message.chat_id)
+        interval = config.throttle if config is not None else DEFAULT_THROTTLE
+        allowed = self.throttle.allow(message.chat_id, message.from_user.id, interval)
+        if not allowed:
+            logger.info("command.throttled", chat_id=message.chat_id,
+                        user_id=message.from_user.id)
+        return not allowed
 
     async def _admin_in_group(self, message: Message, action: str) -> Actor | None:
         """In a group, sent by an admin holding the right `action` needs: who they are,
@@ -441,9 +511,11 @@ class Commands:
 
     async def _reply(self, message: Message, text: str, *,
                      markup: InlineKeyboardMarkup | None = None) -> None:
-        in_group = message.chat.type in ("group", "supergroup")
+        ttl = 0
+        if message.chat.type in ("group", "supergroup"):
+            ttl = REPLY_TTL if await self._is_admin(message) else MEMBER_REPLY_TTL
         await actions.reply(self.engine, message.chat_id, text, thread_id=_thread(message),
-                            markup=markup, delete_after=REPLY_TTL if in_group else 0)
+                            markup=markup, delete_after=ttl)
 
 
 def _forwarded_channel(message: Message | None) -> int | None:
