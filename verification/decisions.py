@@ -264,10 +264,17 @@ def decide_unmute(
     *,
     restricted_by_nezuko: bool,
     reason: str,
+    challenged: bool = False,
 ) -> Unmute | StillMissing | NotOurs:
-    """Lift a restriction only when Nezuko placed it and the policy is satisfied."""
+    """Lift a restriction only when Nezuko placed it and the policy is satisfied.
+
+    `challenged`: a newcomer who has not answered the human check yet stays
+    muted whatever they join (StillMissing with nothing missing: not now).
+    """
     if not restricted_by_nezuko:
         return NotOurs(config.chat_id, person)
+    if challenged:
+        return StillMissing(config.chat_id, person, ())
     lacking = shortfall(config, config.channels, answers)
     if lacking is not None:
         return StillMissing(config.chat_id, person, lacking.channels, unknown=lacking.unknown,
@@ -344,6 +351,71 @@ def outcome_label(decision: object) -> str:
     if isinstance(decision, Allow):
         return f"allow_{decision.reason}"
     return type(decision).__name__.lower()
+
+
+# --- the human check for newcomers ----------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Challenge:
+    """A newcomer must answer a question within `timeout` seconds: one mute, one
+    message that also names what the policy still needs (`missing`, `short`)."""
+
+    chat_id: int
+    person: Person
+    missing: tuple[ChannelConfig, ...]
+    short: int
+    timeout: int
+
+
+def decide_newcomer(config: GroupConfig, person: Person,
+                    decision: Allow | Restrict) -> Allow | Restrict | Challenge:
+    """A join, after the subscription rule (`decide_membership`, reason "join"): the
+    human check when the group asks for it. Only joins come here, so members who
+    were in the group before it was switched on are never asked. Observe mode
+    records the rule's decision and asks nobody; a kick removes them anyway."""
+    if not config.captcha or config.observing:
+        return decision
+    if isinstance(decision, Allow):
+        if decision.reason not in ("subscribed", "fail_open"):
+            return decision  # an admin after all
+        return Challenge(config.chat_id, person, (), 0, config.captcha_timeout)
+    if decision.action == "kick":
+        return decision
+    return Challenge(config.chat_id, person, decision.missing, decision.short,
+                     config.captcha_timeout)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Answered:
+    """What a press on the human check's question means: `passed`, or `removed` after
+    too many wrong answers; neither: try again."""
+
+    passed: bool = False
+    removed: bool = False
+
+
+CAPTCHA_TRIES = 2  # a wrong answer may be corrected once
+
+
+def decide_answer(expected: int | None, chosen: int, wrong_so_far: int) -> Answered:
+    """`expected` None: the question was asked before this process started (its answer
+    is lost), so a press by the newcomer it names counts as an answer."""
+    if expected is None or chosen == expected:
+        return Answered(passed=True)
+    return Answered(removed=wrong_so_far + 1 >= CAPTCHA_TRIES)
+
+
+def decide_after_check(config: GroupConfig, person: Person,
+                       answers: Answers) -> Unmute | Restrict:
+    """The newcomer answered: now the subscription rule alone. Lifted when the policy
+    is satisfied (or when the group only deletes messages); otherwise kept muted and
+    warned like any member who lacks a channel."""
+    lacking = shortfall(config, config.channels, answers)
+    if lacking is None or config.action != "mute" or (lacking.unknown and config.fail_open):
+        return Unmute(config.chat_id, person, "captcha")
+    return Restrict(config.chat_id, person, lacking.channels, "mute", reason="join",
+                    short=lacking.short, policy=config.policy)
 
 
 # --- whose restriction is it: the ledger -------------------------------------------

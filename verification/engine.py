@@ -56,6 +56,8 @@ class Engine:
     # chat -> when its admin list was last asked for; chat -> the fetch under way.
     admin_refreshed: dict[int, float] = dataclasses.field(default_factory=dict)
     admin_fetches: dict[int, asyncio.Future[bool]] = dataclasses.field(default_factory=dict)
+    # (chat, user) -> the newcomer's open human check (verification.captcha.Pending).
+    captchas: dict[tuple[int, int], Any] = dataclasses.field(default_factory=dict)
     _recent_joins: dict[tuple[int, int], float] = dataclasses.field(default_factory=dict)
     _presses: dict[int, float] = dataclasses.field(default_factory=dict)
     _known: set[tuple[int, int]] = dataclasses.field(default_factory=set)
