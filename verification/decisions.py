@@ -321,6 +321,9 @@ def decide_owed(action: str, check: Check, config: GroupConfig,
         decision = decide_membership(check, config, answers, reason="owed")
         if isinstance(decision, Allow):
             return Moot(config.chat_id, check.person, decision.reason)
+        if decision.observed:
+            # Switched to observe mode meanwhile: nobody is restricted any more.
+            return Moot(config.chat_id, check.person, "observe mode")
         return decision
     unmute = decide_unmute(config, check.person, answers, restricted_by_nezuko=True,
                            reason="owed")

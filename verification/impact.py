@@ -23,7 +23,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from bots.models import BotInstance
-from groups.config import GroupConfig, configs
+from groups.config import GroupConfig, load_group_config
 from groups.models import GroupMember, ProtectedGroup
 from verification.decisions import Check, screen_person, shortfall
 from verification.membership import _l2_key, memberships
@@ -64,7 +64,8 @@ def preview(group: ProtectedGroup, *, now: datetime | None = None) -> Impact:
                                                    "created_at", "detail")[:EVENTS_READ])
     if not rows and not observing:
         return NOTHING
-    config = configs.get(group.bot_id, group.chat_id)
+    # Read afresh: a web worker's cached configuration may be older than the page.
+    config = load_group_config(group.bot_id, group.chat_id)
     lacked: dict[int, set[int]] = {}
     for user_id, missing, _at, _detail in rows:
         for chat_id in missing or ():

@@ -102,3 +102,12 @@ async def test_protect_offers_observe_mode(world):
     await world.emu.wait_for_call("answerCallbackQuery", since=since)
     group = await ProtectedGroup.objects.aget(chat_id=s.group.id)
     assert group.action == "observe"
+
+
+def test_an_owed_restriction_is_moot_once_the_group_observes():
+    from verification.decisions import Check, Moot, decide_owed
+    from verification.tests.test_decisions import CAROL, NEWS, make_config
+
+    config = make_config(action="observe", channels=(NEWS,))
+    decision = decide_owed("restrict", Check(CAROL, (NEWS,)), config, {NEWS.chat_id: False})
+    assert decision == Moot(config.chat_id, CAROL, "observe mode")
