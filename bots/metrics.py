@@ -97,6 +97,11 @@ LIMITER_DROPPED = Counter(
     "Calls the rate limiter refused: queue full or waited too long.",
     ["bot", "priority", "reason"],
 )
+THROTTLED = Counter(
+    "nezuko_throttled_total",
+    "Interactions ignored by the per-person throttle (bots/throttle.py), by kind.",
+    ["kind"],
+)
 BOT_UP = Gauge("nezuko_bot_up", "1 while a bot is running in this process.", ["bot"])
 EVENTS_DROPPED = Counter(
     "nezuko_events_dropped_total",
@@ -163,6 +168,10 @@ def set_limiter_degraded(bot: int | str, degraded: bool) -> None:
 
 def record_dropped(bot: int | str, priority: str, reason: str) -> None:
     LIMITER_DROPPED.labels(bot_label(bot), priority, reason).inc()
+
+
+def record_throttled(kind: str) -> None:
+    THROTTLED.labels(kind).inc()
 
 
 def set_bot_up(bot: int | str, up: bool) -> None:

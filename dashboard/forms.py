@@ -7,7 +7,7 @@ import re
 from django import forms
 
 from bots import crypto
-from groups.models import ProtectedGroup
+from groups.models import MAX_POLICY_COUNT, ProtectedGroup, policy_label
 
 PLACEHOLDERS = frozenset({"mention", "group", "channels"})
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -43,20 +43,50 @@ class UserIdListField(forms.CharField):
         return parse_user_ids(str(value or ""))
 
 
+POLICY_CHOICES = [(p, policy_label(p).capitalize())
+                  for p in ("all", "any", *(str(n) for n in range(2, MAX_POLICY_COUNT + 1)))]
+
+
 class GroupSettingsForm(forms.ModelForm):
+    """Every option of `groups.services.settings.OPTIONS`, each labelled with the name
+    `/settings <name> <value>` takes in Telegram."""
+
+    policy = forms.ChoiceField(
+        choices=POLICY_CHOICES, label="policy",
+        help_text="Which linked channels a member needs: all, any one, or at least N.",
+    )
     allowed_user_ids = UserIdListField(
         required=False, label="Allow-list",
         help_text="Telegram user ids never restricted here, separated by commas.",
     )
     warning_delete_after = forms.IntegerField(
-        min_value=0, max_value=86400, label="Warning delay (seconds)",
+        min_value=0, max_value=86400, label="warning_delay",
         help_text="Seconds before a warning removes itself; 0 keeps it.",
+    )
+    captcha_timeout = forms.IntegerField(
+        min_value=30, max_value=3600, label="captcha_timeout",
+        help_text="Seconds a newcomer has to answer before being removed (30 to 3600).",
+    )
+    throttle = forms.IntegerField(
+        min_value=0, max_value=3600, label="throttle",
+        help_text="Seconds between two answers to one member's commands (admins excepted); "
+                  "0 answers every command.",
+    )
+    language = forms.CharField(
+        max_length=8, label="language",
+        help_text="auto (each person's Telegram language) or a code such as en, de, pt-br.",
     )
 
     class Meta:
         model = ProtectedGroup
-        fields = ["action", "warning_delete_after", "fail_mode", "warning_text", "allowed_user_ids"]
+        fields = ["action", "policy", "captcha", "captcha_timeout", "warning_delete_after",
+                  "fail_mode", "language", "throttle", "warning_text", "allowed_user_ids"]
+        labels = {"action": "action", "captcha": "captcha", "fail_mode": "fail",
+                  "warning_text": "Warning text", "allowed_user_ids": "Allow-list"}
         widgets = {"warning_text": forms.Textarea(attrs={"rows": 3, "maxlength": 1000})}
+
+    def clean_language(self) -> str:
+        return self.cleaned_data["language"].strip().lower()
 
     def clean_warning_text(self) -> str:
         text = self.cleaned_data.get("warning_text", "").strip()

@@ -18,6 +18,7 @@ urlpatterns = [
     path("groups/<int:pk>/", groups.group_detail, name="group"),
     path("groups/<int:pk>/settings/", groups.group_settings, name="group-settings"),
     path("groups/<int:pk>/toggle/", groups.group_toggle, name="group-toggle"),
+    path("groups/<int:pk>/enforce/", groups.group_enforce, name="group-enforce"),
     path("groups/<int:pk>/members/<int:user_id>/<str:kind>/", groups.member_command,
          name="member-command"),
     path("commands/<int:pk>/", groups.command_status, name="command"),

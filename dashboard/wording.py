@@ -21,6 +21,7 @@ OUTCOMES = {
     "deleted": "Message deleted",
     "join_approved": "Join approved",
     "join_declined": "Join declined",
+    "would_restrict": "Would have restricted",
     "error": "Error",
 }
 
@@ -33,6 +34,7 @@ OUTCOME_SERIES = {
     "deleted": "messages deleted",
     "join_approved": "join requests approved",
     "join_declined": "join requests declined",
+    "would_restrict": "would have restricted (observe mode)",
     "error": "errors",
 }
 

@@ -28,7 +28,13 @@ from asgiref.sync import sync_to_async
 from django.db import DatabaseError, close_old_connections, connection
 from django.db.models import F
 
-from groups.models import ConfigVersion, GroupAdmin, GroupChannel, ProtectedGroup
+from groups.models import (
+    ConfigVersion,
+    GroupAdmin,
+    GroupChannel,
+    ProtectedGroup,
+    required_channels,
+)
 
 logger = structlog.get_logger(__name__)
 
@@ -76,11 +82,25 @@ class GroupConfig:
     allowed_user_ids: frozenset[int]
     admins_refreshed_at: float | None = None  # epoch seconds
     linked_chat_id: int | None = None  # the channel whose discussion group this is
+    policy: str = "all"  # ProtectedGroup.policy: all, any, or a number of channels
+    captcha: bool = False  # newcomers must answer a question (verification/captcha.py)
+    captcha_timeout: int = 120
+    throttle: int = 60  # seconds between answers to one non-admin's commands
 
     @property
     def protecting(self) -> bool:
         """Enforce only when switched on and at least one channel is linked."""
         return self.enabled and bool(self.channels)
+
+    @property
+    def observing(self) -> bool:
+        """Observe (shadow) mode: decisions are recorded, never carried out."""
+        return self.action == ProtectedGroup.Action.OBSERVE
+
+    @property
+    def required(self) -> int:
+        """How many linked channels a member must be subscribed to (the policy)."""
+        return required_channels(self.policy, len(self.channels))
 
     @property
     def fail_open(self) -> bool:
@@ -133,6 +153,10 @@ def _build(group: ProtectedGroup) -> GroupConfig:
         if group.admins_refreshed_at
         else None,
         linked_chat_id=group.linked_chat_id,
+        policy=group.policy,
+        captcha=group.captcha,
+        captcha_timeout=group.captcha_timeout,
+        throttle=group.throttle,
     )
 
 

@@ -1,8 +1,11 @@
 """Protected groups, the channels they require, and who is in them."""
 
+import re
 from datetime import date, timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q, Sum
 from django.utils import timezone
@@ -18,6 +21,48 @@ class ProtectedGroupQuerySet(models.QuerySet):
         return self.filter(needs_attention=True)
 
 
+def validate_policy(value: str) -> None:
+    """`all`, `any`, or a number of channels (at least 1): see ProtectedGroup.policy."""
+    if value in ("all", "any"):
+        return
+    if not (value.isdigit() and 1 <= int(value) <= MAX_POLICY_COUNT):
+        raise ValidationError(
+            "Use all, any, or a number of channels from 1 to %(max)s.",
+            params={"max": MAX_POLICY_COUNT}, code="invalid_policy")
+
+
+MAX_POLICY_COUNT = 10  # /protect links at most ten channels at once
+LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,4})?$")
+
+
+def validate_language(value: str) -> None:
+    """`auto` (each person's Telegram language) or a code such as en, de, pt-br."""
+    if value != "auto" and not LANGUAGE_CODE.match(value):
+        raise ValidationError("Use auto or a language code such as en, de or pt-br.",
+                              code="invalid_language")
+
+
+def required_channels(policy: str, linked: int) -> int:
+    """How many of `linked` channels a member must be subscribed to under `policy`.
+
+    A number above the channels linked asks for all of them: unlinking a channel
+    must never make the group impossible to speak in.
+    """
+    if policy == "any":
+        return min(1, linked)
+    if policy.isdigit():
+        return min(int(policy), linked)
+    return linked
+
+
+def policy_label(policy: str) -> str:
+    if policy == "any":
+        return "any one channel"
+    if policy.isdigit():
+        return f"at least {policy} channel" + ("s" if policy != "1" else "")
+    return "every channel"
+
+
 class ProtectedGroup(models.Model):
     """A Telegram group a bot guards; settings live on the row (one per group)."""
 
@@ -25,6 +70,8 @@ class ProtectedGroup(models.Model):
         MUTE = "mute", "Mute until they join"
         KICK = "kick", "Remove from the group"
         DELETE = "delete", "Delete messages only"
+        # Shadow mode: decide and record "would have restricted", change nothing.
+        OBSERVE = "observe", "Observe only (record, change nothing)"
 
     class FailMode(models.TextChoices):
         CLOSED = "closed", "Fail closed (restrict when unsure)"
@@ -49,11 +96,25 @@ class ProtectedGroup(models.Model):
         default=120, help_text="Seconds before a warning removes itself; 0 keeps it."
     )
     fail_mode = models.CharField(max_length=8, choices=FailMode.choices, default=FailMode.CLOSED)
+    policy = models.CharField(
+        max_length=8, default="all", validators=[validate_policy],
+        help_text="Which linked channels a member needs: all, any, or a number (at least N).",
+    )
     warning_text = models.TextField(
         blank=True,
         help_text="Custom warning. Placeholders: {mention}, {group}, {channels}.",
     )
-    language = models.CharField(max_length=8, default="en")
+    language = models.CharField(max_length=8, default="en", validators=[validate_language])
+    # The human check for newcomers (off by default): press the right button in time.
+    captcha = models.BooleanField(
+        default=False, help_text="Newcomers must also answer a simple question in time.")
+    captcha_timeout = models.PositiveIntegerField(
+        default=120, validators=[MinValueValidator(30), MaxValueValidator(3600)],
+        help_text="Seconds a newcomer has to answer before being removed (30 to 3600).")
+    throttle = models.PositiveIntegerField(
+        default=60, validators=[MaxValueValidator(3600)],
+        help_text="Seconds between two answers to one member's commands (admins excepted); "
+                  "0 answers every command.")
     join_request_timeout = models.PositiveIntegerField(
         default=24 * 3600, help_text="Seconds before an unmet join request is declined."
     )
@@ -84,6 +145,10 @@ class ProtectedGroup(models.Model):
 
     def __str__(self) -> str:
         return self.title or str(self.chat_id)
+
+    @property
+    def policy_label(self) -> str:
+        return policy_label(self.policy)
 
 
 class EnforcedChannel(models.Model):

@@ -66,7 +66,9 @@ def page(name, *args):
 # --- groups: settings --------------------------------------------------------------
 
 
-SETTINGS_FORM = {"action": "kick", "warning_delete_after": "60", "fail_mode": "closed",
+SETTINGS_FORM = {"action": "kick", "policy": "all", "captcha_timeout": "120", "throttle": "60",
+                 "language": "en", "warning_delete_after": "60",
+                 "fail_mode": "closed",
                  "warning_text": "", "allowed_user_ids": ""}
 
 

@@ -4,14 +4,22 @@
 Group admins set a group up from inside Telegram. Every command checks where
 it was sent and who sent it first; replies in groups remove themselves after
 `REPLY_TTL` seconds so setup chatter does not stay in the group.
+
+Members who are not admins get one answer per `throttle` seconds (a group
+setting, 60 by default) in a group; their other commands are ignored without
+a Telegram call (`bots.throttle`), and answers to them go after
+`MEMBER_REPLY_TTL` seconds: each answer spends the group's messages a minute,
+which warnings need.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import html
 import re
+from collections.abc import Awaitable, Callable
 
 import structlog
 from asgiref.sync import sync_to_async
@@ -31,12 +39,13 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from bots.audit import Actor
 from bots.models import AuditLog
+from bots.throttle import PersonThrottle
 from groups import rights
 from groups.config import GroupConfig, aget_group_config
 from groups.models import FunnelDay, ProtectedGroup
 from groups.services import health, ledger_reads, members, protection
 from groups.services import settings as group_settings
-from verification import actions, telegram_reads
+from verification import actions, impact, telegram_reads
 from verification.engine import Engine
 from verification.flows import invite_links
 from verification.updates import ADMIN_STATUSES, GROUP_ANONYMOUS_BOT_ID, display_name
@@ -44,17 +53,26 @@ from verification.updates import ADMIN_STATUSES, GROUP_ANONYMOUS_BOT_ID, display
 logger = structlog.get_logger(__name__)
 
 REPLY_TTL = 60
+MEMBER_REPLY_TTL = 15  # answers to members who are not admins go sooner
+# Unprotected groups have no setting yet: ProtectedGroup.throttle's default.
+DEFAULT_THROTTLE = ProtectedGroup._meta.get_field("throttle").default
 MAX_CHANNELS = 10
 CHANNEL_REF = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-100\d{5,15})$")
 INVITE_RIGHTS = "restrict_members+delete_messages+invite_users"
 # /status shows the growth funnel of journeys begun this many days back.
 FUNNEL_DAYS = 30
 
+# The keyboard's rows: option names and values as `/settings <name> <value>` takes them.
 SETTING_CHOICES: dict[str, list[tuple[str, str]]] = {
-    "action": [("mute", "Mute"), ("kick", "Kick"), ("delete", "Delete only")],
-    "warning_delete_after": [("30", "30 s"), ("120", "2 min"), ("600", "10 min"), ("0", "Keep")],
-    "fail_mode": [("closed", "Fail closed"), ("open", "Fail open")],
+    "action": [("mute", "Mute"), ("kick", "Kick"), ("delete", "Delete only"),
+               ("observe", "Observe")],
+    "policy": [("all", "All channels"), ("any", "Any channel")],
+    "warning_delay": [("30", "30 s"), ("120", "2 min"), ("600", "10 min"), ("0", "Keep")],
+    "fail": [("closed", "Fail closed"), ("open", "Fail open")],
+    "captcha": [("off", "No captcha"), ("on", "Captcha")],
 }
+# Keyboards sent before the options had names used the field names.
+OLD_CHOICE_NAMES = {"warning_delete_after": "warning_delay", "fail_mode": "fail"}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -82,12 +100,30 @@ def install(application: Application, engine: Engine) -> Commands:
     return c
 
 
+Handler = Callable[["Commands", Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+
+def throttled(handler: Handler) -> Handler:
+    """Ignore the command when its sender, not an admin, was answered too recently."""
+    @functools.wraps(handler)
+    async def gate(self: Commands, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if await self._throttled(update.effective_message):
+            return
+        await handler(self, update, context)
+    return gate
+
+
 class Commands:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.throttle = PersonThrottle("command")
+        # (chat, user) Telegram just stated to be an admin where the cached list
+        # does not know them yet (an unprotected group): never throttled.
+        self._admins: set[tuple[int, int]] = set()
 
     # --- anyone ----------------------------------------------------------------------
 
+    @throttled
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message.chat.type != "private":
@@ -102,12 +138,14 @@ class Commands:
                             render_to_string("verification/telegram/start.html").strip(),
                             markup=markup)
 
+    @throttled
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._reply(update.effective_message,
                           render_to_string("verification/telegram/help.html").strip())
 
     # --- group admins ------------------------------------------------------------------
 
+    @throttled
     async def protect(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         actor = await self._admin_in_group(message, "protect")
@@ -150,9 +188,16 @@ class Commands:
         # are attributed to this group.
         await invite_links.ensure_invite_links(self.engine, config)
         names = ", ".join(escape(c.title or c.username) for c in channels)
+        # Offer shadow mode first: the owner sees the impact before anyone is muted.
+        observe = InlineKeyboardMarkup([[InlineKeyboardButton(
+            "Observe first (mute nobody)", callback_data="nz:s:action:observe")]])
         await self._reply(message, f"✅ <b>{escape(group.title)}</b> now requires: {names}.\n"
-                          "Members who are not subscribed will be muted until they join.")
+                          "Members who are not subscribed will be muted until they join. "
+                          "Not sure yet? Observe first: I only record what I would do "
+                          "(/status shows it), and <code>/settings action mute</code> "
+                          "starts enforcing.", markup=observe)
 
+    @throttled
     async def unprotect(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         found = await self._protected_group(message, "unprotect")
@@ -179,6 +224,7 @@ class Commands:
             text = "Channel removed; the others are still required."
         await self._reply(message, text)
 
+    @throttled
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         found = await self._protected_group(message, "view")
@@ -187,11 +233,19 @@ class Commands:
         config, _ = found
         context_data = await health.agroup_status(config.pk)
         context_data["funnel"] = await _afunnel_lines(config)
+        context_data["impact"] = await impact.apreview(context_data["group"])
         await self._reply(message, render_to_string("verification/telegram/status.html",
                                                     context_data).strip())
 
+    @throttled
     async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The keyboard; or `/settings <name> <value>`, answered with the new value or
+        an error naming the allowed values."""
         message = update.effective_message
+        args = context.args or []
+        if args:
+            await self._set_option(message, args)
+            return
         found = await self._protected_group(message, "view")
         if found is None:
             return
@@ -201,11 +255,35 @@ class Commands:
                             markup=_settings_keyboard(group), thread_id=_thread(message),
                             delete_after=REPLY_TTL * 5)
 
+    async def _set_option(self, message: Message, args: list[str]) -> None:
+        found = await self._protected_group(message, "settings")
+        if found is None:
+            return
+        config, actor = found
+        if len(args) != 2:
+            names = ", ".join(group_settings.OPTIONS)
+            await self._reply(message, "Usage: /settings &lt;name&gt; &lt;value&gt;, for example "
+                              f"<code>/settings action mute</code>. Settings: {names}.")
+            return
+        try:
+            option, value = group_settings.parse_option(*args)
+            group = await group_settings.aupdate_settings(config.pk, {option.field: value},
+                                                          actor=actor)
+        except ValidationError as exc:
+            await self._reply(message, "❌ " + _text(" ".join(exc.messages)))
+            return
+        except PermissionDenied as exc:
+            await self._reply(message, _text(str(exc)))
+            return
+        await self._reply(message, f"✅ {option.name}: <b>{escape(option.show(value))}</b>"
+                          f"{_meaning(group, option.name)}")
+
     async def setting_pressed(self, update: Update,
                               context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         parts = (query.data or "").split(":")
-        choices = dict(SETTING_CHOICES.get(parts[2], [])) if len(parts) == 4 else {}
+        name = OLD_CHOICE_NAMES.get(parts[2], parts[2]) if len(parts) == 4 else ""
+        choices = dict(SETTING_CHOICES.get(name, []))
         if not choices or parts[3] not in choices or query.message is None:
             await actions.answer(self.engine, query.id)
             return
@@ -219,18 +297,19 @@ class Commands:
         if refusal is not None:
             await actions.answer(self.engine, query.id, refusal.message, alert=True)
             return
-        field, value = parts[2], parts[3]
+        option, value = group_settings.parse_option(name, parts[3])
         actor = _telegram_actor(query.from_user.id, display_name(query.from_user), standing)
-        group = await group_settings.aupdate_settings(
-            config.pk, {field: int(value) if field == "warning_delete_after" else value},
-            actor=actor)
+        group = await group_settings.aupdate_settings(config.pk, {option.field: value},
+                                                      actor=actor)
         await actions.edit(self.engine, chat_id, query.message.message_id,
                            _settings_text(group), _settings_keyboard(group))
         await actions.answer(self.engine, query.id, "Saved.")
 
+    @throttled
     async def unmute(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._member_change(update.effective_message, context.args or [], "unmute")
 
+    @throttled
     async def ban(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._member_change(update.effective_message, context.args or [], "ban")
 
@@ -259,6 +338,7 @@ class Commands:
         verb = "unmute" if kind == "unmute" else "ban"
         await self._reply(message, f"OK: I will {verb} {escape(name)} in a moment.")
 
+    @throttled
     async def doctor(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         found = await self._protected_group(message, "view")
@@ -374,8 +454,40 @@ class Commands:
         """The person's admin standing as Telegram states it now; None: not an admin."""
         member = await telegram_reads.get_member(self.engine, chat_id, user_id)
         if member is None or member.status not in ADMIN_STATUSES:
+            self._admins.discard((chat_id, user_id))
             return None
+        if len(self._admins) > 10_000:
+            self._admins.clear()
+        self._admins.add((chat_id, user_id))
+        self.throttle.forget(chat_id, user_id)  # an admin's next command is answered
         return rights.AdminStanding.of(member.status, member.to_dict())
+
+    # --- the throttle ------------------------------------------------------------------
+
+    async def _is_admin(self, message: Message) -> bool:
+        """From what is known without a call: the cached admin list, or Telegram's
+        word earlier in this process; anonymous admins speak as the group."""
+        if message.sender_chat is not None and message.sender_chat.id == message.chat_id:
+            return True
+        user = message.from_user
+        if user is None:
+            return False
+        config = await self.engine.config(message.chat_id)
+        return ((config is not None and user.id in config.admin_ids)
+                or (message.chat_id, user.id) in self._admins)
+
+    async def _throttled(self, message: Message) -> bool:
+        if message.chat.type not in ("group", "supergroup") or message.from_user is None:
+            return False
+        if await self._is_admin(message):
+            return False
+        config = await self.engine.config(message.chat_id)
+        interval = config.throttle if config is not None else DEFAULT_THROTTLE
+        allowed = self.throttle.allow(message.chat_id, message.from_user.id, interval)
+        if not allowed:
+            logger.info("command.throttled", chat_id=message.chat_id,
+                        user_id=message.from_user.id)
+        return not allowed
 
     async def _admin_in_group(self, message: Message, action: str) -> Actor | None:
         """In a group, sent by an admin holding the right `action` needs: who they are,
@@ -413,10 +525,13 @@ class Commands:
             return None
         return config, actor
 
-    async def _reply(self, message: Message, text: str) -> None:
-        in_group = message.chat.type in ("group", "supergroup")
+    async def _reply(self, message: Message, text: str, *,
+                     markup: InlineKeyboardMarkup | None = None) -> None:
+        ttl = 0
+        if message.chat.type in ("group", "supergroup"):
+            ttl = REPLY_TTL if await self._is_admin(message) else MEMBER_REPLY_TTL
         await actions.reply(self.engine, message.chat_id, text, thread_id=_thread(message),
-                            delete_after=REPLY_TTL if in_group else 0)
+                            markup=markup, delete_after=ttl)
 
 
 def _own_link_line(channel) -> Problem:
@@ -479,16 +594,26 @@ def _thread(message: Message) -> int | None:
 
 
 def _settings_text(group: ProtectedGroup) -> str:
-    return render_to_string("verification/telegram/settings.html", {"group": group}).strip()
+    return render_to_string("verification/telegram/settings.html", {
+        "group": group, "options": group_settings.shown(group)}).strip()
+
+
+def _meaning(group: ProtectedGroup, name: str) -> str:
+    """What a just-set value means, where the value alone does not say it."""
+    if name == "policy":
+        return f" (members need {escape(group.policy_label)})"
+    if name == "action" and group.action == ProtectedGroup.Action.OBSERVE:
+        return " (I record what I would do and change nothing; /status shows it)"
+    return ""
 
 
 def _settings_keyboard(group: ProtectedGroup) -> InlineKeyboardMarkup:
     rows = []
-    for field, choices in SETTING_CHOICES.items():
-        current = str(getattr(group, field))
+    current = dict(group_settings.shown(group))
+    for name, choices in SETTING_CHOICES.items():
         rows.append([
-            InlineKeyboardButton(("• " if value == current else "") + label,
-                                 callback_data=f"nz:s:{field}:{value}")
+            InlineKeyboardButton(("• " if value == current[name] else "") + label,
+                                 callback_data=f"nz:s:{name}:{value}")
             for value, label in choices
         ])
     return InlineKeyboardMarkup(rows)

@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from groups.config import ChannelConfig, GroupConfig
+from groups.models import required_channels
 from verification.updates import (
     CHANNEL_BOT_ID,
     GROUP_ANONYMOUS_BOT_ID,
@@ -43,12 +44,26 @@ class Check:
 class Restrict:
     chat_id: int
     person: Person
+    # The channels that would help: under `all` every one missing, under `any`
+    # or `at least N` any `short` of them satisfy the policy.
     missing: tuple[ChannelConfig, ...]
-    action: str  # ProtectedGroup.Action value: mute, kick or delete
+    action: str  # ProtectedGroup.Action value: mute, kick, delete or observe
     reason: str  # "message", "join", "left_channel", "unknown"
     delete_message_id: int | None = None
     thread_id: int | None = None
     warn: bool = True
+    short: int = 0  # how many of `missing` are needed (0, under `all`: every one)
+    policy: str = "all"
+
+    @property
+    def observed(self) -> bool:
+        """Observe mode: record that this would have happened; delete, mute, send nothing."""
+        return self.action == "observe"
+
+    @property
+    def detail(self) -> str:
+        """The reason as recorded: with the policy when it is not today's `all`."""
+        return with_policy(self.reason, self.policy, self.short, len(self.missing))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,6 +89,7 @@ class StillMissing:
     person: Person
     missing: tuple[ChannelConfig, ...]
     unknown: bool = False
+    short: int = 0  # how many of `missing` are still needed
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -88,6 +104,8 @@ class NotOurs:
 class ApproveJoin:
     chat_id: int
     person: Person
+    # Observe mode: what they would have been asked to join (recorded, not asked).
+    would_ask: tuple[ChannelConfig, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -96,6 +114,7 @@ class AskToJoin:
     person: Person
     user_chat_id: int
     missing: tuple[ChannelConfig, ...]
+    short: int = 0  # how many of `missing` are needed
 
 
 SUBSCRIBED = Allow("subscribed")
@@ -152,10 +171,57 @@ def screen_person(person: Person, config: GroupConfig | None) -> Allow | Check:
 def split_answers(
     channels: tuple[ChannelConfig, ...], answers: Answers
 ) -> tuple[tuple[ChannelConfig, ...], tuple[ChannelConfig, ...]]:
-    """(missing, unknown) channels, in the group's order."""
-    missing = tuple(c for c in channels if answers.get(c.chat_id) is False)
-    unknown = tuple(c for c in channels if c.chat_id in answers and answers[c.chat_id] is None)
+    """(missing, unknown) channels, in the group's order. A channel with no answer
+    at all is unknown: it was never asked, so nothing says the person is in it."""
+    missing = tuple(c for c in channels if answers.get(c.chat_id, None) is False)
+    unknown = tuple(c for c in channels
+                    if c.chat_id not in answers or answers[c.chat_id] is None)
     return missing, unknown
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Shortfall:
+    """What a person lacks under the group's policy."""
+
+    channels: tuple[ChannelConfig, ...]  # not (known to be) joined: each would help
+    short: int  # how many of them are needed (0 under `all`: every one)
+    unknown: bool  # only unknown answers stand between them and the policy
+
+
+def shortfall(config: GroupConfig, channels: tuple[ChannelConfig, ...],
+              answers: Answers) -> Shortfall | None:
+    """The policy (all, any, at least N) over `channels`; None when it is satisfied.
+
+    `unknown` is set when the unknown answers could still make up the difference:
+    the group's fail mode decides those, as it always did for `all`.
+    """
+    needed = required_channels(config.policy, len(channels))
+    have = 0
+    for channel in channels:
+        if answers.get(channel.chat_id) is True:
+            have += 1
+    if have >= needed:
+        return None
+    missing, unknown = split_answers(channels, answers)
+    # Under `all` every channel listed is needed: short stays 0, as it always read.
+    return Shortfall(missing + unknown, 0 if config.policy == "all" else needed - have,
+                     unknown=have + len(unknown) >= needed)
+
+
+def known_enough(config: GroupConfig, channels: tuple[ChannelConfig, ...],
+                 answers: Answers) -> bool:
+    """Do the answers from memory decide? Every channel answered, or enough of them
+    True that the rest cannot matter (`any`: one known subscription is enough)."""
+    if len(answers) == len(channels):
+        return True
+    return shortfall(config, channels, answers) is None
+
+
+def with_policy(reason: str, policy: str, short: int, candidates: int) -> str:
+    """A decision's reason with the policy it was taken under (`all` says nothing more)."""
+    if policy == "all" or not short:
+        return reason
+    return f"{reason} (policy {policy}: {short} more of {candidates})"
 
 
 def decide_membership(
@@ -166,25 +232,28 @@ def decide_membership(
     reason: str,
     message: IncomingMessage | None = None,
 ) -> Allow | Restrict:
-    """AND over every linked channel; unknown answers follow the group's fail mode."""
-    for channel in check.channels:
-        if answers.get(channel.chat_id) is not True:
-            break
-    else:
-        return SUBSCRIBED  # the common case, on the fast path: no tuples built
-    missing, unknown = split_answers(check.channels, answers)
-    if not missing and not unknown:
+    """The group's policy over its linked channels; unknown answers follow the fail mode."""
+    if config.policy == "all":
+        for channel in check.channels:
+            if answers.get(channel.chat_id) is not True:
+                break
+        else:
+            return SUBSCRIBED  # the common case, on the fast path: no tuples built
+    lacking = shortfall(config, check.channels, answers)
+    if lacking is None:
         return SUBSCRIBED
-    if not missing and config.fail_open:
+    if lacking.unknown and config.fail_open:
         return Allow("fail_open")
     return Restrict(
         chat_id=config.chat_id,
         person=check.person,
-        missing=missing + unknown,
+        missing=lacking.channels,
         action=config.action,
-        reason="unknown" if not missing else reason,
+        reason="unknown" if lacking.unknown else reason,
         delete_message_id=message.message_id if message else None,
         thread_id=message.thread_id if message else None,
+        short=lacking.short,
+        policy=config.policy,
     )
 
 
@@ -195,13 +264,21 @@ def decide_unmute(
     *,
     restricted_by_nezuko: bool,
     reason: str,
+    challenged: bool = False,
 ) -> Unmute | StillMissing | NotOurs:
-    """Lift a restriction only when Nezuko placed it and every channel is satisfied."""
+    """Lift a restriction only when Nezuko placed it and the policy is satisfied.
+
+    `challenged`: a newcomer who has not answered the human check yet stays
+    muted whatever they join (StillMissing with nothing missing: not now).
+    """
     if not restricted_by_nezuko:
         return NotOurs(config.chat_id, person)
-    missing, unknown = split_answers(config.channels, answers)
-    if missing or unknown:
-        return StillMissing(config.chat_id, person, missing + unknown, unknown=not missing)
+    if challenged:
+        return StillMissing(config.chat_id, person, ())
+    lacking = shortfall(config, config.channels, answers)
+    if lacking is not None:
+        return StillMissing(config.chat_id, person, lacking.channels, unknown=lacking.unknown,
+                            short=lacking.short)
     return Unmute(config.chat_id, person, reason)
 
 
@@ -244,6 +321,9 @@ def decide_owed(action: str, check: Check, config: GroupConfig,
         decision = decide_membership(check, config, answers, reason="owed")
         if isinstance(decision, Allow):
             return Moot(config.chat_id, check.person, decision.reason)
+        if decision.observed:
+            # Switched to observe mode meanwhile: nobody is restricted any more.
+            return Moot(config.chat_id, check.person, "observe mode")
         return decision
     unmute = decide_unmute(config, check.person, answers, restricted_by_nezuko=True,
                            reason="owed")
@@ -260,12 +340,13 @@ def decide_join_request(
     screened = screen_person(person, config)
     if isinstance(screened, Allow):
         return ApproveJoin(config.chat_id, person)
-    missing, unknown = split_answers(config.channels, answers)
-    if not missing and not unknown:
+    lacking = shortfall(config, config.channels, answers)
+    if lacking is None or (lacking.unknown and config.fail_open):
         return ApproveJoin(config.chat_id, person)
-    if not missing and config.fail_open:
-        return ApproveJoin(config.chat_id, person)
-    return AskToJoin(config.chat_id, person, user_chat_id, missing + unknown)
+    if config.observing:
+        return ApproveJoin(config.chat_id, person, would_ask=lacking.channels)
+    return AskToJoin(config.chat_id, person, user_chat_id, lacking.channels,
+                     short=lacking.short)
 
 
 def outcome_label(decision: object) -> str:
@@ -273,6 +354,71 @@ def outcome_label(decision: object) -> str:
     if isinstance(decision, Allow):
         return f"allow_{decision.reason}"
     return type(decision).__name__.lower()
+
+
+# --- the human check for newcomers ----------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Challenge:
+    """A newcomer must answer a question within `timeout` seconds: one mute, one
+    message that also names what the policy still needs (`missing`, `short`)."""
+
+    chat_id: int
+    person: Person
+    missing: tuple[ChannelConfig, ...]
+    short: int
+    timeout: int
+
+
+def decide_newcomer(config: GroupConfig, person: Person,
+                    decision: Allow | Restrict) -> Allow | Restrict | Challenge:
+    """A join, after the subscription rule (`decide_membership`, reason "join"): the
+    human check when the group asks for it. Only joins come here, so members who
+    were in the group before it was switched on are never asked. Observe mode
+    records the rule's decision and asks nobody; a kick removes them anyway."""
+    if not config.captcha or config.observing:
+        return decision
+    if isinstance(decision, Allow):
+        if decision.reason not in ("subscribed", "fail_open"):
+            return decision  # an admin after all
+        return Challenge(config.chat_id, person, (), 0, config.captcha_timeout)
+    if decision.action == "kick":
+        return decision
+    return Challenge(config.chat_id, person, decision.missing, decision.short,
+                     config.captcha_timeout)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Answered:
+    """What a press on the human check's question means: `passed`, or `removed` after
+    too many wrong answers; neither: try again."""
+
+    passed: bool = False
+    removed: bool = False
+
+
+CAPTCHA_TRIES = 2  # a wrong answer may be corrected once
+
+
+def decide_answer(expected: int | None, chosen: int, wrong_so_far: int) -> Answered:
+    """`expected` None: the question was asked before this process started (its answer
+    is lost), so a press by the newcomer it names counts as an answer."""
+    if expected is None or chosen == expected:
+        return Answered(passed=True)
+    return Answered(removed=wrong_so_far + 1 >= CAPTCHA_TRIES)
+
+
+def decide_after_check(config: GroupConfig, person: Person,
+                       answers: Answers) -> Unmute | Restrict:
+    """The newcomer answered: now the subscription rule alone. Lifted when the policy
+    is satisfied (or when the group only deletes messages); otherwise kept muted and
+    warned like any member who lacks a channel."""
+    lacking = shortfall(config, config.channels, answers)
+    if lacking is None or config.action != "mute" or (lacking.unknown and config.fail_open):
+        return Unmute(config.chat_id, person, "captcha")
+    return Restrict(config.chat_id, person, lacking.channels, "mute", reason="join",
+                    short=lacking.short, policy=config.policy)
 
 
 # --- whose restriction is it: the ledger -------------------------------------------

@@ -56,6 +56,8 @@ class Engine:
     # chat -> when its admin list was last asked for; chat -> the fetch under way.
     admin_refreshed: dict[int, float] = dataclasses.field(default_factory=dict)
     admin_fetches: dict[int, asyncio.Future[bool]] = dataclasses.field(default_factory=dict)
+    # (chat, user) -> the newcomer's open human check (verification.captcha.Pending).
+    captchas: dict[tuple[int, int], Any] = dataclasses.field(default_factory=dict)
     _recent_joins: dict[tuple[int, int], float] = dataclasses.field(default_factory=dict)
     _presses: dict[int, float] = dataclasses.field(default_factory=dict)
     _known: set[tuple[int, int]] = dataclasses.field(default_factory=set)
@@ -71,15 +73,23 @@ class Engine:
 
     # --- membership -------------------------------------------------------------
 
-    def peek(self, user_id: int, channels: tuple[ChannelConfig, ...]) -> dict[int, bool] | None:
-        """Answers for every channel from process memory, or None if any is unknown."""
+    def peek(self, user_id: int, channels: tuple[ChannelConfig, ...], *,
+             partial: bool = False) -> dict[int, bool] | None:
+        """Answers for every channel from process memory, or None if any is unknown.
+
+        `partial` (groups whose policy is `any` or `at least N`): whatever memory
+        knows, since a few known subscriptions may already decide
+        (`decisions.known_enough`); None only when it knows nothing.
+        """
         answers = {}
         for channel in channels:
             value = self.memberships.peek((self.bot_telegram_id, channel.chat_id, user_id))
             if value is None:
+                if partial:
+                    continue
                 return None
             answers[channel.chat_id] = value
-        return answers
+        return answers if answers or not channels else None
 
     # --- bookkeeping ------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from verification.decisions import (
     Allow,
     Check,
     decide_membership,
+    known_enough,
     outcome_label,
     screen_message,
 )
@@ -63,8 +64,9 @@ def fast_path(engine: Engine, raw: dict[str, Any]) -> bool:
         return False
     decision = screen_message(message, config)
     if isinstance(decision, Check):
-        answers = engine.peek(decision.person.id, decision.channels)
-        if answers is None:
+        answers = engine.peek(decision.person.id, decision.channels,
+                              partial=config.policy != "all")
+        if answers is None or not known_enough(config, decision.channels, answers):
             return False  # not known in memory: the handlers ask Telegram
         decision = decide_membership(decision, config, answers, reason="message",
                                      message=message)

@@ -29,7 +29,7 @@ from bots.models import BotInstance
 from bots.spool import is_outage
 from verification import commands
 from verification.engine import Engine
-from verification.flows import bot_rights, button, join_requests, joins, messages
+from verification.flows import bot_rights, button, captcha, join_requests, joins, messages
 from verification.recorder import EventRecorder
 from verification.recorder import recorder as default_recorder
 
@@ -80,6 +80,7 @@ def install(application: Application, bot_instance: BotInstance, *,
         ChatMemberHandler(on(bot_rights.on_my_chat_member), ChatMemberHandler.MY_CHAT_MEMBER),
         ChatJoinRequestHandler(on(join_requests.on_join_request)),
         CallbackQueryHandler(on(button.on_button), pattern=r"^nz:[jr]:"),
+        CallbackQueryHandler(on(captcha.on_answer), pattern=r"^nz:h:"),
     ], group=SERVICE)
     commands.install(application, engine)
     application.add_error_handler(on_error)

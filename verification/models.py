@@ -16,6 +16,8 @@ class Outcome(models.TextChoices):
     JOIN_APPROVED = "join_approved", "Join request approved"
     JOIN_DECLINED = "join_declined", "Join request declined"
     ERROR = "error"
+    # Observe mode: what enforcement would have done (nothing was deleted, muted or sent).
+    WOULD_RESTRICT = "would_restrict", "Would have restricted"
 
 
 class VerificationEventQuerySet(models.QuerySet):

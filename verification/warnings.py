@@ -41,6 +41,9 @@ class Warning:
     users: dict[int, tuple[Person, tuple[ChannelConfig, ...]]] = dataclasses.field(
         default_factory=dict
     )
+    # How many of their channels each person still needs (the policy, `Restrict.short`).
+    shorts: dict[int, int] = dataclasses.field(default_factory=dict)
+    policy: str = "all"
     message_id: int | None = None
     created_at: float = dataclasses.field(default_factory=time.monotonic)
     posted: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
@@ -79,11 +82,13 @@ class WarningBoard:
         return self._by_message.get((chat_id, message_id))
 
     def add(self, chat_id: int, thread_id: int | None, group_title: str, person: Person,
-            missing: tuple[ChannelConfig, ...], custom_text: str = "") -> tuple[Warning, bool]:
+            missing: tuple[ChannelConfig, ...], custom_text: str = "", *,
+            short: int = 0, policy: str = "all") -> tuple[Warning, bool]:
         """Put the person on a warning: `(warning, is_new)`. New ones must be posted."""
         existing = self.of_user(chat_id, person.id)
         if existing is not None and not existing.gone:
             existing.users[person.id] = (person, missing)
+            existing.shorts[person.id] = short or len(missing)
             return existing, False
         key = (chat_id, thread_id)
         warning = self._open.get(key)
@@ -93,7 +98,9 @@ class WarningBoard:
             self._open[key] = warning
         # The group's current text, so a setting changed meanwhile shows on the next edit.
         warning.custom_text = custom_text
+        warning.policy = policy
         warning.users[person.id] = (person, missing)
+        warning.shorts[person.id] = short or len(missing)
         self._by_user[(chat_id, person.id)] = warning
         return warning, is_new
 
@@ -106,6 +113,7 @@ class WarningBoard:
         warning = self._by_user.pop((chat_id, user_id), None)
         if warning is not None:
             warning.users.pop(user_id, None)
+            warning.shorts.pop(user_id, None)
         return warning
 
     def forget(self, warning: Warning) -> None:
@@ -135,10 +143,21 @@ def render(warning: Warning) -> tuple[str, InlineKeyboardMarkup]:
         "more": max(0, len(people) - NAMES_SHOWN),
         "group": warning.group_title,
         "channels": channels,
+        "need": needed(channels, max(warning.shorts.values(), default=0), warning.policy),
         "custom": _custom(warning, people, channels),
     }
     text = render_to_string("verification/telegram/warning.html", context).strip()
     return text, keyboard(channels, people[0].id if len(people) == 1 else 0)
+
+
+def needed(channels: tuple[ChannelConfig, ...], short: int, policy: str) -> dict:
+    """What the text says is needed: every channel listed (`all`), or how many more
+    of the listed ones (`any`, `at least N`): the template's `need`."""
+    return {
+        "every": not short or short >= len(channels),
+        "short": short,
+        "policy_count": int(policy) if policy.isdigit() else 0,
+    }
 
 
 def keyboard(channels: tuple[ChannelConfig, ...], bound_user_id: int,

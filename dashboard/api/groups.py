@@ -17,6 +17,8 @@ from dashboard.services import actor_for
 from groups.services import protection, settings
 
 router = Router(tags=["groups"])
+# Option names (as typed in Telegram) that differ from their field's name.
+OPTION_FIELDS = {"warning_delay": "warning_delete_after", "fail": "fail_mode"}
 SOURCE = AuditLog.Source.API
 # Far past any real list, and far below what the databases' OFFSET accepts.
 MAX_OFFSET = 1_000_000_000
@@ -61,6 +63,9 @@ def update_settings(request: HttpRequest, group_id: int, payload: GroupSettingsI
     the one settings service; runbot applies it live. `{}` changes nothing."""
     group = access.get_group_for(request.auth, group_id)
     changes = payload.dict(exclude_unset=True)
+    for name, field in OPTION_FIELDS.items():
+        if name in changes:
+            changes[field] = changes.pop(name)
     current = {f: getattr(group, f) for f in GroupSettingsForm.Meta.fields}
     data = current | changes
     data["allowed_user_ids"] = ", ".join(str(i) for i in data["allowed_user_ids"] or [])

@@ -43,8 +43,13 @@ class GroupOut(Schema):
     needs_attention: bool
     attention_reason: str
     action: str
+    policy: str
+    captcha: bool
+    captcha_timeout: int
     warning_delete_after: int
     fail_mode: str
+    language: str
+    throttle: int
     warning_text: str
     allowed_user_ids: list[int]
     created_at: datetime
@@ -56,11 +61,23 @@ class GroupDetailOut(GroupOut):
 
 
 class GroupSettingsIn(Schema):
-    """Only the fields given are changed; validated like the dashboard form."""
+    """Only the fields given are changed; validated like the dashboard form.
 
-    action: Literal["mute", "kick", "delete"] | None = None
+    The options carry the names `/settings <name> <value>` takes in Telegram;
+    `warning_delay` and `fail` are also accepted under their field names
+    (`warning_delete_after`, `fail_mode`), which `GroupOut` reports."""
+
+    action: Literal["mute", "kick", "delete", "observe"] | None = None
+    policy: str | None = Field(default=None, pattern=r"^(all|any|[2-9]|10)$",
+                               description="all, any, or at least N channels (2 to 10)")
+    captcha: bool | None = None
+    captcha_timeout: int | None = Field(default=None, ge=30, le=3600)
+    warning_delay: int | None = Field(default=None, ge=0, le=86400)
     warning_delete_after: int | None = Field(default=None, ge=0, le=86400)
+    fail: Literal["closed", "open"] | None = None
     fail_mode: Literal["closed", "open"] | None = None
+    language: str | None = Field(default=None, pattern=r"^(auto|[a-z]{2,3}(-[a-z0-9]{2,4})?)$")
+    throttle: int | None = Field(default=None, ge=0, le=3600)
     warning_text: str | None = Field(default=None, max_length=1000)
     allowed_user_ids: list[int] | None = Field(default=None, max_length=500)
 

@@ -110,7 +110,9 @@ class TestGroups:
 
 class TestSettings:
     def valid(self, **changes) -> dict:
-        data = {"action": "mute", "warning_delete_after": "60", "fail_mode": "open",
+        data = {"action": "mute", "policy": "all", "captcha_timeout": "120", "throttle": "60",
+                "language": "en", "warning_delete_after": "60",
+                "fail_mode": "open",
                 "warning_text": "Hi {mention}, join {channels} to talk in {group}.",
                 "allowed_user_ids": "42, 43\n44"}
         return data | changes

@@ -40,3 +40,11 @@ def test_every_outcome_and_engine_reason_has_words():
         assert wording.reason(code) != code
     # Text the engine already wrote in words passes through.
     assert wording.reason("restrict failed: Forbidden") == "restrict failed: Forbidden"
+
+
+def test_every_outcome_the_engine_records_has_words():
+    from verification.models import Outcome
+
+    codes = {value for value, _ in Outcome.choices}
+    assert codes - set(wording.OUTCOMES) == set()
+    assert codes - set(wording.OUTCOME_SERIES) == set()

@@ -22,6 +22,7 @@ from dashboard.views.pages import FEED_LIMIT, feed_row_from_model
 from groups.models import GroupMember
 from groups.services import members, protection
 from groups.services import settings as group_settings_service
+from verification import impact
 
 SOURCE = AuditLog.Source.DASHBOARD
 MEMBERS_PER_PAGE = 25
@@ -83,6 +84,7 @@ def _detail_context(request: HttpRequest, group, form: GroupSettingsForm | None 
         "feed_limit": FEED_LIMIT,
         "form": form or GroupSettingsForm(instance=group),
         "saved": False,
+        "impact": impact.preview(group),
     }
 
 
@@ -135,6 +137,22 @@ def group_toggle(request: HttpRequest, pk: int) -> HttpResponse:
         return refused(request, exc)
     if request.htmx:
         return render(request, "dashboard/group_detail.html#group-status",
+                      _detail_context(request, group))
+    return redirect("dashboard:group", pk=group.pk)
+
+
+@require_POST
+@login_required
+def group_enforce(request: HttpRequest, pk: int) -> HttpResponse:
+    """Observe mode's one click: start enforcing (mute), through the settings service."""
+    group = access.get_group_for(request.user, pk)
+    try:
+        group = group_settings_service.update_settings(group.pk, {"action": "mute"},
+                                                       actor=_actor(request))
+    except PermissionDenied as exc:
+        return refused(request, exc)
+    if request.htmx:
+        return render(request, "dashboard/group_detail.html#impact",
                       _detail_context(request, group))
     return redirect("dashboard:group", pk=group.pk)
 

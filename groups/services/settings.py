@@ -1,7 +1,14 @@
-"""A group's settings: one change, validated by the model, audited once."""
+"""A group's settings: one change, validated by the model, audited once.
+
+`OPTIONS` names every setting the way people type it (`/settings <name>
+<value>` in Telegram); the dashboard form and the API schema offer the same
+options. Each maps to one `ProtectedGroup` field.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -10,12 +17,102 @@ from django.db import transaction
 
 from bots import audit
 from bots.audit import Actor, AuditAction
-from groups.models import ProtectedGroup
+from groups.models import LANGUAGE_CODE, MAX_POLICY_COUNT, ProtectedGroup
 from groups.services import checks
 
-# What an owner may tune; the Telegram keyboard offers the first three.
-SETTING_FIELDS = ("action", "warning_delete_after", "fail_mode", "join_request_timeout",
-                  "warning_text", "allowed_user_ids")
+# What an owner may tune.
+SETTING_FIELDS = ("action", "policy", "captcha", "captcha_timeout", "warning_delete_after",
+                  "fail_mode", "language", "throttle", "join_request_timeout", "warning_text",
+                  "allowed_user_ids")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Option:
+    """One setting as typed: `/settings <name> <value>`."""
+
+    name: str
+    field: str  # the ProtectedGroup field it sets
+    allowed: str  # the allowed values, as an error names them
+    parse: Callable[[str], Any]  # raises ValueError for a value outside `allowed`
+    show: Callable[[Any], str] = str  # the stored value, as typed
+
+
+def _choice(*values: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in values:
+            raise ValueError(text)
+        return text
+    return parse
+
+
+def _seconds(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text.removesuffix("s"))  # "120" or "120s"
+        if not low <= value <= high:
+            raise ValueError(text)
+        return value
+    return parse
+
+
+def _policy(text: str) -> str:
+    if text in ("all", "any"):
+        return text
+    if text.isdigit() and 2 <= int(text) <= MAX_POLICY_COUNT:
+        return str(int(text))
+    raise ValueError(text)
+
+
+def _on_off(text: str) -> bool:
+    if text in ("on", "off"):
+        return text == "on"
+    raise ValueError(text)
+
+
+def _language(text: str) -> str:
+    if text == "auto" or LANGUAGE_CODE.match(text):
+        return text
+    raise ValueError(text)
+
+
+OPTIONS: dict[str, Option] = {o.name: o for o in (
+    Option("action", "action", "mute, kick, delete or observe",
+           _choice(*ProtectedGroup.Action.values)),
+    Option("policy", "policy", f"all, any, or a number of channels from 2 to {MAX_POLICY_COUNT}",
+           _policy),
+    Option("captcha", "captcha", "on or off", _on_off, lambda v: "on" if v else "off"),
+    Option("captcha_timeout", "captcha_timeout", "seconds from 30 to 3600", _seconds(30, 3600)),
+    Option("warning_delay", "warning_delete_after", "seconds from 0 (keep) to 86400",
+           _seconds(0, 86400)),
+    Option("fail", "fail_mode", "open or closed", _choice(*ProtectedGroup.FailMode.values)),
+    Option("language", "language", "auto or a language code such as en, de or pt-br",
+           _language),
+    Option("throttle", "throttle", "seconds from 0 (answer every command) to 3600",
+           _seconds(0, 3600)),
+)}
+# The option a field is set by (the keyboard's older callback data names fields).
+BY_FIELD = {o.field: o for o in OPTIONS.values()}
+
+
+def parse_option(name: str, value: str) -> tuple[Option, Any]:
+    """`/settings <name> <value>` as (option, value for the field).
+
+    Raises ValidationError naming the settings (unknown name) or the allowed
+    values (a value outside them); case and surrounding spaces do not matter.
+    """
+    option = OPTIONS.get(name.strip().lower()) or BY_FIELD.get(name.strip().lower())
+    if option is None:
+        raise ValidationError(f"There is no setting “{name[:40]}”. Settings: "
+                              f"{', '.join(OPTIONS)}.", code="unknown_setting")
+    try:
+        return option, option.parse(value.strip().lower())
+    except ValueError:
+        raise ValidationError(f"“{value[:40]}” is not a value for {option.name}: use "
+                              f"{option.allowed}.", code="invalid_value") from None
+
+
+def shown(group: ProtectedGroup) -> list[tuple[str, str]]:
+    """Every option with its current value, as typed."""
+    return [(o.name, o.show(getattr(group, o.field))) for o in OPTIONS.values()]
 
 
 def update_settings(group_pk: int, changes: dict[str, Any], *, actor: Actor) -> ProtectedGroup:

@@ -21,7 +21,8 @@ API = "/api/v1"
 MEMBER = 4242
 KINDS = ("unmute", "ban", "unban", "recheck")
 HTMX = {"HTTP_HX_REQUEST": "true"}
-SETTINGS = {"action": "delete", "warning_delete_after": "0", "fail_mode": "open",
+SETTINGS = {"action": "delete", "policy": "any", "captcha_timeout": "120", "throttle": "60",
+            "language": "en", "warning_delete_after": "0", "fail_mode": "open",
             "warning_text": "", "allowed_user_ids": "666"}
 
 
@@ -67,6 +68,7 @@ def page_requests(t: Target) -> list[Request]:
         Request("settings save without htmx", "post", "group-settings",
                 f"/groups/{g}/settings/", SETTINGS),
         Request("protection switch", "post", "group-toggle", f"/groups/{g}/toggle/", htmx=True),
+        Request("start enforcing", "post", "group-enforce", f"/groups/{g}/enforce/", htmx=True),
         Request("command status partial", "get", "command", f"/commands/{t.command}/",
                 htmx=True),
         Request("analytics of the group", "get", "analytics", f"/analytics/?group={g}"),

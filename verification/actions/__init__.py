@@ -13,13 +13,14 @@ call, and become outcomes and log lines; nothing raises into PTB.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from django.db import DatabaseError
 
 from groups.config import GroupConfig
 from groups.services import ledger_reads
-from verification import recording, telegram_reads
+from verification import captcha, recording, telegram_reads
 from verification.actions import joins, moderation
 from verification.actions.joins import ask_to_join
 from verification.actions.messages import (
@@ -37,6 +38,7 @@ from verification.decisions import (
     Allow,
     ApproveJoin,
     AskToJoin,
+    Challenge,
     Decision,
     Ledger,
     RejectSenderChat,
@@ -53,18 +55,21 @@ if TYPE_CHECKING:
     from verification.engine import Engine
 
 __all__ = [
-    "Done", "answer", "apply", "approve_join", "ask_to_join", "ban", "decline_join",
+    "Done", "answer", "apply", "approve_join", "ask_to_join", "ban", "challenge",
+    "decline_join", "drop_challenge", "remove_newcomer",
     "delete_later", "delete_message", "edit", "edit_private", "lift_all", "reject_sender_chat",
     "reply", "restrict", "schedule_edit", "send", "unban", "unmute", "unwarn", "warn",
 ]
 
 
-async def apply(engine: Engine, decision: Decision | ApproveJoin | AskToJoin,
+async def apply(engine: Engine, decision: Decision | ApproveJoin | AskToJoin | Challenge,
                 config: GroupConfig | None, *, started: float | None = None,
                 cache_hit: bool | None = None) -> Done | None:
     """Carry out one decision and record its outcome; None when nothing was done."""
     if isinstance(decision, Allow) or config is None:
         return None
+    if isinstance(decision, Challenge):
+        return await challenge(engine, decision, config, started=started, cache_hit=cache_hit)
     if isinstance(decision, Restrict):
         return await restrict(engine, decision, config, started=started, cache_hit=cache_hit)
     if isinstance(decision, RejectSenderChat):
@@ -80,14 +85,20 @@ async def apply(engine: Engine, decision: Decision | ApproveJoin | AskToJoin,
 
 async def restrict(engine: Engine, d: Restrict, config: GroupConfig, *,
                    started: float | None = None, cache_hit: bool | None = None) -> Done | None:
-    """Delete the message, restrict (or kick) the sender, record it, warn once."""
+    """Delete the message, restrict (or kick) the sender, record it, warn once.
+
+    Observe mode only records what would have happened."""
+    if d.observed:
+        done = Done(d.person, Outcome.WOULD_RESTRICT, missing=d.missing, detail=d.detail)
+        await recording.record(engine, config, done, started=started, cache_hit=cache_hit)
+        return done
     if d.delete_message_id is not None:
         await delete_message(engine, d.chat_id, d.delete_message_id)
     if (d.chat_id, d.person.id) in engine.restricted and d.reason == "message":
         return None  # already restricted and warned: a late message or an edit
     if d.action == "mute" and await _in_place(engine, d, config):
         done = Done(d.person, Outcome.RESTRICTED, ledger=Done.RESTRICTED, missing=d.missing,
-                    detail=d.reason)
+                    detail=d.detail)
     else:
         if d.action == "mute":
             await recording.intend(config, d.person)
@@ -97,7 +108,7 @@ async def restrict(engine: Engine, d: Restrict, config: GroupConfig, *,
         # An admin our cached list did not know yet: refresh it, never restrict.
         telegram_reads.refresh_admins_soon(engine, config, force=True)
     if d.warn and done.event in (Outcome.RESTRICTED, Outcome.DELETED):
-        await warn(engine, config, d.person, d.missing, d.thread_id)
+        await warn(engine, config, d.person, d.missing, d.thread_id, short=d.short)
     return done
 
 
@@ -134,6 +145,54 @@ async def unmute(engine: Engine, d: Unmute, config: GroupConfig, *,
     return done
 
 
+async def challenge(engine: Engine, d: Challenge, config: GroupConfig, *,
+                    started: float | None = None, cache_hit: bool | None = None) -> Done | None:
+    """The human check: one mute, then one message with the question and what the
+    policy still needs; removed when `d.timeout` seconds pass without an answer."""
+    done = await restrict(engine, Restrict(d.chat_id, d.person, d.missing, "mute",
+                                           reason="captcha", warn=False, short=d.short,
+                                           policy=config.policy),
+                          config, started=started, cache_hit=cache_hit)
+    if done is None or done.event != Outcome.RESTRICTED:
+        return done  # not muted (an admin after all, or Telegram refused): nothing to ask
+    question = captcha.Question.new()
+    pending = captcha.Pending(d.chat_id, d.person, question, d.missing)
+    engine.captchas[(d.chat_id, d.person.id)] = pending
+    text, markup = captcha.render(config.title, d.person, question, d.timeout, d.missing,
+                                  d.short, config.policy)
+    pending.message_id = await send(engine, d.chat_id, text, markup=markup)
+    # The time runs from when the newcomer can see the question (a raid queues messages).
+    pending.timer = engine.spawn(_expire(engine, config, pending, d.timeout), timer=True)
+    return done
+
+
+async def _expire(engine: Engine, config: GroupConfig, pending: captcha.Pending,
+                  after: float) -> None:
+    await asyncio.sleep(after)
+    if engine.captchas.get((pending.chat_id, pending.person.id)) is pending:
+        await remove_newcomer(engine, config, pending, "captcha_timeout")
+
+
+async def remove_newcomer(engine: Engine, config: GroupConfig, pending: captcha.Pending,
+                          reason: str) -> Done | None:
+    """No answer in time (or wrong twice): kicked, which Telegram does as ban + unban,
+    so they may join again; their question goes."""
+    await drop_challenge(engine, config, pending.person.id)
+    return await restrict(engine, Restrict(pending.chat_id, pending.person, pending.missing,
+                                           "kick", reason=reason, warn=False), config)
+
+
+async def drop_challenge(engine: Engine, config: GroupConfig, user_id: int) -> None:
+    """Forget a newcomer's question (answered, timed out, or they left) and delete it."""
+    pending = engine.captchas.pop((config.chat_id, user_id), None)
+    if pending is None:
+        return
+    if pending.timer is not None and pending.timer is not asyncio.current_task():
+        pending.timer.cancel()
+    if pending.message_id is not None:
+        await delete_message(engine, config.chat_id, pending.message_id)
+
+
 async def lift_all(engine: Engine, config: GroupConfig, user_ids: list[int]) -> int:
     """Protection switched off: lift every restriction Nezuko placed here."""
     lifted = 0
@@ -158,6 +217,9 @@ async def unban(engine: Engine, config: GroupConfig, person: Person) -> bool:
 
 async def approve_join(engine: Engine, d: ApproveJoin, config: GroupConfig, *,
                        started: float | None = None) -> Done:
+    if d.would_ask:
+        await recording.record(engine, config, Done(
+            d.person, Outcome.WOULD_RESTRICT, missing=d.would_ask, detail="join_request"))
     done = await joins.approve_join(engine, d)
     await recording.record(engine, config, done, started=started)
     return done

@@ -16,7 +16,7 @@ from verification.models import Outcome
 from verification.priorities import call_at
 from verification.recording import Done
 from verification.updates import Person
-from verification.warnings import keyboard
+from verification.warnings import keyboard, needed
 
 if TYPE_CHECKING:
     from verification.engine import Engine
@@ -42,6 +42,7 @@ async def ask_to_join(engine: Engine, d: AskToJoin, config: GroupConfig) -> None
                                          d.person.name, config.join_request_timeout)
     text = render_to_string("verification/telegram/join_request.html", {
         "name": d.person.name, "group": config.title, "channels": d.missing,
+        "need": needed(d.missing, d.short, config.policy),
     }).strip()
     message_id = await send(engine, d.user_chat_id, text,
                             markup=keyboard(d.missing, d.chat_id, kind="request"), level="P1")

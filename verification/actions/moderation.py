@@ -55,11 +55,11 @@ async def restrict(engine: Engine, d: Restrict) -> Done:
                     owed="restrict", detail=f"restrict failed: {exc}")
     if d.action == "mute":
         return Done(d.person, Outcome.RESTRICTED, ledger=Done.RESTRICTED, missing=d.missing,
-                    detail=d.reason)
+                    detail=d.detail)
     if d.action == "kick":
         return Done(d.person, Outcome.KICKED, ledger=Done.KICKED, missing=d.missing,
-                    detail=d.reason)
-    return Done(d.person, Outcome.DELETED, missing=d.missing, detail=d.reason)
+                    detail=d.detail)
+    return Done(d.person, Outcome.DELETED, missing=d.missing, detail=d.detail)
 
 
 def _refused(d: Restrict, exc: BadRequest) -> Done:

@@ -30,10 +30,14 @@ logger = structlog.get_logger(__name__)
 
 
 async def warn(engine: Engine, config: GroupConfig, person: Person,
-               missing: tuple[ChannelConfig, ...], thread_id: int | None) -> None:
-    """Name the person on the chat's current warning, or post a new one."""
+               missing: tuple[ChannelConfig, ...], thread_id: int | None, *,
+               short: int = 0) -> None:
+    """Name the person on the chat's current warning, or post a new one.
+
+    `short`: how many of `missing` they need under the group's policy (0: all)."""
     warning, is_new = engine.board.add(config.chat_id, thread_id, config.title, person,
-                                       missing, config.warning_text)
+                                       missing, config.warning_text, short=short,
+                                       policy=config.policy)
     if not is_new:
         schedule_edit(engine, warning, config)
         return

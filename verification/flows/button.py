@@ -110,7 +110,10 @@ async def _request_pressed(engine: Engine, press: ButtonPress) -> None:
 
 
 def missing_text(decision: StillMissing) -> str:
+    """The alert: what is still needed, and under `any` / `at least N` how many of it."""
     if decision.unknown:
         return "Telegram did not answer just now. Please try again in a minute."
     names = ", ".join(c.label for c in decision.missing)
+    if decision.short and decision.short < len(decision.missing):
+        return f"You still need to join {decision.short} of: {names}"
     return f"You still need to join: {names}"

@@ -58,7 +58,8 @@ async def _joined_channel(engine: Engine, change: MemberChange) -> None:
         answers, _ = await telegram_reads.check(engine, change.person.id, config.channels)
         # The query above asked the ledger: only rows Nezuko restricted.
         decision = decide_unmute(config, change.person, answers, restricted_by_nezuko=True,
-                                 reason="channel_join")
+                                 reason="channel_join",
+                                 challenged=(chat_id, change.person.id) in engine.captchas)
         if isinstance(decision, Unmute):
             await actions.apply(engine, decision, config)
     for chat_id in await apending_groups_of_user(engine.bot_pk, change.person.id):

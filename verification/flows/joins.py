@@ -18,6 +18,7 @@ from verification.decisions import (
     Freed,
     HandOver,
     Ledger,
+    decide_newcomer,
     decide_rejoin,
     decide_restriction_change,
     outcome_label,
@@ -45,6 +46,7 @@ async def joined(engine: Engine, chat_id: int, person: Person) -> None:
     decision = screen_person(person, config)
     if isinstance(decision, Check):
         decision, hit = await verify(engine, decision, config, reason="join")
+        decision = decide_newcomer(config, person, decision)
         metrics.record_decision(outcome_label(decision), time.perf_counter() - started)
         if isinstance(decision, Allow):
             await _welcome_back(engine, config, person)
@@ -78,6 +80,7 @@ async def on_chat_member(engine: Engine, update: Update) -> None:
         await joined(engine, change.chat_id, change.person)
     elif change.left:
         engine.forget_join(change.chat_id, change.person.id)
+        await actions.drop_challenge(engine, config, change.person.id)
         await recording.member_left(config, change.person,
                                     kicked=change.new_status == "kicked")
         if engine.board.of_user(change.chat_id, change.person.id) is not None:

@@ -15,6 +15,7 @@ from verification.decisions import (
     Check,
     Restrict,
     decide_membership,
+    known_enough,
     outcome_label,
     screen_message,
     screen_person,
@@ -39,17 +40,21 @@ async def on_message(engine: Engine, update: Update) -> None:
     if config is not None and config.protecting and telegram_reads.admins_stale(config):
         # Every few minutes, not per message: at most one call a minute per group.
         telegram_reads.refresh_admins_soon(engine, config)
-    if not isinstance(decision, Allow):
+    if not isinstance(decision, Allow) and not _observed(decision):
         # The sender may not speak: no command of theirs runs either.
         raise ApplicationHandlerStop
 
 
+def _observed(decision: object) -> bool:
+    return isinstance(decision, Restrict) and decision.observed
+
+
 async def verify(engine: Engine, check: Check, config: GroupConfig, *, reason: str,
                  message: IncomingMessage | None = None) -> tuple[Allow | Restrict, bool]:
-    """Membership of every linked channel; memory first, zero calls when known."""
-    answers = engine.peek(check.person.id, check.channels)
-    hit = answers is not None
-    if answers is None:
+    """Membership under the group's policy; memory first, zero calls when it decides."""
+    answers = engine.peek(check.person.id, check.channels, partial=config.policy != "all")
+    hit = answers is not None and known_enough(config, check.channels, answers)
+    if not hit:
         answers, hit = await telegram_reads.check(engine, check.person.id, check.channels)
     decision = decide_membership(check, config, answers, reason=reason, message=message)
     if isinstance(decision, Restrict):
