@@ -9,7 +9,6 @@ from groups.models import GroupMember, ProtectedGroup
 from verification import impact
 from verification.membership import memberships
 from verification.models import VerificationEvent
-from verification.recorder import recorder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,7 +35,7 @@ async def test_a_non_subscriber_speaks_and_nothing_happens_but_the_record(world)
     assert not world.calls("sendMessage", chat_id=s.group.id)
     assert s.emulator.member(s.group, s.carol)["status"] == "member"
     # Every decision is recorded as "would have restricted"; the ledger says nothing of ours.
-    await recorder.aflush()
+    await world.recorder.aflush()
     events = [e async for e in VerificationEvent.objects.filter(user_id=s.carol.id)]
     assert [e.outcome for e in events] == ["would_restrict", "would_restrict"]
     assert not await GroupMember.objects.filter(restricted_by_nezuko=True).aexists()

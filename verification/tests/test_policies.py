@@ -19,7 +19,6 @@ from verification.decisions import (
 )
 from verification.flows.button import missing_text
 from verification.models import VerificationEvent
-from verification.recorder import recorder
 from verification.tests.test_decisions import CAROL, NEWS, PICS, make_config
 
 ART = ChannelConfig(3, -1003, "Cat Art", "catart", "https://t.me/catart")
@@ -156,7 +155,7 @@ async def test_any_never_mutes_a_member_of_one_channel_and_warns_others_with_bot
     assert "please join one of Cat News or Cat Pics." in warning.params["text"].replace(
         "<b>", "").replace("</b>", "")
     # The event's reason names the policy.
-    await recorder.aflush()
+    await world.recorder.aflush()
     event = await VerificationEvent.objects.aget(user_id=s.carol.id, outcome="restricted")
     assert "policy any" in event.detail
 
