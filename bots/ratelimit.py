@@ -102,6 +102,27 @@ def person_waiting(level: Priority = Priority.P0) -> Iterator[None]:
         _floor.reset(token)
 
 
+_ceiling: contextvars.ContextVar[Priority | None] = contextvars.ContextVar(
+    "nezuko_priority_ceiling", default=None
+)
+
+
+@contextlib.contextmanager
+def background(level: Priority = Priority.P2) -> Iterator[None]:
+    """Every call made inside gets at most `level`, whatever it asks for.
+
+    Scheduled work (the check-up, refreshing membership answers before they
+    expire) reuses reads written for people (/doctor's getChat at P0): inside
+    this block they wait behind everything a person or enforcement needs. A
+    task the runtime boosts for a waiting person still goes first.
+    """
+    token = _ceiling.set(Priority(level))
+    try:
+        yield
+    finally:
+        _ceiling.reset(token)
+
+
 class RateLimitDropped(TelegramError):
     """The limiter refused a call: its queue was full or it waited too long."""
 
@@ -259,6 +280,9 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
 
     def _priority_of(self, endpoint: str, data: dict[str, Any], explicit: int | None) -> Priority:
         level = self._asked_priority(endpoint, data, explicit)
+        ceiling = _ceiling.get()
+        if ceiling is not None:
+            level = max(level, ceiling)
         floor = _floor.get()
         if asyncio.current_task() in self._boosted:
             floor = Priority.P0
