@@ -21,6 +21,8 @@ os.environ.update(
         "LOG_LEVEL": "ERROR",
         "LOG_FORMAT": "console",
         "DATABASE_URL": f"sqlite:///{DB}",
+        # Journals and spools are keyed by bot id: never replay another run's leftovers.
+        "NEZUKO_SPOOL_DIR": str(DB.parent / "spool"),
         # A benchmark that measures Redis (a cold start's bulk load) names a db of its own.
         "REDIS_URL": os.environ.get("NEZUKO_BENCH_REDIS_URL", ""),
     }
