@@ -295,12 +295,12 @@ async def test_boosting_a_task_serves_its_queued_and_later_calls_first():
     assert wire.started == ["first", "p1-2", "p1-0", "p1-1"]
 
 
-async def test_a_late_grant_does_not_push_every_later_call_back():
+async def test_with_a_tolerance_a_late_grant_does_not_push_every_later_call_back():
     """The loop wakes a timer late (epoll rounds up to milliseconds, a busy loop later
     still): the calls after it stay on the pace, taking back at most a quarter slot."""
     from bots.ratelimit import _Request
 
-    limiter = TelegramRateLimiter(slow_limits())  # one call per 0.1 s
+    limiter = TelegramRateLimiter(slow_limits(late_tolerance=0.25))  # one call per 0.1 s
     future = asyncio.get_running_loop().create_future()
 
     def grant(now: float) -> float:
@@ -317,3 +317,14 @@ async def test_a_late_grant_does_not_push_every_later_call_back():
     assert grant(5.0) == pytest.approx(5.075)
     # Never a burst: back-to-back grants stay a full interval apart.
     assert grant(5.075) == pytest.approx(5.175)
+
+
+async def test_without_a_tolerance_the_next_call_waits_a_full_interval_after_a_late_one():
+    from bots.ratelimit import _Request
+
+    limiter = TelegramRateLimiter(slow_limits())
+    future = asyncio.get_running_loop().create_future()
+    request = _Request(Priority.P1, "getChatMember", -100, False, True, 1e9, future)
+    limiter._consume(request, 0.0)
+    limiter._consume(request, 0.12)
+    assert limiter._next_call == pytest.approx(0.22)
