@@ -17,7 +17,8 @@ on a throw-away SQLite database. It prints figures; it asserts nothing.
 4. raid: N non-subscribers join at once, membership unknown (one getChatMember
    each), emulator flood limits on; time until all are restricted beside the
    lower bound those limits allow; "I've joined" presses during the raid and
-   how long until each was answered.
+   how long until each was answered; where time beyond the limiter's pace went
+   (stretches with no call at all; `RAID_GAPS=1` lists the longest).
 5. webhook: runbot with web (daphne) in a child process on the same database;
    updates POSTed to its webhook route with the right secret over 64
    connections: updates/s, all decided by the fast path inside the request.
@@ -127,7 +128,7 @@ async def raid(emu: TelegramEmulator, scene, count: int) -> None:
     before = len(emu.calls)
     raiders = [emu.create_user(f"Raider {i}") for i in range(count)]
     presses: list[float] = []
-    start = time.perf_counter()
+    start, wall_start = time.perf_counter(), time.time()
     for raider in raiders:
         emu.join(scene.group, raider)
 
@@ -169,6 +170,19 @@ async def raid(emu: TelegramEmulator, scene, count: int) -> None:
         f"      lower bound for those calls at {OVERALL_PER_SECOND:.0f}/s: {bound:.1f} s "
         f"-> {elapsed / bound:.2f}x the bound; 429 answers: {flood}"
     )
+    # Where the time beyond the limiter's pace goes: stretches with no call at all.
+    times = sorted(c.at for c in calls)
+    pace = 1 / (OVERALL_PER_SECOND * 0.94)
+    idle = sum(b - a - pace for a, b in zip(times, times[1:], strict=False) if b - a > 2 * pace)
+    print(f"      first call after {times[0] - wall_start:.2f} s; idle stretches (no call for "
+          f"over two slots) add up to {idle:.1f} s")
+    if os.environ.get("RAID_GAPS"):
+        ordered = sorted(calls, key=lambda c: c.at)
+        gaps = sorted(((b.at - a.at, i, a.method, b.method) for i, (a, b)
+                       in enumerate(zip(ordered, ordered[1:], strict=False))), reverse=True)
+        for gap, i, before_gap, after_gap in gaps[:8]:
+            print(f"        gap {gap * 1000:.0f} ms after call {i} ({before_gap} -> {after_gap}), "
+                  f"at {ordered[i].at - wall_start:.1f} s")
     if presses:
         print(
             f'      "I\'ve joined" pressed {len(presses)} times during the raid: answered in '

@@ -1,8 +1,9 @@
 """A throw-away Django for the benchmarks: import this before anything that needs Django.
 
 Importing it points Django at a fresh SQLite file in a temporary directory
-(no .env, no Redis) and sets Django up; `register` and `protect` build the
-rows a benchmark scene needs. The scripts still run `migrate` themselves.
+(no .env; no Redis unless NEZUKO_BENCH_REDIS_URL names one) and sets Django
+up; `register` and `protect` build the rows a benchmark scene needs. The
+scripts still run `migrate` themselves.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ os.environ.update(
         "LOG_LEVEL": "ERROR",
         "LOG_FORMAT": "console",
         "DATABASE_URL": f"sqlite:///{DB}",
-        "REDIS_URL": "",
+        # Journals and spools are keyed by bot id: never replay another run's leftovers.
+        "NEZUKO_SPOOL_DIR": str(DB.parent / "spool"),
+        # A benchmark that measures Redis (a cold start's bulk load) names a db of its own.
+        "REDIS_URL": os.environ.get("NEZUKO_BENCH_REDIS_URL", ""),
     }
 )
 

@@ -118,20 +118,43 @@ def load_group_config(bot_id: int, chat_id: int) -> GroupConfig | None:
     return _build(group)
 
 
-def _build(group: ProtectedGroup) -> GroupConfig:
-    links = GroupChannel.objects.filter(group=group).select_related("channel").order_by("pk")
-    channels = tuple(
-        ChannelConfig(
-            pk=link.channel.pk,
-            chat_id=link.channel.chat_id,
-            title=link.channel.title,
-            username=link.channel.username,
-            join_url=link.invite_link or link.channel.join_url,
-            channel_url=link.channel.join_url,
-        )
-        for link in links
+def load_bot_configs(bot_id: int) -> dict[int, GroupConfig]:
+    """Every group of a bot, by chat id, in three queries however many groups there
+    are (groups, their channel links, their admins): the start-up bulk load."""
+    groups = list(ProtectedGroup.objects.filter(bot_id=bot_id))
+    channels: dict[int, list[ChannelConfig]] = {g.pk: [] for g in groups}
+    links = (GroupChannel.objects.filter(group__bot_id=bot_id).select_related("channel")
+             .order_by("pk"))
+    for link in links:
+        channels.setdefault(link.group_id, []).append(_channel(link))
+    admins: dict[int, set[int]] = {g.pk: set() for g in groups}
+    rows = GroupAdmin.objects.filter(group__bot_id=bot_id).values_list("group_id", "user_id")
+    for group_pk, user_id in rows:
+        admins.setdefault(group_pk, set()).add(user_id)
+    return {g.chat_id: _build(g, tuple(channels[g.pk]), frozenset(admins[g.pk]))
+            for g in groups}
+
+
+def _channel(link: GroupChannel) -> ChannelConfig:
+    return ChannelConfig(
+        pk=link.channel.pk,
+        chat_id=link.channel.chat_id,
+        title=link.channel.title,
+        username=link.channel.username,
+        # The group's own invite link when it has one: joins through it are attributed.
+        join_url=link.invite_link or link.channel.join_url,
+        channel_url=link.channel.join_url,
     )
-    admin_ids = frozenset(GroupAdmin.objects.filter(group=group).values_list("user_id", flat=True))
+
+
+def _build(group: ProtectedGroup, channels: tuple[ChannelConfig, ...] | None = None,
+           admin_ids: frozenset[int] | None = None) -> GroupConfig:
+    if channels is None:
+        links = GroupChannel.objects.filter(group=group).select_related("channel").order_by("pk")
+        channels = tuple(_channel(link) for link in links)
+    if admin_ids is None:
+        admin_ids = frozenset(GroupAdmin.objects.filter(group=group)
+                              .values_list("user_id", flat=True))
     raw_allowed = group.allowed_user_ids or []
     allowed = frozenset(int(u) for u in raw_allowed if str(u).lstrip("-").isdigit())
     return GroupConfig(
@@ -197,6 +220,17 @@ class ConfigCache:
         config = load_group_config(bot_id, chat_id)
         self._groups[(bot_id, chat_id)] = config
         return config
+
+    def preload(self, bot_id: int) -> int:
+        """Load every group of a bot at once (start-up), instead of one by one as
+        their first messages arrive; returns how many. Chats already loaded (or known
+        to be unprotected) stay as they are."""
+        self._check_version()
+        loaded = load_bot_configs(bot_id)
+        with self._lock:
+            for chat_id, config in loaded.items():
+                self._groups.setdefault((bot_id, chat_id), config)
+        return len(loaded)
 
     def groups_for_channel(self, bot_id: int, channel_chat_id: int) -> tuple[int, ...]:
         self._check_version()
@@ -270,5 +304,27 @@ def bump_version() -> None:
 
 
 configs = ConfigCache()
-aget_group_config = sync_to_async(configs.get)
+_aget = sync_to_async(configs.get)
+# (loop, bot, chat) -> the load under way: a raid's first joins share one load.
+_loading: dict[tuple[int, int, int], asyncio.Future[GroupConfig | None]] = {}
+
+
+async def aget_group_config(bot_id: int, chat_id: int) -> GroupConfig | None:
+    """`configs.get` from async code; concurrent loads of one chat share one query
+    (and resume in the order they asked, so a raid is handled in arrival order)."""
+    known, config = configs.peek(bot_id, chat_id)
+    if known:
+        return config
+    loop = asyncio.get_running_loop()
+    key = (id(loop), bot_id, chat_id)
+    pending = _loading.get(key)
+    if pending is None or pending.get_loop() is not loop:
+        pending = asyncio.ensure_future(_aget(bot_id, chat_id))
+        _loading[key] = pending
+        pending.add_done_callback(lambda done: _loading.pop(key, None)
+                                  if _loading.get(key) is done else None)
+    return await asyncio.shield(pending)
+
+
+apreload = sync_to_async(configs.preload)
 agroups_for_channel = sync_to_async(configs.groups_for_channel)

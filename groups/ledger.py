@@ -47,6 +47,7 @@ logger = structlog.get_logger(__name__)
 
 REPLAY_INTERVAL = 1.0
 REPLAY_BATCH = 500
+BULK_BATCH = 500
 
 # --- the operations (what a spooled record names) ---------------------------------
 
@@ -62,6 +63,23 @@ def _note_member(*, group_pk: int, user_id: int, name: str = "", username: str =
         user_id=user_id,
         defaults={"first_name": storable(name)[:255], "username": storable(username)[:64],
                   "status": status, "last_seen_at": at},
+    )
+
+
+def _note_members(*, rows: list[list[Any]], at: datetime) -> None:
+    """Members seen, many at once (`ledger_writes.MemberSightings`): one upsert of
+    `[group_pk, user_id, name, username, seen_at]` rows, as `_note_member` each."""
+    GroupMember.objects.bulk_create(
+        [
+            GroupMember(group_id=group_pk, user_id=user_id, first_name=storable(name)[:255],
+                        username=storable(username)[:64], status=GroupMember.Status.MEMBER,
+                        last_seen_at=datetime.fromisoformat(seen_at))
+            for group_pk, user_id, name, username, seen_at in rows
+        ],
+        update_conflicts=True,
+        unique_fields=["group", "user_id"],
+        update_fields=["first_name", "username", "status", "last_seen_at"],
+        batch_size=BULK_BATCH,
     )
 
 
@@ -120,6 +138,7 @@ def _forget_warning(*, chat_id: int, message_id: int, at: datetime) -> None:
 
 OPERATIONS: dict[str, Callable[..., None]] = {
     "note_member": _note_member,
+    "note_members": _note_members,
     "mark_restricted": _mark_restricted,
     "set_warning_message": _set_warning_message,
     "clear_restriction": _clear_restriction,
@@ -156,13 +175,13 @@ class LedgerWriter:
         self._directory = directory
         self._spool: Spool | None = None
         # One operation at a time, so a direct write never overtakes the replay.
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
         self.set_aside = 0
 
     @property
     def spool(self) -> Spool:
         if self._spool is None:
-            with self._lock:
+            with self.lock:
                 if self._spool is None:
                     self._spool = Spool(self._directory or settings.NEZUKO_SPOOL_DIR, "ledger")
         return self._spool
@@ -174,7 +193,7 @@ class LedgerWriter:
     def write(self, op: str, **args: Any) -> None:
         """Apply one operation (see the module docstring); never raises for the database."""
         at = timezone.now()
-        with self._lock:
+        with self.lock:
             if not self.spool.pending:
                 try:
                     OPERATIONS[op](at=at, **args)
@@ -189,7 +208,7 @@ class LedgerWriter:
 
     def replay(self, limit: int = REPLAY_BATCH) -> int:
         """One step: write up to `limit` spooled operations in order; returns how many."""
-        with self._lock:
+        with self.lock:
             batch = self.spool.read(limit)
             if not batch:
                 return 0
@@ -251,7 +270,7 @@ class LedgerWriter:
 
     def close_spool(self) -> None:
         """Let go of the spool file; the next use opens the configured directory again."""
-        with self._lock:
+        with self.lock:
             if self._spool is not None:
                 self._spool.close()
                 self._spool = None

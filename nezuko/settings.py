@@ -36,6 +36,7 @@ env = environ.Env(
     ROLLUP_RETENTION_DAYS=(int, 400),
     NEZUKO_SPOOL_DIR=(str, ""),
     NEZUKO_JOURNAL_FSYNC=(bool, False),
+    NEZUKO_MEMBERSHIP_TTL=(int, 6 * 3600),
 )
 
 # Real environment variables always win over the file.
@@ -239,6 +240,10 @@ TELEGRAM_LOGIN_MAX_AGE = env("TELEGRAM_LOGIN_MAX_AGE")
 DASHBOARD_URL = env("DASHBOARD_URL").rstrip("/")
 # fsync every journal append (bots.journal): survives a power loss, not only a kill.
 NEZUKO_JOURNAL_FSYNC = env("NEZUKO_JOURNAL_FSYNC")
+# Seconds a "subscribed" answer is trusted. The channel's chat_member updates change it at
+# once, so this only bounds how long a missed update could go unnoticed; answers in use are
+# asked again in the background (lowest priority) before they expire.
+NEZUKO_MEMBERSHIP_TTL = env("NEZUKO_MEMBERSHIP_TTL")
 
 # --- Security -------------------------------------------------------------------
 

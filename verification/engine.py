@@ -1,12 +1,13 @@
 """One bot's enforcement state: what must outlive a single update.
 
 An `Engine` per bot holds the warning board, who this process restricted,
-throttles, cached default permissions, admin-refresh bookkeeping and the
-background tasks (warning edits and expiry). It is state, not behaviour: it
-calls neither Telegram nor the flows, and nothing in it points back at the
-code that uses it. Facts are gathered by `verification.telegram_reads`, rules
-are `verification.decisions`, effects are `verification.actions`, and what
-happened is written down by `verification.recording`.
+throttles, cached default permissions, admin-refresh bookkeeping, when each
+chat was last active, and the background tasks (warning edits and expiry).
+It is state, not behaviour: it calls neither Telegram nor the flows, and
+nothing in it points back at the code that uses it. Facts are gathered by
+`verification.telegram_reads`, rules are `verification.decisions`, effects
+are `verification.actions`, and what happened is written down by
+`verification.recording`.
 
 Membership answers and events are process-wide (`membership.memberships`,
 `recorder.recorder`); the engine only names which ones this bot uses.
@@ -24,6 +25,7 @@ import structlog
 from telegram import Bot, ChatPermissions
 
 from groups.config import ChannelConfig, GroupConfig, aget_group_config, configs
+from groups.services.ledger_writes import MemberSightings, sightings
 from verification.membership import MembershipCache, memberships
 from verification.recorder import EventRecorder, recorder
 from verification.warnings import WarningBoard
@@ -44,6 +46,7 @@ class Engine:
     bot: Bot
     memberships: MembershipCache = memberships
     recorder: EventRecorder = recorder
+    sightings: MemberSightings = sightings
     board: WarningBoard = dataclasses.field(default_factory=WarningBoard)
     # (chat, user) this process restricted; the ledger is the truth, this covers
     # the moment before its row is written (decisions.restriction_is_ours).
@@ -61,6 +64,8 @@ class Engine:
     _recent_joins: dict[tuple[int, int], float] = dataclasses.field(default_factory=dict)
     _presses: dict[int, float] = dataclasses.field(default_factory=dict)
     _known: set[tuple[int, int]] = dataclasses.field(default_factory=set)
+    # chat -> when a member was last checked there (the check-up skips idle groups).
+    active: dict[int, float] = dataclasses.field(default_factory=dict)
 
     # --- configuration ----------------------------------------------------------
 
@@ -103,6 +108,13 @@ class Engine:
             self._known.clear()
         self._known.add(key)
         return True
+
+    def note_activity(self, chat_id: int) -> None:
+        self.active[chat_id] = time.monotonic()
+
+    def active_since(self, chat_id: int, seconds: float) -> bool:
+        """Whether a member was checked in this chat within the last `seconds`."""
+        return time.monotonic() - self.active.get(chat_id, -1e18) <= seconds
 
     def first_join(self, chat_id: int, user_id: int) -> bool:
         """True once per join, whether chat_member or new_chat_members came first."""
@@ -147,9 +159,11 @@ class Engine:
             logger.error("engine.task_failed", exc_info=task.exception())
 
     async def idle(self) -> None:
-        """Wait until no background task but timers is running (tests, and shutdown)."""
+        """Wait until no background task but timers is running and the members seen
+        are written (tests, and shutdown)."""
         while self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
+        await self.sightings.aflush()
 
     async def close(self) -> None:
         """Finish short work, cancel timers (their warnings stay; Telegram keeps them)."""

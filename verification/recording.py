@@ -14,6 +14,8 @@ a channel join, an owed retry, a dashboard command) records the same way:
   again until someone fixes the bot's rights, which /doctor reports.
 * one `VerificationEvent` per outcome, buffered by the recorder and published
   at once to analytics and the live feed.
+* members seen (`seen`): buffered and written in bulk once a second; any
+  later write about the member drops their buffered sighting first.
 """
 
 from __future__ import annotations
@@ -169,11 +171,13 @@ async def changed_hands(engine: Engine, config: GroupConfig, change: HandOver | 
 
 
 def seen(engine: Engine, config: GroupConfig, person: Person) -> None:
-    """Note a member once per process, beside the update (the fast path cannot await):
-    a channel leave restricts them only in groups that know them."""
+    """A member spoke (or joined) here: the group is active, and a member seen for the
+    first time in this process is noted (a channel leave restricts them only in groups
+    that know them). No await, no task: the fast path calls this, and the sighting is
+    buffered and written in bulk once a second (`ledger_writes.MemberSightings`)."""
+    engine.note_activity(config.chat_id)
     if engine.first_sighting(config.chat_id, person.id):
-        engine.spawn(ledger_writes.anote_member(config.pk, person.id, name=person.name,
-                                           username=person.username))
+        engine.sightings.add(config.pk, person.id, name=person.name, username=person.username)
 
 
 async def member_left(config: GroupConfig, person: Person, *, kicked: bool) -> None:

@@ -3,12 +3,19 @@
 Reads gather facts for the rules; they change nothing in Telegram (that is
 `verification.actions`). The facts are cached, each by its own rule:
 
-* membership answers: `verification.membership` (two levels, single flight);
-  `check()` is the one way the flows ask, memory first;
+* membership answers: `verification.membership` (two levels, single flight,
+  hours-long "yes" answers kept true by the channels' chat_member updates);
+  `check()` is the one way the flows ask, memory first; `refresh_due()`
+  asks again, at the lowest priority, for answers in use near their end;
 * the admin list: stored on the group (`GroupAdmin`) and read from
-  `GroupConfig`; refreshed when older than `ADMIN_REFRESH_SECONDS`, at most
-  once a minute per chat in the background, and always before restricting
-  anyone (`ensure_admins`), because a stale list must never mute an admin;
+  `GroupConfig`. Promotions and demotions arrive as chat_member updates and
+  force a refresh at once, so the background refresh is a safety net: when a
+  message arrives and the list is older than `admin_refresh_age` (an hour
+  plus a per-chat share, so groups refreshed together come due apart; an
+  idle group is never refreshed), at the lowest priority, at most once a
+  minute per chat. Before restricting anyone (`ensure_admins`) a list older
+  than `ADMIN_REFRESH_SECONDS` is refreshed first, because a stale list must
+  never mute an admin;
 * a group's default permissions: `PERMISSIONS_TTL` in the engine, since
   unmuting restores them and a raid of presses must not call getChat each.
 
@@ -27,15 +34,21 @@ from telegram.error import BadRequest, TelegramError
 from groups.config import ChannelConfig, GroupConfig, aget_group_config
 from groups.services import admin_list
 from verification.engine import Engine
-from verification.membership import Lookup, MembershipUnknown
-from verification.priorities import call_at
+from verification.membership import Key, Lookup, MembershipUnknown
+from verification.priorities import call_at, in_background
 from verification.updates import is_member
 
 logger = structlog.get_logger(__name__)
 
 PERMISSIONS_TTL = 300.0
-# The admin list is refreshed this often, never per message.
+# Before restricting anyone, an admin list older than this is refreshed first.
 ADMIN_REFRESH_SECONDS = 600.0
+# In the background (chat_member updates keep the list fresh in between) lists are
+# refreshed this often, plus up to ADMIN_REFRESH_SPREAD of it, a share fixed per chat.
+ADMIN_BACKGROUND_REFRESH_SECONDS = 3600.0
+ADMIN_REFRESH_SPREAD = 0.5
+# Background membership refreshes a bot keeps in flight at once (the limiter paces them).
+REFRESH_CONCURRENCY = 8
 # BadRequest texts that mean "not a member" rather than "cannot tell".
 NOT_A_MEMBER = ("user not found", "participant_id_invalid", "member not found",
                 "user_not_participant")
@@ -80,6 +93,33 @@ async def fetch_membership(engine: Engine, channel_id: int, user_id: int,
     return is_member(member)
 
 
+async def refresh_due(engine: Engine, limit: int = 500) -> int:
+    """Ask again, at the lowest priority, for answers in use that near their end.
+
+    Up to `limit` keys, `REFRESH_CONCURRENCY` at a time (bounded: no task per
+    key). An answer another process refreshed is taken from the shared level
+    instead; an unknown answer is left to expire. Returns the calls made.
+    """
+    keys = engine.memberships.take_due(engine.bot_telegram_id, limit)
+    calls = 0
+
+    async def one(key: Key) -> None:
+        nonlocal calls
+        if engine.memberships.adopt_shared(key):
+            return
+        calls += 1
+        try:
+            with in_background():
+                value = await fetch_membership(engine, key[1], key[2], "P2")
+        except MembershipUnknown:
+            return
+        engine.memberships.remember(key, value)
+
+    for start in range(0, len(keys), REFRESH_CONCURRENCY):
+        await asyncio.gather(*(one(k) for k in keys[start:start + REFRESH_CONCURRENCY]))
+    return calls
+
+
 async def default_permissions(engine: Engine, chat_id: int) -> ChatPermissions:
     """The group's own default permissions (getChat), cached a few minutes.
 
@@ -100,17 +140,37 @@ async def default_permissions(engine: Engine, chat_id: int) -> ChatPermissions:
 
 
 def admins_stale(config: GroupConfig) -> bool:
+    """Too old to restrict on (`ensure_admins` refreshes it first)."""
+    return _age(config) > ADMIN_REFRESH_SECONDS
+
+
+def _age(config: GroupConfig) -> float:
     refreshed = config.admins_refreshed_at
-    return refreshed is None or time.time() - refreshed > ADMIN_REFRESH_SECONDS
+    return float("inf") if refreshed is None else time.time() - refreshed
+
+
+def admin_refresh_age(chat_id: int) -> float:
+    """How old this chat's admin list may get before a background refresh: fixed per
+    chat, spread between chats, so lists refreshed together come due apart."""
+    share = (chat_id * 2654435761 % 1000) / 1000  # a stable hash: same chat, same age
+    return ADMIN_BACKGROUND_REFRESH_SECONDS * (1 + ADMIN_REFRESH_SPREAD * share)
 
 
 def refresh_admins_soon(engine: Engine, config: GroupConfig, *, force: bool = False) -> None:
-    """Refresh the admin list in the background, at most once a minute per chat."""
+    """Refresh the admin list in the background, at the lowest priority, when it is
+    older than this chat's `admin_refresh_age`; at most once a minute per chat."""
+    if not force and _age(config) <= admin_refresh_age(config.chat_id):
+        return
     now = time.monotonic()
     if not force and now - engine.admin_refreshed.get(config.chat_id, -1e9) < 60:
         return
     engine.admin_refreshed[config.chat_id] = now
-    engine.spawn(fetch_admins(engine, config))
+    engine.spawn(_fetch_admins_in_background(engine, config))
+
+
+async def _fetch_admins_in_background(engine: Engine, config: GroupConfig) -> bool:
+    with in_background():
+        return await fetch_admins(engine, config)
 
 
 async def ensure_admins(engine: Engine, config: GroupConfig) -> GroupConfig:

@@ -293,3 +293,38 @@ async def test_boosting_a_task_serves_its_queued_and_later_calls_first():
     await asyncio.wait_for(asyncio.gather(first, *queued), HANG_GUARD)
 
     assert wire.started == ["first", "p1-2", "p1-0", "p1-1"]
+
+
+async def test_with_a_tolerance_a_late_grant_does_not_push_every_later_call_back():
+    """The loop wakes a timer late (epoll rounds up to milliseconds, a busy loop later
+    still): the calls after it stay on the pace, taking back at most a quarter slot."""
+    from bots.ratelimit import _Request
+
+    limiter = TelegramRateLimiter(slow_limits(late_tolerance=0.25))  # one call per 0.1 s
+    future = asyncio.get_running_loop().create_future()
+
+    def grant(now: float) -> float:
+        limiter._consume(_Request(Priority.P1, "getChatMember", -100, False, True, 1e9, future),
+                         now)
+        return limiter._next_call
+
+    assert grant(0.0) == pytest.approx(0.1)
+    # Granted 20 ms late: the next slot is still 0.2, not 0.22.
+    assert grant(0.12) == pytest.approx(0.2)
+    # Late by more than a quarter slot: only a quarter is taken back.
+    assert grant(0.26) == pytest.approx(0.335)
+    # After an idle stretch the first call books one slot, less the quarter.
+    assert grant(5.0) == pytest.approx(5.075)
+    # Never a burst: back-to-back grants stay a full interval apart.
+    assert grant(5.075) == pytest.approx(5.175)
+
+
+async def test_without_a_tolerance_the_next_call_waits_a_full_interval_after_a_late_one():
+    from bots.ratelimit import _Request
+
+    limiter = TelegramRateLimiter(slow_limits())
+    future = asyncio.get_running_loop().create_future()
+    request = _Request(Priority.P1, "getChatMember", -100, False, True, 1e9, future)
+    limiter._consume(request, 0.0)
+    limiter._consume(request, 0.12)
+    assert limiter._next_call == pytest.approx(0.22)

@@ -34,6 +34,8 @@ async def channel_member(engine: Engine, change: MemberChange) -> None:
 
 async def _left_channel(engine: Engine, change: MemberChange) -> None:
     """Restricted and warned at once in every group that requires it and knows them."""
+    # Members seen in the last second are still buffered: the ledger must know them.
+    await engine.sightings.aflush()
     chat_ids = await ledger_reads.aknown_groups_for_channel(
         engine.bot_pk, change.chat_id, change.person.id)
     for chat_id in chat_ids:
