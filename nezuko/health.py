@@ -7,6 +7,7 @@ even when nothing calls `/readyz`.
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Awaitable, Callable
 
@@ -128,19 +129,20 @@ def _export(results: dict[str, bool]) -> None:
                 metrics.set_redis_up(client, results[client])
 
 
-def _database_round() -> None:
+def _database_round(*, own_thread: bool = True) -> None:
     """SELECT 1, then the active bots' heartbeats as `nezuko_bot_heartbeat_fresh`.
 
-    Runs in a thread of its own, not the one the engine's ORM calls share, so a
-    slow or hanging database never queues the engine's queries behind a probe;
-    the connection is closed after each round.
+    On a network database it runs in a thread of its own, not the one the engine's
+    ORM calls share, so a slow or hanging database never queues the engine's queries
+    behind a probe; the connection is closed after each round.
     """
     try:
         check_database()
         bots = _active_bots()
         metrics.set_bot_heartbeats({_label(bot): fresh for bot, fresh in bots})
     finally:
-        connection.close()
+        if own_thread:
+            connection.close()
 
 
 async def _passes(check: Callable[[], Awaitable[None]]) -> bool:
@@ -154,8 +156,15 @@ async def _passes(check: Callable[[], Awaitable[None]]) -> bool:
 
 async def probe_dependencies() -> dict[str, bool]:
     """One round of checks, exported as gauges; returns check name -> passed."""
-    results = {"database": await _passes(sync_to_async(_database_round,
-                                                         thread_sensitive=False))}
+    # A network database gets a thread of its own (a hanging server must not hold the
+    # engine's queries up). SQLite is in the process and cannot hang on a network,
+    # while a second connection reading beside the engine's writes can lock them out
+    # ("database table is locked" in the shared-cache database tests use), so it shares
+    # the engine's thread.
+    on_engine_thread = connection.vendor == "sqlite"
+    database_round = functools.partial(_database_round, own_thread=not on_engine_thread)
+    results = {"database": await _passes(sync_to_async(database_round,
+                                                         thread_sensitive=on_engine_thread))}
     if settings.REDIS_URL:
         results["cache"] = await _passes(sync_to_async(check_cache, thread_sensitive=False))
         results["channel_layer"] = await _passes(_channel_layer_round_trip)
