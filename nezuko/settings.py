@@ -35,6 +35,9 @@ env = environ.Env(
     ROLLUP_RETENTION_DAYS=(int, 400),
     NEZUKO_SPOOL_DIR=(str, ""),
     NEZUKO_JOURNAL_FSYNC=(bool, False),
+    NEZUKO_UPDATE_BUS=(str, ""),
+    NEZUKO_BUS_PARTITIONS=(int, 8),
+    WEBHOOK_MAX_CONNECTIONS=(int, 40),
 )
 
 # Real environment variables always win over the file.
@@ -237,6 +240,21 @@ TELEGRAM_LOGIN_MAX_AGE = env("TELEGRAM_LOGIN_MAX_AGE")
 DASHBOARD_URL = env("DASHBOARD_URL").rstrip("/")
 # fsync every journal append (bots.journal): survives a power loss, not only a kill.
 NEZUKO_JOURNAL_FSYNC = env("NEZUKO_JOURNAL_FSYNC")
+# "redis": updates travel through Redis Streams (bots.bus), so runbot processes share
+# the bots and their chats and any web worker takes any bot's webhook. Empty: each
+# process journals and handles the updates of the bots it polls (the embedded default).
+NEZUKO_UPDATE_BUS = env("NEZUKO_UPDATE_BUS").strip().lower()
+if NEZUKO_UPDATE_BUS not in ("", "redis"):
+    raise ImproperlyConfigured("NEZUKO_UPDATE_BUS must be empty or 'redis'.")
+if NEZUKO_UPDATE_BUS == "redis" and not REDIS_URL:
+    raise ImproperlyConfigured("NEZUKO_UPDATE_BUS=redis needs REDIS_URL.")
+# Streams per bot: one chat's updates stay in one, in order; at most this many
+# processes work one bot at once. Changing it re-partitions: drain the bus first.
+NEZUKO_BUS_PARTITIONS = env("NEZUKO_BUS_PARTITIONS")
+if NEZUKO_BUS_PARTITIONS < 1:
+    raise ImproperlyConfigured("NEZUKO_BUS_PARTITIONS must be at least 1.")
+# setWebhook's max_connections (1-100): deliveries Telegram makes at once per bot.
+WEBHOOK_MAX_CONNECTIONS = min(100, max(1, env("WEBHOOK_MAX_CONNECTIONS")))
 
 # --- Security -------------------------------------------------------------------
 
