@@ -379,10 +379,12 @@ class BotRunner:
     async def _count(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         kind = _ptb_update_type(update)
         chat = update.effective_chat
+        user = update.effective_user
         self.log.info(
             "update.handled",
             update_id=update.update_id,
             chat_id=chat.id if chat else None,
+            user_id=user.id if user else None,
             type=kind,
         )
         self.heartbeat.count_update()

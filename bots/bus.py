@@ -109,6 +109,10 @@ class UpdateBus(Protocol):
     async def claim(self, bot_key: str, partitions: Collection[int], consumer: str, *,
                     min_idle_ms: int) -> list[Delivery]: ...
 
+    async def renew(self, bot_key: str, deliveries: Sequence[Delivery], consumer: str) -> None:
+        """Reset the idle time of entries still in hand, so nobody claims them."""
+        ...
+
     async def backlog(self, bot_key: str) -> int:
         """Entries not yet acknowledged (approximately): the intake's back-pressure."""
         ...
@@ -185,6 +189,9 @@ class InProcessBus:
                     pending[entry_id] = (consumer, delivery)
                     out.append(delivery)
         return out
+
+    async def renew(self, bot_key: str, deliveries: Sequence[Delivery], consumer: str) -> None:
+        return None
 
     async def backlog(self, bot_key: str) -> int:
         return sum(len(self._streams[bot_key, p]) + len(self._pending[bot_key, p])
@@ -300,6 +307,19 @@ class RedisBus:
                 if cursor in (b"0-0", "0-0") or not entries:
                     break
         return out
+
+    async def renew(self, bot_key: str, deliveries: Sequence[Delivery], consumer: str) -> None:
+        """XCLAIM ... JUSTID to ourselves: the lease on entries a handler still holds
+        (queued behind the rate limiter, or waiting out a database outage)."""
+        by_partition: dict[int, list[str]] = defaultdict(list)
+        for delivery in deliveries:
+            by_partition[delivery.partition].append(delivery.entry_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition, ids in by_partition.items():
+                for start in range(0, len(ids), 500):
+                    pipe.xclaim(stream_key(bot_key, partition), GROUP, consumer, 0,
+                                ids[start:start + 500], justid=True)
+            await pipe.execute()
 
     async def backlog(self, bot_key: str) -> int:
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -8,8 +8,10 @@
 * `BusWorker` consumes the partitions this process was given: dedupe, the fast
   path (decided = acknowledged), else PTB's update queue; `done()` acknowledges
   when the handlers finished, except after a database outage, when the update
-  stays pending and is queued again later. Every few seconds it claims what a
-  dead consumer left pending on its partitions, and trims the streams.
+  stays pending and is queued again later. Every few seconds it renews its lease
+  on the entries still in hand (their idle time starts again), claims what a
+  dead consumer left pending on its partitions (idle longer than a lease), and
+  trims the streams.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ from bots.updatesource import (
 
 logger = structlog.get_logger(__name__)
 
-# Entries pending this long on a consumer are claimed by the partition's owner:
-# longer than any handler takes, far shorter than the 15 s takeover promise.
+# Entries pending this long on a consumer are claimed by the partition's owner. A
+# live consumer renews the entries it holds every CLAIM_EVERY_SECONDS, so only a
+# dead (or cut-off) one's go idle this long; far shorter than the 15 s promise.
 CLAIM_IDLE_MS = 5_000
 CLAIM_EVERY_SECONDS = 2.0
 TRIM_EVERY_SECONDS = 2.0
@@ -133,6 +136,9 @@ class BusWorker:
                 try:
                     if loop.time() - claimed_at >= CLAIM_EVERY_SECONDS:
                         claimed_at = loop.time()
+                        if self._in_flight:
+                            await self.bus.renew(self.bot_key, list(self._in_flight.values()),
+                                                 self.consumer)
                         await self._claim(partitions)
                     if loop.time() - trimmed_at >= TRIM_EVERY_SECONDS:
                         trimmed_at = loop.time()
