@@ -16,9 +16,11 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from asgiref.sync import sync_to_async
 
+from bots import webhook
 from bots.bus import InProcessBus, RedisBus, partition_of, stream_key
 from bots.bus_spread import Membership, assign
 from bots.locks import FileLocks
@@ -201,3 +203,70 @@ async def test_two_processes_split_the_bots_and_one_takes_over_when_the_other_st
             stop.set()
             await asyncio.wait_for(task, 30)
             await bus.close()
+
+
+# --- any web worker takes any bot's webhook ---------------------------------------------
+
+
+def web_worker(bus: RedisBus) -> httpx.AsyncClient:
+    """A web worker's route, with no bot of its own: its table appends to the bus."""
+    route = webhook.asgi_router(_not_django, webhook.WebhookReceivers(bus=bus))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=route), base_url="http://web")
+
+
+async def _not_django(scope, receive, send) -> None:
+    raise AssertionError("webhook paths never reach Django")
+
+
+async def deliver(http: httpx.AsyncClient, telegram_id: int, body: dict[str, Any]) -> int:
+    response = await http.post(
+        webhook.webhook_path(telegram_id), content=json.dumps(body).encode(),
+        headers={"X-Telegram-Bot-Api-Secret-Token": webhook.webhook_secret(telegram_id)})
+    return response.status_code
+
+
+@needs_redis
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_db_threads")
+async def test_a_web_worker_without_the_bot_appends_its_webhook_and_a_runbot_answers(
+        emulator, redis: RedisServer, tmp_path, settings):
+    settings.WEBHOOK_SECRET = "bus-webhook-secret"
+    bot = emulator.create_bot(username="hooked_bot")
+    await sync_to_async(make_bot)(bot.token, username=bot.username)
+    user = emulator.create_user("Pinger")
+    group = emulator.create_supergroup("Hooked", creator=user)
+    emulator.add_bot(group, bot, by=user)
+    runbot_bus, web_bus = RedisBus(redis.url(), 4), RedisBus(redis.url(), 4)
+    supervisor = Supervisor(options(tmp_path, bus=runbot_bus, reconcile_interval=0.3))
+    stop = asyncio.Event()
+    task = asyncio.create_task(supervisor.run(stop))
+    try:
+        await eventually(lambda: _running(supervisor), within=30)
+        since = len(emulator.calls)
+        ping_update = {"update_id": 990001, "message": {
+            "message_id": 77, "date": 1_700_000_000, "text": "ping",
+            "chat": {"id": group.id, "type": "supergroup", "title": "Hooked"},
+            "from": {"id": user.id, "is_bot": False, "first_name": "Pinger"}}}
+        async with web_worker(web_bus) as http:
+            assert await deliver(http, bot.id, ping_update) == 200
+            # Not a configured bot: 404, nothing appended.
+            assert await deliver(http, 4242, {**ping_update, "update_id": 1}) == 404
+        await emulator.wait_for_call("sendMessage", timeout=15, since=since,
+                                     chat_id=group.id, text="pong")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await runbot_bus.close()
+    # Redis refuses: Telegram gets a 503 and delivers again later.
+    redis.pause()
+    try:
+        web_bus.timeout = 0.5
+        async with web_worker(web_bus) as http:
+            assert await deliver(http, bot.id, {**ping_update, "update_id": 990002}) == 503
+    finally:
+        redis.resume()
+        await web_bus.close()
+
+
+async def _running(supervisor: Supervisor) -> bool:
+    return any(r.ready.is_set() for r in supervisor.runners.values())
