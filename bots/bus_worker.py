@@ -27,7 +27,7 @@ from telegram import Update
 from telegram.ext import Application, ContextTypes
 
 from bots import metrics
-from bots.bus import BusUnavailable, Delivery, UpdateBus
+from bots.bus import BusUnavailable, Delivery, GroupAppend, UpdateBus
 from bots.spool import is_outage
 from bots.updatesource import (
     RECENT_UPDATE_IDS,
@@ -57,6 +57,7 @@ class BusAppender:
         self.stop = stop
         self._backlog = 0
         self._backlog_at = 0.0
+        self._single = GroupAppend(bus, bot_key)
 
     @property
     def pending(self) -> int:
@@ -75,7 +76,10 @@ class BusAppender:
         """In the bus when this returns; raises BusUnavailable (nothing confirmed)."""
         malformed = sum(1 for raw in batch if type(raw.get("update_id")) is not int)
         good = [raw for raw in batch if type(raw.get("update_id")) is int]
-        await self.bus.append(self.bot_key, good, polled=polled)
+        if len(good) == 1 and not polled:
+            await self._single.append(good[0])  # a webhook delivery: gathered with others
+        else:
+            await self.bus.append(self.bot_key, good, polled=polled)
         return malformed
 
 

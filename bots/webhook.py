@@ -78,6 +78,7 @@ class WebhookReceivers:
         self.bus = bus
         # Telegram ids known to be configured bots, and until when (monotonic).
         self._known: dict[int, float] = {}
+        self._appenders: dict[int, Any] = {}
 
     def register(self, telegram_id: int, receiver: Receiver) -> None:
         self._by_id[telegram_id] = receiver
@@ -100,12 +101,12 @@ class WebhookReceivers:
             if not await _configured(telegram_id):
                 return None
             self._known[telegram_id] = now + KNOWN_BOT_SECONDS
-        bus, key = self.bus, str(telegram_id)
+        appender = self._appenders.get(telegram_id)
+        if appender is None:
+            from bots.bus import GroupAppend
 
-        async def append(update: dict[str, Any]) -> None:
-            await bus.append(key, [update])
-
-        return append
+            appender = self._appenders[telegram_id] = GroupAppend(self.bus, str(telegram_id))
+        return appender.append
 
 
 def default_receivers() -> WebhookReceivers:

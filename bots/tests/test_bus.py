@@ -21,7 +21,14 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from bots import webhook
-from bots.bus import InProcessBus, RedisBus, partition_of, stream_key
+from bots.bus import (
+    BusUnavailable,
+    GroupAppend,
+    InProcessBus,
+    RedisBus,
+    partition_of,
+    stream_key,
+)
 from bots.bus_spread import Membership, assign
 from bots.locks import FileLocks
 from bots.supervisor import Supervisor
@@ -270,3 +277,26 @@ async def test_a_web_worker_without_the_bot_appends_its_webhook_and_a_runbot_ans
 
 async def _running(supervisor: Supervisor) -> bool:
     return any(r.ready.is_set() for r in supervisor.runners.values())
+
+
+async def test_concurrent_single_appends_share_round_trips_and_share_a_refusal():
+    class Counting(InProcessBus):
+        calls = 0
+        refuse = False
+
+        async def append(self, bot_key, batch, *, polled=False):
+            self.calls += 1
+            await asyncio.sleep(0.01)  # a round trip
+            if self.refuse:
+                raise BusUnavailable("refused")
+            return await super().append(bot_key, batch, polled=polled)
+
+    bus = Counting(partitions=4)
+    appender = GroupAppend(bus, "5")
+    await asyncio.gather(*(appender.append(message(i, i)) for i in range(64)))
+    assert await bus.backlog("5") == 64
+    assert bus.calls <= 3
+    bus.refuse = True
+    results = await asyncio.gather(*(appender.append(message(i, i)) for i in range(100, 110)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, BusUnavailable) for r in results)
