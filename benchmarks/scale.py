@@ -1,6 +1,6 @@
 """Scaling out on the update bus: pipelined polling and webhooks on any worker.
 
-    .venv/bin/python benchmarks/scale.py [--polled 6000] [--latency 0.05] [--webhook 10000]
+    .venv/bin/python benchmarks/scale.py [--polled 1000] [--latency 0.05] [--webhook 3000]
 
 Everything on 127.0.0.1: the Bot API emulator in this process, a redis-server of
 the benchmark's own (tests/faults/servers.py), a throw-away SQLite database.
@@ -11,7 +11,9 @@ It prints figures side by side; it asserts nothing.
    * the embedded default (runbot's runtime, no bus): updates decided per second;
    * on the bus (NEZUKO_UPDATE_BUS=redis): the same runtime, whose poller only
      appends each batch to Redis before the next getUpdates: updates decided per
-     second, and the rate the poller moved them into the bus;
+     second, and the rate the poller moved them into the bus (the engine in the
+     same process competes with it for the CPU);
+   * the poller alone on the bus, as in a process that only polls: updates/s;
    beside the bound: 100 updates per round trip.
 2. webhook on the bus: `daphne nezuko.asgi:application` (a web worker running no
    bot) in 1, then 2, child processes; `--webhook` updates POSTed with the bot's
@@ -96,6 +98,34 @@ async def _appended(bus: RedisBus, telegram_id: int) -> int:
             info = await bus.redis.xinfo_stream(key)
             total += info.get("entries-added", 0)
     return total
+
+
+async def poller_alone(emu, scene, count: int, bus: RedisBus) -> float:
+    """getUpdates into the bus with no engine in the process: the intake's own rate."""
+    from bots.application import build_application
+    from bots.bus_worker import BusAppender
+    from bots.updatesource import Poller
+    from verification import ALLOWED_UPDATES
+
+    application = build_application(scene.bot.token, api_url=emu.api_url, with_updater=False)
+    await application.initialize()
+    stop = asyncio.Event()
+    key = str(scene.bot.id)
+    poller = Poller(application, BusAppender(bus, key, stop=stop), stop=stop,
+                    allowed_updates=ALLOWED_UPDATES, max_pending=10**9)
+    before = await _appended(bus, scene.bot.id)
+    for i in range(count):
+        emu.send_message(scene.group, scene.bob, f"alone {i}")
+    task = asyncio.create_task(poller.run())
+    start = time.perf_counter()
+    try:
+        while await _appended(bus, scene.bot.id) - before < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        return count / (time.perf_counter() - start)
+    finally:
+        stop.set()
+        await task
+        await application.shutdown()
 
 
 def free_port() -> int:
@@ -187,6 +217,7 @@ async def bench(polled: int, latency: float, hooked: int) -> None:
             try:
                 on_bus, appended = await polled_rate(emu, scene, bot, probe, polled, bus=bus,
                                                      locks="locks-bus")
+                alone = await poller_alone(emu, scene, polled, bus)
             finally:
                 await bus.close()
             emu.clear_faults()
@@ -197,6 +228,7 @@ async def bench(polled: int, latency: float, hooked: int) -> None:
             print(f"  on the bus                        {on_bus:>8,.0f} decided/s")
             if appended:
                 print(f"  on the bus, poller into Redis     {appended:>8,.0f} updates/s")
+            print(f"  poller alone into Redis           {alone:>8,.0f} updates/s")
             if hooked:
                 os.environ["DATABASE_URL"] = f"sqlite:///{DB}"
                 one = await webhook_rate(scene, redis.url(), hooked, 1)
@@ -212,9 +244,9 @@ async def bench(polled: int, latency: float, hooked: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--polled", type=int, default=6_000)
+    parser.add_argument("--polled", type=int, default=1_000)
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--webhook", type=int, default=10_000, help="0 skips")
+    parser.add_argument("--webhook", type=int, default=3_000, help="0 skips")
     args = parser.parse_args()
     asyncio.run(bench(args.polled, args.latency, args.webhook))
 
