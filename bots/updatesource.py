@@ -9,8 +9,9 @@ Two halves meet at one small interface, `UpdateConsumer`:
   fast path can, journals the rest and queues them for PTB's handlers.
 
 An intake knows nothing of journals or PTB; a consumer knows nothing of
-getUpdates or HTTP. A shared update bus (one process polls, others handle)
-is another consumer behind the same two members.
+getUpdates or HTTP. On the update bus (`NEZUKO_UPDATE_BUS=redis`) the consumer
+is `bots.bus_worker.BusAppender`: `take()` returns once the batch is in Redis,
+and the processes working the bot's partitions handle it (`bots.bus`).
 
 The delivery guarantee: at least once, with exactly-once effect. An update is
 confirmed to Telegram (the next getUpdates offset, or the webhook's 200) only
