@@ -281,8 +281,19 @@ class RedisBus:
         streams = {stream_key(bot_key, p): ">" for p in sorted(partitions)}
         answer = await self.redis.xreadgroup(GROUP, consumer, streams, count=count,
                                              block=block_ms or None)
-        return [delivery for key, entries in answer or ()
-                for delivery in _deliveries(key, entries)]
+        out: list[Delivery] = []
+        for key, entries in answer or ():
+            out += await self._parse(key, entries)
+        return out
+
+    async def _parse(self, key: bytes | str, entries: Any) -> list[Delivery]:
+        """Deliveries of `entries`; one that is not an update is acknowledged and
+        dropped, or it would be claimed forever and hold trimming back."""
+        bad: list[Any] = []
+        deliveries = _deliveries(key, entries, bad)
+        if bad:
+            await self.redis.xack(key, GROUP, *bad)
+        return deliveries
 
     async def ack(self, bot_key: str, deliveries: Sequence[Delivery]) -> None:
         by_partition: dict[int, list[str]] = defaultdict(list)
@@ -304,7 +315,7 @@ class RedisBus:
                 answer = await self.redis.xautoclaim(key, GROUP, consumer, min_idle_ms,
                                                      start_id=cursor, count=100)
                 cursor, entries = answer[0], answer[1]
-                out.extend(_deliveries(key, entries))
+                out.extend(await self._parse(key, entries))
                 if cursor in (b"0-0", "0-0") or not entries:
                     break
         return out
@@ -393,7 +404,7 @@ class GroupAppend:
             self._running = False
 
 
-def _deliveries(key: bytes | str, entries: Any) -> list[Delivery]:
+def _deliveries(key: bytes | str, entries: Any, bad: list[Any]) -> list[Delivery]:
     name = key.decode() if isinstance(key, bytes) else key
     partition = int(name.rsplit(":", 1)[1])
     out = []
@@ -403,8 +414,11 @@ def _deliveries(key: bytes | str, entries: Any) -> list[Delivery]:
         payload = fields.get(b"u") or fields.get("u")
         try:
             raw = json.loads(payload)
-        except (TypeError, ValueError):
+            if type(raw.get("update_id")) is not int:
+                raise ValueError("no update_id")
+        except (TypeError, ValueError, AttributeError):
             logger.warning("bus.bad_entry", stream=name)
+            bad.append(entry_id)
             continue
         entry = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
         out.append(Delivery(partition, entry, raw))

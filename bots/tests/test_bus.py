@@ -300,3 +300,12 @@ async def test_concurrent_single_appends_share_round_trips_and_share_a_refusal()
     results = await asyncio.gather(*(appender.append(message(i, i)) for i in range(100, 110)),
                                    return_exceptions=True)
     assert all(isinstance(r, BusUnavailable) for r in results)
+
+
+@needs_redis
+async def test_an_entry_that_is_not_an_update_is_dropped_not_claimed_forever(bus: RedisBus):
+    await bus.redis.xadd(stream_key("42", 1), {"u": b"not json"})
+    await bus.append("42", [message(5, 1)])
+    got = await bus.read("42", [1], "w", block_ms=0)
+    assert [d.update_id for d in got] == [5]
+    assert (await bus.redis.xpending(stream_key("42", 1), "engine"))["pending"] == 1
