@@ -374,13 +374,16 @@ class GroupAppend:
         self.bot_key = bot_key
         self._waiting: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._running = False
+        # The loop keeps only a weak reference to a task: one collected mid-append
+        # would leave `_running` set and every later delivery waiting forever.
+        self._task: asyncio.Task[None] | None = None
 
     async def append(self, raw: dict[str, Any]) -> None:
         future = asyncio.get_running_loop().create_future()
         self._waiting.append((raw, future))
         if not self._running:
             self._running = True
-            asyncio.get_running_loop().create_task(self._drain())
+            self._task = asyncio.get_running_loop().create_task(self._drain())
         await future
 
     async def _drain(self) -> None:

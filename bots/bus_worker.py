@@ -58,6 +58,7 @@ class BusAppender:
         self._backlog = 0
         self._backlog_at = 0.0
         self._single = GroupAppend(bus, bot_key)
+        self._refresh: asyncio.Task[None] | None = None  # held: the loop's reference is weak
 
     @property
     def pending(self) -> int:
@@ -65,7 +66,7 @@ class BusAppender:
         loop = asyncio.get_running_loop()
         if loop.time() - self._backlog_at > BACKLOG_EVERY_SECONDS:
             self._backlog_at = loop.time()
-            loop.create_task(self._refresh_backlog())
+            self._refresh = loop.create_task(self._refresh_backlog())
         return self._backlog
 
     async def _refresh_backlog(self) -> None:
