@@ -27,6 +27,8 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bots import metrics
 from bots.application import build_application
+from bots.bus import UpdateBus
+from bots.bus_worker import BusAppender, BusWorker
 from bots.command_queue import CommandQueue, Executor
 from bots.heartbeat import BEAT_INTERVAL_SECONDS, Heartbeat, describe_error
 from bots.journal import UpdateJournal
@@ -91,6 +93,11 @@ class RuntimeOptions:
     services: Sequence[Service] = ()
     flushers: Sequence[Flusher] = ()
     locks: BotLocks | None = None
+    # The update bus (bots.bus) when updates travel through Redis Streams; None:
+    # the embedded default, each bot's updates journaled and handled in this process.
+    bus: UpdateBus | None = None
+    # setWebhook's max_connections: how many deliveries Telegram makes at once.
+    webhook_max_connections: int = 40
     limits: Limits | None = None
     reconcile_interval: float = 5.0
     drain_timeout: float = 30.0
@@ -110,10 +117,20 @@ class RuntimeOptions:
 
 
 class BotRunner:
-    """One bot's Application, update source, heartbeat and command queue."""
+    """One bot's Application, update source, heartbeat and command queue.
 
-    def __init__(self, bot: BotInstance, options: RuntimeOptions) -> None:
+    On the bus (`options.bus`) a runner has a role: `polls` (the intake, heartbeat,
+    command queue and per-bot loops: one process per bot) and `partitions`, the
+    bus partitions its worker consumes (changed in place by `assign`).
+    """
+
+    def __init__(self, bot: BotInstance, options: RuntimeOptions, *, polls: bool = True,
+                 partitions: frozenset[int] = frozenset(), consumer_name: str = "") -> None:
         self.bot = bot
+        self.polls = polls
+        self.partitions = partitions
+        self.consumer_name = consumer_name
+        self.worker: BusWorker | None = None
         self.pk = bot.pk
         self.telegram_id = bot.telegram_id
         self.fingerprint = bot.token_fingerprint
@@ -137,6 +154,12 @@ class BotRunner:
         self.intake: Poller | WebhookIntake | None = None
         self.log = logger.bind(bot=bot.pk, username=bot.username)
 
+    def assign(self, partitions: frozenset[int]) -> None:
+        """The bus partitions this bot's worker consumes from now on."""
+        self.partitions = partitions
+        if self.worker is not None:
+            self.worker.assign(partitions)
+
     @property
     def journal(self) -> UpdateJournal | None:
         """The bot's update journal (None before the bot started)."""
@@ -155,28 +178,34 @@ class BotRunner:
                 await self.task
 
     async def _run(self) -> None:
-        await self.heartbeat.starting()
+        if self.polls:
+            await self.heartbeat.starting()
         application = self._build()
         try:
             # initialize() calls getMe: a revoked token raises InvalidToken here.
             await application.initialize()
             await application.start()
-            assert self.consumer is not None
-            await self.consumer.replay()
-            source = asyncio.create_task(self._receive(), name=f"nezuko-source-{self.pk}")
-            loops = [
-                asyncio.create_task(self._beat_loop()),
-                asyncio.create_task(self._command_loop()),
-                *(
-                    asyncio.create_task(task(self.engine, self.stop_event))
-                    for task in self.options.bot_tasks
-                ),
-            ]
+            if self.consumer is not None:
+                await self.consumer.replay()
+            source = asyncio.create_task(self._source(), name=f"nezuko-source-{self.pk}")
+            loops = []
+            if self.polls:
+                # On the bus only the bot's polling process runs these: one per bot.
+                loops = [
+                    asyncio.create_task(self._beat_loop()),
+                    asyncio.create_task(self._command_loop()),
+                    *(
+                        asyncio.create_task(task(self.engine, self.stop_event))
+                        for task in self.options.bot_tasks
+                    ),
+                ]
             self.ready.set()
-            await self.heartbeat.running()
-            metrics.set_bot_up(self.pk, True)
+            if self.polls:
+                await self.heartbeat.running()
+                metrics.set_bot_up(self.pk, True)
             self.log.info(
-                "bot.running", mode="webhook" if self.options.uses_webhooks else "polling"
+                "bot.running", mode="webhook" if self.options.uses_webhooks else "polling",
+                polls=self.polls, bus=self.options.bus is not None,
             )
             stopping = asyncio.create_task(self.stop_event.wait())
             await asyncio.wait({source, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -210,6 +239,22 @@ class BotRunner:
             extend(application)
         # After the engine and the extensions: every handler they added is timed.
         metrics.time_handlers(application, self.pk, skip_groups=(COUNT_GROUP,))
+        self.application = application
+        if self.options.bus is not None:
+            self.worker = BusWorker(
+                self.options.bus,
+                str(self.telegram_id),
+                self.pk,
+                application,
+                consumer=self.consumer_name,
+                stop=self.stop_event,
+                fast_path=self.options.fast_path,
+                engine=self.engine,
+                on_decided=self.heartbeat.count_update,
+            )
+            self.worker.assign(self.partitions)
+            application.add_error_handler(self.worker.note_outage)
+            return application
         self.consumer = JournaledConsumer(
             self.pk,
             application,
@@ -221,7 +266,6 @@ class BotRunner:
             fsync=settings.NEZUKO_JOURNAL_FSYNC,
         )
         application.add_error_handler(self.consumer.note_outage)
-        self.application = application
         return application
 
     async def _drain(self, source: asyncio.Task[None], loops: list[asyncio.Task[Any]]) -> None:
@@ -251,8 +295,12 @@ class BotRunner:
             self.processor.cancel_all()
             with contextlib.suppress(Exception, asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(stopping, 5)
+        if self.worker is not None:
+            # What the handlers finished while draining; the rest stays pending.
+            await self.worker.flush_acks()
         if isinstance(self.intake, Poller):
-            await self.intake.confirm()
+            # On the bus every batch fetched is in Redis already: confirm it.
+            await self.intake.confirm(force=self.worker is not None)
         close = getattr(self.engine, "close", None)
         if close is not None:
             with contextlib.suppress(Exception):
@@ -260,14 +308,36 @@ class BotRunner:
         for task in loops:
             task.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await self.heartbeat.beat()
+        if self.polls:
+            with contextlib.suppress(Exception):
+                await self.heartbeat.beat()
 
     # --- receiving updates ------------------------------------------------------------
 
+    async def _source(self) -> None:
+        """The intake (unless this runner only works bus partitions) and the bus worker."""
+        if self.worker is None:
+            await self._receive()
+            return
+        tasks = [asyncio.create_task(self.worker.run(), name=f"nezuko-bus-{self.pk}")]
+        if self.polls:
+            tasks.append(asyncio.create_task(self._receive()))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
     async def _receive(self) -> None:
         """Run the intake this bot's mode calls for, until stopped or it fails."""
-        assert self.application is not None and self.consumer is not None
+        assert self.application is not None
+        consumer: Any = self.consumer
+        if self.worker is not None:
+            consumer = BusAppender(self.worker.bus, str(self.telegram_id), stop=self.stop_event)
+        assert consumer is not None
         # Show in admin and on the dashboard how this bot gets its updates.
         mode = (BotInstance.UpdateMode.WEBHOOK if self.options.uses_webhooks
                 else BotInstance.UpdateMode.POLLING)
@@ -277,19 +347,20 @@ class BotRunner:
         if self.options.uses_webhooks:
             self.intake = WebhookIntake(
                 self.application,
-                self.consumer,
+                consumer,
                 self.options.webhook_receivers,
                 telegram_id=self.telegram_id,
                 base_url=self.options.webhook_base,
                 stop=self.stop_event,
                 allowed_updates=self.options.allowed_updates,
                 token_check_interval=self.options.heartbeat_interval,
+                max_connections=self.options.webhook_max_connections,
                 log=self.log,
             )
         else:
             self.intake = Poller(
                 self.application,
-                self.consumer,
+                consumer,
                 stop=self.stop_event,
                 allowed_updates=self.options.allowed_updates,
                 max_pending=self.options.max_pending_updates,
@@ -303,16 +374,20 @@ class BotRunner:
             self.intake.close()
 
     def _done(self, update: object, finished: bool) -> None:
-        if self.consumer is not None:
+        if self.worker is not None:
+            self.worker.done(update, finished)
+        elif self.consumer is not None:
             self.consumer.done(update, finished)
 
     async def _count(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         kind = _ptb_update_type(update)
         chat = update.effective_chat
+        user = update.effective_user
         self.log.info(
             "update.handled",
             update_id=update.update_id,
             chat_id=chat.id if chat else None,
+            user_id=user.id if user else None,
             type=kind,
         )
         self.heartbeat.count_update()

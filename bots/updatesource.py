@@ -9,8 +9,9 @@ Two halves meet at one small interface, `UpdateConsumer`:
   fast path can, journals the rest and queues them for PTB's handlers.
 
 An intake knows nothing of journals or PTB; a consumer knows nothing of
-getUpdates or HTTP. A shared update bus (one process polls, others handle)
-is another consumer behind the same two members.
+getUpdates or HTTP. On the update bus (`NEZUKO_UPDATE_BUS=redis`) the consumer
+is `bots.bus_worker.BusAppender`: `take()` returns once the batch is in Redis,
+and the processes working the bot's partitions handle it (`bots.bus`).
 
 The delivery guarantee: at least once, with exactly-once effect. An update is
 confirmed to Telegram (the next getUpdates offset, or the webhook's 200) only
@@ -38,6 +39,7 @@ from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError, Ti
 from telegram.ext import Application, ContextTypes
 
 from bots import metrics
+from bots.bus import BusUnavailable
 from bots.heartbeat import describe_error
 from bots.journal import UpdateJournal
 from bots.ratelimit import retry_after_seconds
@@ -286,9 +288,17 @@ class Poller:
                 continue
             failures = 0
             if batch:
-                # Taken (journaled or decided) first; only then does the offset move,
-                # so the next getUpdates confirms this batch to Telegram.
-                await self.consumer.take(batch, polled=True)
+                # Taken (journaled, decided, or in the bus) first; only then does the
+                # offset move, so the next getUpdates confirms this batch to Telegram.
+                # On the bus `take` is one round trip to Redis, so the next getUpdates
+                # goes out at once: polling is bounded by Telegram's round trip alone.
+                try:
+                    await self.consumer.take(batch, polled=True)
+                except BusUnavailable as exc:
+                    # Not confirmed: the same offset fetches the batch again.
+                    self.log.warning("bot.bus_unavailable", error=str(exc), retry_in=1.0)
+                    await sleep_unless(self.stop, 1.0)
+                    continue
                 self.offset = batch[-1]["update_id"] + 1
             elif self.once:
                 return
@@ -321,13 +331,14 @@ class Poller:
                 return
             await asyncio.sleep(0.05)
 
-    async def confirm(self) -> None:
+    async def confirm(self, *, force: bool = False) -> None:
         """Confirm the last batch to Telegram once nothing is left to handle.
 
         While the consumer still holds updates they stay unconfirmed too, so a
         process on another host that takes this bot over receives them again.
+        `force`: the consumer is the shared bus, where they are safe already.
         """
-        if self.offset is None or self.consumer.pending:
+        if self.offset is None or (self.consumer.pending and not force):
             return
         with contextlib.suppress(Exception):
             await self.application.bot._post(
@@ -355,11 +366,13 @@ class WebhookIntake:
         stop: asyncio.Event,
         allowed_updates: Sequence[str],
         token_check_interval: float,
+        max_connections: int = 40,
         log: Any = logger,
     ) -> None:
         self.application = application
         self.consumer = consumer
         self.receivers = receivers
+        self.max_connections = max_connections
         self.telegram_id = telegram_id
         self.base_url = base_url
         self.stop = stop
@@ -373,6 +386,7 @@ class WebhookIntake:
             url=webhook_url(self.telegram_id, self.base_url),
             secret_token=webhook_secret(self.telegram_id),
             allowed_updates=self.allowed_updates,
+            max_connections=self.max_connections,
         )
         await self._watch_token()
 

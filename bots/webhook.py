@@ -18,8 +18,9 @@ intake there, so the route and the bots of one process share one table.
 * 413 for a body over MAX_BODY_BYTES: at once from Content-Length, or as soon
   as the running count passes the limit; no more than the limit is buffered;
 * 400 for a body that is not JSON or not an update;
-* 503 when a configured bot does not run in this process, or its update could not
-  be journaled (bots.journal): Telegram retries later;
+* 503 when a configured bot does not run in this process (and there is no update
+  bus), or its update could not be journaled (bots.journal) or appended to the bus
+  (bots.bus): Telegram retries later;
   404 when no configured bot has that id;
 * 200 once the update is handed to the bot, including updates it will ignore,
   so Telegram stops retrying.
@@ -34,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -50,6 +52,8 @@ SECRET_HEADER = b"x-telegram-bot-api-secret-token"
 MAX_BODY_BYTES = 1_048_576
 # Telegram ids are 64-bit integers: 19 digits at most.
 MAX_ID_DIGITS = 19
+# How long a bot id, once found configured, is appended to the bus without asking again.
+KNOWN_BOT_SECONDS = 60.0
 
 Receiver = Callable[[dict[str, Any]], Awaitable[None]]
 Scope = dict[str, Any]
@@ -64,10 +68,18 @@ class WebhookReceivers:
     One table per process, created by the composition root and shared by the ASGI
     route (reads) and the bots' update sources (register on start, unregister on
     drain, so Telegram's retries land after a restart instead of on a stopped bot).
+
+    With an update bus (`bots.bus`), a delivery for a bot not running here is
+    appended to the bus instead, so any web worker takes any bot's webhook; the
+    route answers 200 once the append returned, 503 when the bus refused it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, bus: Any = None) -> None:
         self._by_id: dict[int, Receiver] = {}
+        self.bus = bus
+        # Telegram ids known to be configured bots, and until when (monotonic).
+        self._known: dict[int, float] = {}
+        self._appenders: dict[int, Any] = {}
 
     def register(self, telegram_id: int, receiver: Receiver) -> None:
         self._by_id[telegram_id] = receiver
@@ -77,6 +89,32 @@ class WebhookReceivers:
 
     def get(self, telegram_id: int) -> Receiver | None:
         return self._by_id.get(telegram_id)
+
+    async def on_bus(self, telegram_id: int) -> Receiver | None:
+        """A receiver appending to the bus, when there is one and the bot exists.
+
+        The bot's existence is looked up once a minute, not per delivery.
+        """
+        if self.bus is None:
+            return None
+        now = time.monotonic()
+        if self._known.get(telegram_id, 0.0) < now:
+            if not await _configured(telegram_id):
+                return None
+            self._known[telegram_id] = now + KNOWN_BOT_SECONDS
+        appender = self._appenders.get(telegram_id)
+        if appender is None:
+            from bots.bus import GroupAppend
+
+            appender = self._appenders[telegram_id] = GroupAppend(self.bus, str(telegram_id))
+        return appender.append
+
+
+def default_receivers() -> WebhookReceivers:
+    """A web worker's table: on the bus when settings configure one (`bots.bus`)."""
+    from bots.bus import configured_bus
+
+    return WebhookReceivers(bus=configured_bus())
 
 
 def webhook_secret(telegram_id: int) -> str:
@@ -120,7 +158,7 @@ async def handle(
     update = parse_update(body)
     if update is None:
         return 400, "not an update"
-    receiver = receivers.get(telegram_id)
+    receiver = receivers.get(telegram_id) or await receivers.on_bus(telegram_id)
     if receiver is None:
         if not await _configured(telegram_id):
             return 404, "not found"
@@ -132,7 +170,8 @@ async def handle(
         logger.warning("webhook.bad_update", bot_telegram_id=telegram_id, exc_info=True)
         return 400, "not an update"
     except OSError as exc:
-        # Not journaled (a full or read-only disk): a 200 would lose it; Telegram retries.
+        # Not journaled (a full or read-only disk) or the bus refused it (BusUnavailable):
+        # a 200 would lose it; Telegram retries.
         logger.error("webhook.journal_failed", bot_telegram_id=telegram_id, error=str(exc))
         return 503, "try again"
     return 200, "ok"

@@ -1,8 +1,9 @@
 """ASGI entry point: HTTP through Django, websockets through Channels.
 
 `application` is what separate web workers serve (`daphne nezuko.asgi:application`):
-no bot runs there, so its webhook table stays empty and a delivery is answered
-503 (Telegram retries, and reaches a runbot that serves the web). runbot builds
+no bot runs there; with the update bus (NEZUKO_UPDATE_BUS=redis) a delivery is
+appended to it, else it is answered 503 (Telegram retries, and reaches a runbot
+that serves the web). runbot builds
 its own with `build_application(receivers)`, sharing the table with its bots.
 """
 
@@ -24,6 +25,7 @@ from bots.webhook import (  # noqa: E402
     ASGIApp,
     WebhookReceivers,
     asgi_router,
+    default_receivers,
     limit_daphne_request_bodies,
 )
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
@@ -47,4 +49,4 @@ def build_application(receivers: WebhookReceivers) -> ASGIApp:
     )
 
 
-application = build_application(WebhookReceivers())
+application = build_application(default_receivers())

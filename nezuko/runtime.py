@@ -12,7 +12,10 @@ them all, does it in one place and in plain sight:
 * analytics' Bot API call observer, given to every bot's rate limiter;
 * the dashboard's /login handler, added to every bot;
 * the flushers awaited after every bot drained (the recorder, analytics' rollups);
-* one webhook table shared by the bots and the ASGI route runbot serves.
+* one webhook table shared by the bots and the ASGI route runbot serves;
+* the update bus when settings ask for one (`NEZUKO_UPDATE_BUS=redis`): the
+  bots' intakes append to it, their workers consume it, and the webhook route
+  appends deliveries for bots this process does not poll.
 
 Nothing is registered from `AppConfig.ready()`: a process that does not call
 `runtime_options()` (a web worker, `migrate`) runs no engine and wires nothing.
@@ -23,9 +26,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 
+from django.conf import settings
+
 from analytics import folding, sampling
+from bots.bus import configured_bus
 from bots.models import BotInstance
 from bots.supervisor import RuntimeOptions
+from bots.webhook import WebhookReceivers
 from dashboard import telegram as dashboard_telegram
 from dashboard.live import LiveFeed
 from groups import ledger
@@ -68,6 +75,8 @@ def runtime_options(
     """
     live_feed = LiveFeed()
     recorder = EventRecorder(subscribers=[folding.fold, live_feed.forward, *subscribers])
+    # --once takes what is pending and exits: its own journal, no share of a bus.
+    bus = None if once else configured_bus()
     return RuntimeOptions(
         install=functools.partial(install, recorder=recorder),
         allowed_updates=ALLOWED_UPDATES,
@@ -85,6 +94,11 @@ def runtime_options(
         # The recorder first: what it writes is what analytics' last flush may count.
         # What the database cannot take then waits in the disk spools.
         flushers=[recorder.aflush, folding.buffer.aclose],
+        bus=bus,
+        webhook_receivers=WebhookReceivers(bus=bus),
+        webhook_max_connections=settings.WEBHOOK_MAX_CONNECTIONS,
+        # On the bus a killed process's share must move within 15 s.
+        reconcile_interval=2.0 if bus is not None else 5.0,
         once=once,
         drain_timeout=drain_timeout,
     )

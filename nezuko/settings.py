@@ -37,6 +37,9 @@ env = environ.Env(
     NEZUKO_SPOOL_DIR=(str, ""),
     NEZUKO_JOURNAL_FSYNC=(bool, False),
     NEZUKO_MEMBERSHIP_TTL=(int, 6 * 3600),
+    NEZUKO_UPDATE_BUS=(str, ""),
+    NEZUKO_BUS_PARTITIONS=(int, 8),
+    WEBHOOK_MAX_CONNECTIONS=(int, 40),
 )
 
 # Real environment variables always win over the file.
@@ -244,6 +247,21 @@ NEZUKO_JOURNAL_FSYNC = env("NEZUKO_JOURNAL_FSYNC")
 # once, so this only bounds how long a missed update could go unnoticed; answers in use are
 # asked again in the background (lowest priority) before they expire.
 NEZUKO_MEMBERSHIP_TTL = env("NEZUKO_MEMBERSHIP_TTL")
+# "redis": updates travel through Redis Streams (bots.bus), so runbot processes share
+# the bots and their chats and any web worker takes any bot's webhook. Empty: each
+# process journals and handles the updates of the bots it polls (the embedded default).
+NEZUKO_UPDATE_BUS = env("NEZUKO_UPDATE_BUS").strip().lower()
+if NEZUKO_UPDATE_BUS not in ("", "redis"):
+    raise ImproperlyConfigured("NEZUKO_UPDATE_BUS must be empty or 'redis'.")
+if NEZUKO_UPDATE_BUS == "redis" and not REDIS_URL:
+    raise ImproperlyConfigured("NEZUKO_UPDATE_BUS=redis needs REDIS_URL.")
+# Streams per bot: one chat's updates stay in one, in order; at most this many
+# processes work one bot at once. Changing it re-partitions: drain the bus first.
+NEZUKO_BUS_PARTITIONS = env("NEZUKO_BUS_PARTITIONS")
+if NEZUKO_BUS_PARTITIONS < 1:
+    raise ImproperlyConfigured("NEZUKO_BUS_PARTITIONS must be at least 1.")
+# setWebhook's max_connections (1-100): deliveries Telegram makes at once per bot.
+WEBHOOK_MAX_CONNECTIONS = min(100, max(1, env("WEBHOOK_MAX_CONNECTIONS")))
 
 # --- Security -------------------------------------------------------------------
 

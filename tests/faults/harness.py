@@ -117,6 +117,7 @@ class FaultWorld:
         self.redis = redis
         self.alias = alias
         self.group_pk = 0
+        self.extra_runbots: list[Runbot] = []
         self.runbot = Runbot(child_env(
             DATABASE_URL=cluster.url(),
             REDIS_URL=redis.url(),
@@ -148,6 +149,40 @@ class FaultWorld:
             admins_refreshed_at=timezone.now()
         )
         self.group_pk = group.pk
+
+    def add_bot(self, username: str) -> BotInstance:
+        """Another bot in the database and the emulator, with no groups."""
+        bot_user = self.emulator.create_bot(username=username)
+        bot = BotInstance(username=username)
+        bot.set_token(bot_user.token or "")
+        bot.save(using=self.alias)
+        return bot
+
+    def add_group(self, title: str) -> Any:
+        """Another group of the scene's bot, protected by Cat News as Cats is."""
+        emu, scene, db = self.emulator, self.scene, self.alias
+        chat = emu.create_supergroup(title, creator=scene.alice)
+        emu.promote(chat, scene.bot, by=scene.alice)
+        group = ProtectedGroup.objects.using(db).create(bot_id=self.bot_pk(), chat_id=chat.id,
+                                                       title=title)
+        channel = EnforcedChannel.objects.using(db).get(chat_id=scene.channel.id)
+        GroupChannel.objects.using(db).create(group=group, channel=channel)
+        for admin in (scene.alice, scene.bot):
+            GroupAdmin.objects.using(db).create(group=group, user_id=admin.id,
+                                                is_creator=admin is scene.alice)
+        ProtectedGroup.objects.using(db).filter(pk=group.pk).update(
+            admins_refreshed_at=timezone.now()
+        )
+        return chat
+
+    def bot_pk(self) -> int:
+        return ProtectedGroup.objects.using(self.alias).get(pk=self.group_pk).bot_id
+
+    def runbots(self, count: int, **env: str) -> list[Runbot]:
+        """`count` more runbot processes on this world's servers (not started)."""
+        runbots = [Runbot({**self.runbot.env, **env}) for _ in range(count)]
+        self.extra_runbots.extend(runbots)
+        return runbots
 
     # --- traffic ----------------------------------------------------------------------
 
@@ -241,6 +276,8 @@ class FaultWorld:
 
     async def close(self) -> None:
         await self.runbot.close()
+        for extra in self.extra_runbots:
+            await extra.close()
 
 
 async def settle(measure: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], *,

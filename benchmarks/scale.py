@@ -1,0 +1,262 @@
+"""Scaling out on the update bus: pipelined polling and webhooks on any worker.
+
+    .venv/bin/python benchmarks/scale.py [--polled 1000] [--latency 0.05] [--webhook 3000]
+
+Everything on 127.0.0.1: the Bot API emulator in this process, a redis-server of
+the benchmark's own (tests/faults/servers.py), a throw-away SQLite database.
+It prints figures side by side; it asserts nothing.
+
+1. polling with `--latency` seconds added to every getUpdates round trip (Telegram
+   is further away than loopback), one bot, `--polled` group messages waiting:
+   * the embedded default (runbot's runtime, no bus): updates decided per second;
+   * on the bus (NEZUKO_UPDATE_BUS=redis): the same runtime, whose poller only
+     appends each batch to Redis before the next getUpdates: updates decided per
+     second, and the rate the poller moved them into the bus (the engine in the
+     same process competes with it for the CPU);
+   * the poller alone on the bus, as in a process that only polls: updates/s;
+   beside the bound: 100 updates per round trip.
+2. webhook on the bus: `daphne nezuko.asgi:application` (a web worker running no
+   bot) in 1, then 2, child processes; `--webhook` updates POSTed with the bot's
+   secret over 64 connections per process; each answered 200 once in Redis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from asgiref.sync import sync_to_async  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+from benchmarks.runtime import group_message, settle  # noqa: E402
+from benchmarks.scratch import DB, protect, register  # noqa: E402  (sets Django up)
+from bots.bus import RedisBus  # noqa: E402
+from bots.emulator import TelegramEmulator  # noqa: E402
+from bots.emulator.scene import make_scene  # noqa: E402
+from bots.locks import FileLocks  # noqa: E402
+from bots.supervisor import Supervisor  # noqa: E402
+from nezuko.runtime import runtime_options  # noqa: E402
+from tests.faults.servers import redis_server  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PER_CALL = 100  # Telegram's most updates per getUpdates
+
+
+async def polled_rate(emu, scene, bot, probe, count: int, *, bus: RedisBus | None,
+                      locks: str) -> tuple[float, float | None]:
+    """Decided/s for `count` waiting messages; and on the bus, the poller's append rate."""
+    options = runtime_options()
+    options.api_url = emu.api_url
+    options.webhook_url = ""
+    options.locks = FileLocks(DB.parent / locks)
+    options.bus = bus
+    supervisor = Supervisor(options)
+    stop = asyncio.Event()
+    task = asyncio.create_task(supervisor.run(stop))
+    try:
+        # Polling: the supervisor signals no start.
+        while bot.pk not in supervisor.runners or not supervisor.runners[bot.pk].ready.is_set():  # noqa: ASYNC110, E501
+            await asyncio.sleep(0.05)
+        runner = supervisor.runners[bot.pk]
+        for attempt in range(5):  # warm: Bob becomes a known subscriber
+            emu.send_message(scene.group, scene.bob, f"warm-up {attempt}")
+            await settle(emu, scene.bot, probe)
+            if options.fast_path(runner.engine, group_message(1, scene.group.id, scene.bob.id)):
+                break
+        await asyncio.sleep(0.5)
+        handled = runner.heartbeat.updates_handled
+        appended_before = await _appended(bus, scene.bot.id) if bus else 0
+        for i in range(count):
+            emu.send_message(scene.group, scene.bob, f"message {i}")
+        start = time.perf_counter()
+        appended_at = None
+        while runner.heartbeat.updates_handled - handled < count:
+            if bus is not None and appended_at is None and (
+                    await _appended(bus, scene.bot.id) - appended_before >= count):
+                appended_at = time.perf_counter() - start
+            await asyncio.sleep(0.005)
+        elapsed = time.perf_counter() - start
+        return count / elapsed, (count / appended_at if appended_at else None)
+    finally:
+        stop.set()
+        await task
+
+
+async def _appended(bus: RedisBus, telegram_id: int) -> int:
+    """Entries ever added to the bot's streams (XINFO STREAM's entries-added)."""
+    total = 0
+    for partition in range(bus.partitions):
+        key = f"nezuko:bus:{{{telegram_id}}}:{partition}"
+        if await bus.redis.exists(key):
+            info = await bus.redis.xinfo_stream(key)
+            total += info.get("entries-added", 0)
+    return total
+
+
+async def poller_alone(emu, scene, count: int, bus: RedisBus) -> float:
+    """getUpdates into the bus with no engine in the process: the intake's own rate."""
+    from bots.application import build_application
+    from bots.bus_worker import BusAppender
+    from bots.updatesource import Poller
+    from verification import ALLOWED_UPDATES
+
+    application = build_application(scene.bot.token, api_url=emu.api_url, with_updater=False)
+    await application.initialize()
+    stop = asyncio.Event()
+    key = str(scene.bot.id)
+    poller = Poller(application, BusAppender(bus, key, stop=stop), stop=stop,
+                    allowed_updates=ALLOWED_UPDATES, max_pending=10**9)
+    before = await _appended(bus, scene.bot.id)
+    for i in range(count):
+        emu.send_message(scene.group, scene.bob, f"alone {i}")
+    task = asyncio.create_task(poller.run())
+    start = time.perf_counter()
+    try:
+        while await _appended(bus, scene.bot.id) - before < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        return count / (time.perf_counter() - start)
+    finally:
+        stop.set()
+        await task
+        await application.shutdown()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def webhook_rate(scene, redis_url: str, count: int, workers: int) -> list[float]:
+    """updates/s answered 200 by each of `workers` daphne processes, posted at once."""
+    import aiohttp
+    from django.conf import settings
+
+    from bots import webhook
+
+    settings.WEBHOOK_SECRET = "benchmark-webhook-secret"
+    env = {**os.environ, "WEBHOOK_SECRET": settings.WEBHOOK_SECRET,
+           "WEBHOOK_URL": "http://127.0.0.1", "REDIS_URL": redis_url,
+           "NEZUKO_UPDATE_BUS": "redis", "LOG_LEVEL": "ERROR"}
+    ports = [free_port() for _ in range(workers)]
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+            "nezuko.asgi:application", env=env, cwd=str(ROOT),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        for port in ports
+    ]
+    path = webhook.webhook_path(scene.bot.id)
+    headers = {webhook.SECRET_HEADER.decode(): webhook.webhook_secret(scene.bot.id)}
+    try:
+        async with aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=64 * workers),
+                timeout=aiohttp.ClientTimeout(total=30)) as http:
+            for port in ports:  # up, and the bot's id known to the worker
+                for _ in range(600):
+                    try:
+                        async with http.post(f"http://127.0.0.1:{port}{path}",
+                                             json=group_message(1, scene.group.id, 1),
+                                             headers=headers) as response:
+                            if response.status == 200:
+                                break
+                    except (aiohttp.ClientError, TimeoutError):
+                        pass
+                    await asyncio.sleep(0.1)
+
+            async def one_worker(index: int, port: int) -> float:
+                url = f"http://127.0.0.1:{port}{path}"
+                bodies = [json.dumps(group_message(10_000_000 * (index + 1) + i,
+                                                   scene.group.id, scene.bob.id)).encode()
+                          for i in range(count)]
+                ok = 0
+                semaphore = asyncio.Semaphore(64)
+
+                async def post(body: bytes) -> None:
+                    nonlocal ok
+                    async with semaphore, http.post(url, data=body, headers=headers) as response:
+                        await response.read()
+                        ok += response.status == 200
+
+                start = time.perf_counter()
+                await asyncio.gather(*(post(b) for b in bodies))
+                elapsed = time.perf_counter() - start
+                if ok != count:
+                    print(f"  worker {index}: only {ok} of {count} answered 200")
+                return count / elapsed
+
+            return list(await asyncio.gather(*(one_worker(i, p) for i, p in enumerate(ports))))
+    finally:
+        for child in children:
+            child.terminate()
+            await child.wait()
+
+
+async def polling(emu, scene, bot, probe, polled: int, latency: float, redis_url: str) -> None:
+    """Part 1 of the module docstring."""
+    bound = PER_CALL / latency
+    emu.delay("getUpdates", latency)
+    embedded, _ = await polled_rate(emu, scene, bot, probe, polled, bus=None,
+                                    locks="locks-embedded")
+    bus = RedisBus(redis_url, 8)
+    try:
+        on_bus, appended = await polled_rate(emu, scene, bot, probe, polled, bus=bus,
+                                             locks="locks-bus")
+        alone = await poller_alone(emu, scene, polled, bus)
+    finally:
+        await bus.close()
+    emu.clear_faults()
+    print(f"polling, one bot, {latency * 1e3:.0f} ms added per getUpdates, "
+          f"{polled} messages:")
+    print(f"  bound (100 per round trip)        {bound:>8,.0f} updates/s")
+    print(f"  embedded default (no bus)         {embedded:>8,.0f} decided/s")
+    print(f"  on the bus                        {on_bus:>8,.0f} decided/s")
+    if appended:
+        print(f"  on the bus, poller into Redis     {appended:>8,.0f} updates/s")
+    print(f"  poller alone into Redis           {alone:>8,.0f} updates/s")
+
+
+async def bench(polled: int, latency: float, hooked: int) -> None:
+    await sync_to_async(call_command)("migrate", verbosity=0)
+    emu = TelegramEmulator()
+    await emu.start()
+    scene = make_scene(emu)
+    probe = emu.create_user("Probe")
+    bot = await sync_to_async(register)(scene.bot.token, emu.api_url)
+    await sync_to_async(protect)(bot, scene.group, scene.channel, [scene.alice, scene.bot])
+    emu.join(scene.channel, scene.bob)
+    try:
+        with redis_server() as redis:
+            if polled:
+                await polling(emu, scene, bot, probe, polled, latency, redis.url())
+            if hooked:
+                os.environ["DATABASE_URL"] = f"sqlite:///{DB}"
+                one = await webhook_rate(scene, redis.url(), hooked, 1)
+                two = await webhook_rate(scene, redis.url(), hooked, 2)
+                print(f"webhook on the bus (daphne web workers, no bot in them), "
+                      f"{hooked} updates per worker, 64 connections each:")
+                print(f"  1 worker                          {one[0]:>8,.0f} updates/s")
+                print(f"  2 workers                         {sum(two):>8,.0f} updates/s "
+                      f"({' + '.join(f'{r:,.0f}' for r in two)})")
+    finally:
+        await emu.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--polled", type=int, default=1_000, help="0 skips")
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--webhook", type=int, default=3_000, help="0 skips")
+    args = parser.parse_args()
+    asyncio.run(bench(args.polled, args.latency, args.webhook))
+
+
+if __name__ == "__main__":
+    main()
