@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -28,12 +27,11 @@ from telegram.ext import Application, ContextTypes
 
 from bots import metrics
 from bots.bus import BusUnavailable, Delivery, GroupAppend, UpdateBus
-from bots.spool import is_outage
 from bots.updatesource import (
-    RECENT_UPDATE_IDS,
-    RETRY_FIRST_SECONDS,
-    RETRY_MAX_SECONDS,
     FastPath,
+    OutageRetries,
+    RecentIds,
+    build_update,
     update_type,
 )
 
@@ -112,12 +110,10 @@ class BusWorker:
         self.partitions: frozenset[int] = frozenset()
         self.log = logger.bind(bot=bot_pk)
         self._in_flight: dict[int, Delivery] = {}
-        self._outage_failed: set[int] = set()
-        self._attempts: dict[int, int] = {}
+        self.retries = OutageRetries(bot_pk, application, stop, self.log)
         self._acks: list[Delivery] = []
         self._ack_ready = asyncio.Event()
-        self._recent: deque[int] = deque()
-        self._recent_set: set[int] = set()
+        self.recent = RecentIds()
 
     @property
     def pending(self) -> int:
@@ -184,11 +180,11 @@ class BusWorker:
     async def _take(self, batch: list[Delivery], *, claimed: bool = False) -> None:
         for delivery in batch:
             raw = delivery.raw
-            if not claimed and self._seen(delivery.update_id):
+            if not claimed and self.recent.seen(delivery.update_id):
                 self._ack(delivery)  # appended twice (a webhook retry): handled once
                 continue
             if claimed:
-                self._seen(delivery.update_id)
+                self.recent.seen(delivery.update_id)
             metrics.observe_update(self.bot_pk, raw)
             if self.fast_path is not None and self.fast_path(self.engine, raw):
                 if self.on_decided is not None:
@@ -196,30 +192,13 @@ class BusWorker:
                 metrics.record_update(self.bot_pk, update_type(raw))
                 self._ack(delivery)
                 continue
-            update = self._build(raw)
+            update = build_update(raw, self.application, self.log)
             if update is None:
                 self._ack(delivery)  # malformed: another try would fail the same way
                 continue
             self._in_flight[update.update_id] = delivery
             await self.application.update_queue.put(update)
         metrics.set_updates_pending(self.bot_pk, len(self._in_flight))
-
-    def _build(self, raw: dict[str, Any]) -> Update | None:
-        try:
-            return Update.de_json(raw, self.application.bot)
-        except Exception as exc:
-            self.log.warning("update.malformed", update_id=raw.get("update_id"),
-                             error=type(exc).__name__)
-            return None
-
-    def _seen(self, update_id: int) -> bool:
-        if update_id in self._recent_set:
-            return True
-        self._recent.append(update_id)
-        self._recent_set.add(update_id)
-        if len(self._recent) > RECENT_UPDATE_IDS:
-            self._recent_set.discard(self._recent.popleft())
-        return False
 
     # --- acknowledging ----------------------------------------------------------------
 
@@ -248,41 +227,21 @@ class BusWorker:
 
     async def note_outage(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An error handler: an update that failed on a database outage is not acknowledged."""
-        if isinstance(update, Update) and context.error is not None and is_outage(context.error):
-            self._outage_failed.add(update.update_id)
+        await self.retries.note(update, context)
 
     def done(self, update: object, finished: bool) -> None:
         """The processor finished (or cancelled) an update."""
         if not isinstance(update, Update):
             return
-        update_id = update.update_id
         if not finished:
             # Cancelled past the drain deadline: left pending for whoever claims it.
-            self._in_flight.pop(update_id, None)
+            self._in_flight.pop(update.update_id, None)
             return
-        if update_id in self._outage_failed:
-            self._outage_failed.discard(update_id)
-            self._retry_later(update)
-            return
-        self._attempts.pop(update_id, None)
-        delivery = self._in_flight.pop(update_id, None)
+        if self.retries.retry_if_failed(update):
+            return  # unacknowledged meanwhile
+        delivery = self._in_flight.pop(update.update_id, None)
         if delivery is not None:
             self._ack(delivery)
         metrics.set_updates_pending(self.bot_pk, len(self._in_flight))
-
-    def _retry_later(self, update: Update) -> None:
-        attempt = self._attempts.get(update.update_id, 0) + 1
-        self._attempts[update.update_id] = attempt
-        delay = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** (attempt - 1))
-        self.log.warning("update.retry_after_outage", update_id=update.update_id,
-                         attempt=attempt, delay=delay)
-        metrics.record_reprocessed(self.bot_pk, "database_unavailable")
-
-        def requeue() -> None:
-            if not self.stop.is_set():
-                self.application.update_queue.put_nowait(update)
-
-        asyncio.get_running_loop().call_later(delay, requeue)
-
 
 __all__ = ["BusAppender", "BusUnavailable", "BusWorker"]

@@ -89,6 +89,75 @@ async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
+class RecentIds:
+    """The last RECENT_UPDATE_IDS update ids: what Telegram (or the bus) sent again."""
+
+    def __init__(self, size: int = RECENT_UPDATE_IDS) -> None:
+        self.size = size
+        self._order: deque[int] = deque()
+        self._ids: set[int] = set()
+
+    def seen(self, update_id: int) -> bool:
+        """True when `update_id` was seen already; otherwise remembers it."""
+        if update_id in self._ids:
+            return True
+        self._order.append(update_id)
+        self._ids.add(update_id)
+        if len(self._order) > self.size:
+            self._ids.discard(self._order.popleft())
+        return False
+
+
+def build_update(raw: dict[str, Any], application: Application, log: Any) -> Update | None:
+    """PTB's Update for `raw`, or None (logged) when PTB cannot build one."""
+    try:
+        return Update.de_json(raw, application.bot)
+    except Exception as exc:
+        log.warning("update.malformed", update_id=raw.get("update_id"),
+                    error=type(exc).__name__)
+        return None
+
+
+class OutageRetries:
+    """Updates whose handlers met a database outage: the consumer keeps them (journaled
+    or unacknowledged) and they go back to PTB's queue after 2 s, doubling to 60 s."""
+
+    def __init__(self, bot_pk: int, application: Application, stop: asyncio.Event,
+                 log: Any) -> None:
+        self.bot_pk = bot_pk
+        self.application = application
+        self.stop = stop
+        self.log = log
+        self._failed: set[int] = set()
+        self._attempts: dict[int, int] = {}
+
+    async def note(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An error handler: remember updates that failed only because the database
+        was unreachable."""
+        if isinstance(update, Update) and context.error is not None and is_outage(context.error):
+            self._failed.add(update.update_id)
+
+    def retry_if_failed(self, update: Update) -> bool:
+        """True (and a retry scheduled) when `update` failed on an outage; else forget it."""
+        if update.update_id not in self._failed:
+            self._attempts.pop(update.update_id, None)
+            return False
+        self._failed.discard(update.update_id)
+        attempt = self._attempts.get(update.update_id, 0) + 1
+        self._attempts[update.update_id] = attempt
+        delay = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** (attempt - 1))
+        self.log.warning("update.retry_after_outage", update_id=update.update_id,
+                         attempt=attempt, delay=delay)
+        metrics.record_reprocessed(self.bot_pk, "database_unavailable")
+
+        def requeue() -> None:
+            if not self.stop.is_set():
+                self.application.update_queue.put_nowait(update)
+
+        asyncio.get_running_loop().call_later(delay, requeue)
+        return True
+
+
 class JournaledConsumer:
     """The in-process consumer: fast path, dedupe, journal, then PTB's update queue.
 
@@ -117,10 +186,8 @@ class JournaledConsumer:
         self.engine = engine
         self.on_decided = on_decided
         self.log = logger.bind(bot=bot_pk)
-        self._outage_failed: set[int] = set()
-        self._attempts: dict[int, int] = {}
-        self._recent: deque[int] = deque()
-        self._recent_set: set[int] = set()
+        self.retries = OutageRetries(bot_pk, application, stop, self.log)
+        self.recent = RecentIds()
 
     @property
     def pending(self) -> int:
@@ -133,10 +200,10 @@ class JournaledConsumer:
         pending = await asyncio.to_thread(self.journal.open)
         # Telegram may send the last batch again (nothing confirmed it): drop it then.
         for update_id in self.journal.last_batch:
-            self._seen(update_id)
+            self.recent.seen(update_id)
         for raw in pending:
-            self._seen(raw["update_id"])
-            update = self._build(raw)
+            self.recent.seen(raw["update_id"])
+            update = build_update(raw, self.application, self.log)
             if update is None:
                 self.journal.done([raw["update_id"]])
             else:
@@ -159,7 +226,7 @@ class JournaledConsumer:
         updates: list[Update] = []
         malformed = 0
         for raw in batch:
-            if self._seen(raw["update_id"]):
+            if self.recent.seen(raw["update_id"]):
                 continue  # Telegram re-sent it: a webhook retry, an unconfirmed offset
             metrics.observe_update(self.bot_pk, raw)
             if self.fast_path is not None and self.fast_path(self.engine, raw):
@@ -168,7 +235,7 @@ class JournaledConsumer:
                     self.on_decided()
                 metrics.record_update(self.bot_pk, update_type(raw))
                 continue
-            update = self._build(raw)
+            update = build_update(raw, self.application, self.log)
             if update is None:
                 malformed += 1
             else:
@@ -182,57 +249,17 @@ class JournaledConsumer:
             metrics.set_updates_pending(self.bot_pk, self.journal.pending)
         return malformed
 
-    def _build(self, raw: dict[str, Any]) -> Update | None:
-        try:
-            return Update.de_json(raw, self.application.bot)
-        except Exception as exc:
-            self.log.warning("update.malformed", update_id=raw.get("update_id"),
-                             error=type(exc).__name__)
-            return None
-
-    def _seen(self, update_id: int) -> bool:
-        if update_id in self._recent_set:
-            return True
-        self._recent.append(update_id)
-        self._recent_set.add(update_id)
-        if len(self._recent) > RECENT_UPDATE_IDS:
-            self._recent_set.discard(self._recent.popleft())
-        return False
-
     async def note_outage(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """An error handler: remember updates that failed only because the database
-        was unreachable, so `done` keeps them for another try."""
-        if isinstance(update, Update) and context.error is not None and is_outage(context.error):
-            self._outage_failed.add(update.update_id)
+        await self.retries.note(update, context)
 
     def done(self, update: object, finished: bool) -> None:
         """The processor finished (or, past the drain deadline, cancelled) an update."""
         if not finished or not isinstance(update, Update):
             return  # cancelled: it stays journaled for the next start
-        update_id = update.update_id
-        if update_id in self._outage_failed:
-            self._outage_failed.discard(update_id)
-            self._retry_later(update)
-            return
-        self._attempts.pop(update_id, None)
-        self.journal.done([update_id])
+        if self.retries.retry_if_failed(update):
+            return  # it stays journaled meanwhile
+        self.journal.done([update.update_id])
         metrics.set_updates_pending(self.bot_pk, self.journal.pending)
-
-    def _retry_later(self, update: Update) -> None:
-        """Handle it again once the database may be back (it stays journaled)."""
-        attempt = self._attempts.get(update.update_id, 0) + 1
-        self._attempts[update.update_id] = attempt
-        delay = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** (attempt - 1))
-        self.log.warning("update.retry_after_outage", update_id=update.update_id,
-                         attempt=attempt, delay=delay)
-        metrics.record_reprocessed(self.bot_pk, "database_unavailable")
-
-        def requeue() -> None:
-            if not self.stop.is_set():
-                self.application.update_queue.put_nowait(update)
-
-        asyncio.get_running_loop().call_later(delay, requeue)
-
 
 class Poller:
     """Our own getUpdates loop; PTB's Updater would build every Update first.
