@@ -132,6 +132,21 @@ TEMPLATES = [
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en"
+# The languages Nezuko ships complete catalogs for (locale/<code>/LC_MESSAGES/django.po,
+# compiled by `make run` / `make test`). groups/languages.py picks one per person.
+LANGUAGES = [
+    ("en", "English"),
+    ("es", "Español"),
+    ("pt-br", "Português (Brasil)"),
+    ("ru", "Русский"),
+    ("uk", "Українська"),
+    ("id", "Bahasa Indonesia"),
+    ("hi", "हिन्दी"),
+    ("fa", "فارسی"),
+    ("ar", "العربية"),
+    ("tr", "Türkçe"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
