@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 from django.conf import settings
 from prometheus_client.parser import text_string_to_metric_families
 
-from bots.tests.runtime_support import Child, child_env
+from bots.tests.runtime_support import web_runbot
 
 OPS = Path(settings.BASE_DIR) / "ops"
 PROMETHEUS = OPS / "prometheus"
@@ -189,24 +188,10 @@ class TestComposeProfile:
         assert service_block(compose, "runbot")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 async def test_every_metric_the_dashboards_and_rules_name_is_in_metrics(scene, tmp_path):
     """A real runbot, some traffic through the emulator, then its real /metrics."""
     emu = scene.emulator
-    env = child_env(DATABASE_URL=f"sqlite:///{tmp_path / 'nezuko.sqlite3'}",
-                    TELEGRAM_API_URL=emu.api_url, BOT_TOKEN=scene.bot.token, REDIS_URL="",
-                    WEBHOOK_URL="", WEBHOOK_SECRET="")
-    migrate = await Child.start("migrate", "--noinput", "-v0", env=env)
-    assert await migrate.wait() == 0, "".join(migrate.output)
-    port = free_port()
-    runbot = await Child.start("runbot", "--host", "127.0.0.1", "--port", str(port), env=env)
-    try:
-        await runbot.wait_for_output("bot.running", within=60)
+    async with web_runbot(scene, tmp_path, WEBHOOK_URL="", WEBHOOK_SECRET="") as (runbot, port):
         # Traffic: alice protects Cats, carol (no subscriber) joins and speaks, /help.
         since = len(emu.calls)
         emu.send_message(scene.group, scene.alice, "/protect @catnews")
@@ -224,7 +209,6 @@ async def test_every_metric_the_dashboards_and_rules_name_is_in_metrics(scene, t
             async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
                 assert response.status == 200
                 exposition = await response.text()
-    finally:
         await runbot.stop()
 
     families = {f.name: f for f in text_string_to_metric_families(exposition)}

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -123,3 +125,34 @@ class Child:
             code = await self.process.wait()
             await self._reader
         return code
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.asynccontextmanager
+async def web_runbot(scene, tmp_path: Path, **env: str) -> AsyncIterator[tuple[Child, int]]:
+    """`runbot` with its web server on a free port, for the scene's bot, on a SQLite file
+    of its own (migrated first), once it reports the bot running; yields it and its port.
+    Killed at the end if the test did not stop it."""
+    child_env_ = child_env(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'nezuko.sqlite3'}",
+        TELEGRAM_API_URL=scene.emulator.api_url,
+        BOT_TOKEN=scene.bot.token,
+        REDIS_URL="",
+        **env,
+    )
+    migrate = await Child.start("migrate", "--noinput", "-v0", env=child_env_)
+    assert await migrate.wait() == 0, "".join(migrate.output)
+    port = free_port()
+    runbot = await Child.start("runbot", "--host", "127.0.0.1", "--port", str(port),
+                               env=child_env_)
+    try:
+        await runbot.wait_for_output("bot.running", within=60)
+        yield runbot, port
+    finally:
+        if runbot.process.returncode is None:
+            await runbot.stop(signal.SIGKILL)

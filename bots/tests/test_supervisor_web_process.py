@@ -8,33 +8,14 @@ The child runs on its own SQLite file, so this test needs no shared database.
 
 from __future__ import annotations
 
-import socket
-
 import aiohttp
 
-from bots.tests.runtime_support import Child, child_env
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from bots.tests.runtime_support import web_runbot
 
 
 async def test_runbot_serves_the_web_app_and_the_bots_in_one_process(scene, tmp_path):
     emu = scene.emulator
-    env = child_env(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'nezuko.sqlite3'}",
-        TELEGRAM_API_URL=emu.api_url,
-        BOT_TOKEN=scene.bot.token,
-        REDIS_URL="",
-    )
-    migrate = await Child.start("migrate", "--noinput", "-v0", env=env)
-    assert await migrate.wait() == 0, "".join(migrate.output)
-    port = free_port()
-    runbot = await Child.start("runbot", "--host", "127.0.0.1", "--port", str(port), env=env)
-    try:
-        await runbot.wait_for_output("bot.running", within=60)
+    async with web_runbot(scene, tmp_path) as (runbot, port):
         # The bot answers...
         emu.send_message(scene.bot, scene.carol, "/help")
         await emu.wait_for_call("sendMessage", timeout=30, chat_id=scene.carol.id)
@@ -50,6 +31,3 @@ async def test_runbot_serves_the_web_app_and_the_bots_in_one_process(scene, tmp_
         logged = "".join(runbot.output)
         assert "runbot.stopped" in logged
         assert scene.bot.token.split(":")[1] not in logged
-    finally:
-        if runbot.process.returncode is None:
-            await runbot.stop(9)

@@ -7,8 +7,7 @@ import re
 import aiohttp
 
 from bots import served
-from bots.tests.runtime_support import Child, child_env
-from bots.tests.test_supervisor_web_process import free_port
+from bots.tests.runtime_support import web_runbot
 
 
 def test_dashboard_url_wins_then_the_served_address_then_runbots_default(settings):
@@ -28,19 +27,7 @@ def test_dashboard_url_wins_then_the_served_address_then_runbots_default(setting
 
 async def test_runbot_on_another_port_sends_links_to_that_port(scene, tmp_path):
     emu = scene.emulator
-    env = child_env(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'nezuko.sqlite3'}",
-        TELEGRAM_API_URL=emu.api_url,
-        BOT_TOKEN=scene.bot.token,
-        REDIS_URL="",
-        DASHBOARD_URL="",
-    )
-    migrate = await Child.start("migrate", "--noinput", "-v0", env=env)
-    assert await migrate.wait() == 0, "".join(migrate.output)
-    port = free_port()
-    runbot = await Child.start("runbot", "--host", "127.0.0.1", "--port", str(port), env=env)
-    try:
-        await runbot.wait_for_output("bot.running", within=60)
+    async with web_runbot(scene, tmp_path, DASHBOARD_URL="") as (_runbot, port):
         emu.send_message(scene.bot, scene.carol, "/login")
         call = await emu.wait_for_call("sendMessage", timeout=30, chat_id=scene.carol.id)
         # It should name the port runbot serves, not the default :8000...
@@ -57,6 +44,3 @@ async def test_runbot_on_another_port_sends_links_to_that_port(scene, tmp_path):
             async with http.post(match.group(0), data=data, allow_redirects=False,
                                  headers={"Referer": match.group(0)}) as response:
                 assert response.status == 302
-    finally:
-        if runbot.process.returncode is None:
-            await runbot.stop(9)
