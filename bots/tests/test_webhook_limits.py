@@ -20,8 +20,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from bots import webhook
-from bots.tests.runtime_support import child_env, close_db_threads, eventually
-from bots.tests.test_supervisor_web_process import free_port
+from bots.tests.runtime_support import child_env, close_db_threads, eventually, free_port
 from bots.tests.test_webhook import BOT_ID, received, receivers, update  # noqa: F401
 from tests.factories import fake_token, make_bot
 

@@ -24,8 +24,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from analytics.tests.factory import event
-from bots.tests.runtime_support import Child, child_env, close_db_threads, database_url
-from bots.tests.test_supervisor_web_process import free_port
+from bots.tests.runtime_support import Child, child_env, close_db_threads, database_url, free_port
 from dashboard import live
 
 __all__ = ["close_db_threads"]
