@@ -62,7 +62,7 @@ def install(application: Application, bot_instance: BotInstance, *,
     """
     engine = Engine(bot_pk=bot_instance.pk, bot_telegram_id=bot_instance.telegram_id,
                     bot=application.bot, recorder=recorder,
-                    people=people_writer or PeopleWriter())
+                    people=people_writer if people_writer is not None else PeopleWriter())
     application.bot_data[ENGINE_KEY] = engine
 
     def on(flow: Flow) -> Callback:
