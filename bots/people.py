@@ -53,7 +53,7 @@ from telegram.error import Forbidden, TelegramError
 from bots import metrics
 from bots.models import BotUser, TelegramUser
 from bots.referrals import OWNER, Referral
-from bots.spool import Spool, describe, storable, write_bisecting
+from bots.spool import Spool, describe, is_outage, storable, write_bisecting
 
 logger = structlog.get_logger(__name__)
 
@@ -66,6 +66,10 @@ PRUNE_BATCH = 5_000
 UNREACHABLE = ("bot was blocked by the user", "user is deactivated")
 
 PROFILE_FIELDS = ["first_name", "last_name", "username", "language_code"]
+# A member the fast path lets speak is touched (last_seen moved) at most once per
+# this many seconds: a dict lookup per message, a write per person per hour.
+TOUCH_INTERVAL = 3600.0
+MAX_TOUCHED = 500_000  # the dedupe's memory; past it, it starts again
 
 
 class Entry(NamedTuple):
@@ -117,6 +121,9 @@ class PeopleWriter:
 
     def __init__(self, max_buffered: int = MAX_BUFFERED, spool: Spool | None = None) -> None:
         self._entries: dict[tuple[int, int], Entry] = {}
+        # (bot, person) -> when last seen, for people only touched (see `touch`).
+        self._touches: dict[tuple[int, int], float] = {}
+        self._touched: dict[tuple[int, int], int] = {}  # -> the interval last touched in
         self.max_buffered = max_buffered
         self._spool = spool
         self.set_aside = 0
@@ -131,7 +138,8 @@ class PeopleWriter:
     @property
     def pending(self) -> bool:
         """Anything to write: in memory, or spooled (the spool is opened on first use)."""
-        return bool(self._entries) or (self._spool is not None and self._spool.pending > 0)
+        return bool(self._entries or self._touches) or (
+            self._spool is not None and self._spool.pending > 0)
 
     @property
     def spool(self) -> Spool:
@@ -160,6 +168,22 @@ class PeopleWriter:
             now if blocked is not None else None,
             (referral.kind, referral.id, now) if referral is not None else None,
         ))
+
+    def touch(self, bot_pk: int, user_id: int) -> None:
+        """A known member spoke (the fast path): move their last_seen, at most once per
+        `TOUCH_INTERVAL`. Only rows that exist are touched; names come from `seen`.
+        Touches are freshness, not facts: a full buffer or a shutdown during an
+        outage loses them, and costs that hour of "last seen"."""
+        key = (bot_pk, user_id)
+        now = time.time()
+        slot = int(now // TOUCH_INTERVAL)
+        if self._touched.get(key) == slot:
+            return
+        if len(self._touched) >= MAX_TOUCHED:
+            self._touched = {}
+        self._touched[key] = slot
+        if len(self._touches) < self.max_buffered:
+            self._touches[key] = now
 
     def unreachable(self, bot_pk: int, user_id: int) -> None:
         """A private message to this person was refused (403): they blocked the bot."""
@@ -207,6 +231,7 @@ class PeopleWriter:
         written, outage = self._flush_spool()
         with self._buffer_lock:
             taken, self._entries = list(self._entries.values()), {}
+        touches, self._touches = self._touches, {}
         done = 0
         while done < len(taken) and not outage:
             batch = taken[done:done + BATCH_SIZE]
@@ -215,7 +240,16 @@ class PeopleWriter:
             written += wrote - (self.set_aside - set_aside)
             done += wrote
             outage = wrote < len(batch)
+        if touches and not outage:
+            try:
+                _touch(touches)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                outage = True
         if outage:
+            for key, at in touches.items():
+                self._touches.setdefault(key, at)
             self._put_back(taken[done:])
             if not connection.in_atomic_block:
                 connection.close()
@@ -319,7 +353,7 @@ class PeopleWriter:
                 await asyncio.wait_for(stop.wait(), timeout=FLUSH_INTERVAL)
             try:
                 # `spool` opens on first use: what a previous run left there is written.
-                if self._entries or self.spool.pending:
+                if self._entries or self._touches or self.spool.pending:
                     await self.aflush()
                 if loop.time() >= next_prune:
                     next_prune = loop.time() + PRUNE_INTERVAL
@@ -416,6 +450,23 @@ def _upsert_people(entries) -> dict[int, int]:
     ids = {e.user for e in entries}
     return dict(TelegramUser.objects.filter(telegram_id__in=ids)
                 .values_list("telegram_id", "pk"))
+
+
+def _touch(touches: dict[tuple[int, int], float]) -> None:
+    """last_seen moved for people and per-bot rows that exist, never backwards: one
+    update per table and bot per batch, at the batch's latest moment."""
+    by_bot: dict[int, list[int]] = {}
+    for bot, user in touches:
+        by_bot.setdefault(bot, []).append(user)
+    at = _at(max(touches.values()))
+    with transaction.atomic():
+        for bot, users in by_bot.items():
+            for start in range(0, len(users), BATCH_SIZE):
+                chunk = users[start:start + BATCH_SIZE]
+                TelegramUser.objects.filter(telegram_id__in=chunk, last_seen__lt=at) \
+                    .update(last_seen=at)
+                BotUser.objects.filter(bot_id=bot, user__telegram_id__in=chunk,
+                                       last_seen__lt=at).update(last_seen=at)
 
 
 def _person(entry: Entry) -> TelegramUser:

@@ -230,3 +230,36 @@ def test_referral_payloads_cannot_be_forged():
     assert referrals.start_payload("/start@nezuko_bot abc") == "abc"
     assert referrals.start_payload("/starter") is None
     assert referrals.start_payload("hello") is None
+
+
+def test_a_touch_moves_last_seen_of_people_known_at_most_hourly(writer):
+    bot = make_bot()
+    writer.seen(bot.pk, person(5, "Carol"))
+    writer.flush()
+    long_ago = timezone.now() - datetime.timedelta(days=3)
+    TelegramUser.objects.update(last_seen=long_ago)
+    BotUser.objects.update(last_seen=long_ago)
+    writer.touch(bot.pk, 5)
+    writer.touch(bot.pk, 9)  # nobody the directory knows: no row is made
+    assert writer.flush() == 0
+    assert TelegramUser.objects.get(telegram_id=5).last_seen > long_ago
+    assert BotUser.objects.get().last_seen > long_ago
+    assert TelegramUser.objects.get(telegram_id=5).first_name == "Carol"
+    assert not TelegramUser.objects.filter(telegram_id=9).exists()
+    # Within the hour a second touch costs nothing at all.
+    writer.touch(bot.pk, 5)
+    assert not writer.pending
+
+
+def test_touches_wait_out_an_outage(writer):
+    bot = make_bot()
+    writer.seen(bot.pk, person(5))
+    writer.flush()
+    long_ago = timezone.now() - datetime.timedelta(days=3)
+    TelegramUser.objects.update(last_seen=long_ago)
+    writer.touch(bot.pk, 5)
+    with database_away():
+        writer.flush()
+    assert writer.pending
+    writer.flush()
+    assert TelegramUser.objects.get(telegram_id=5).last_seen > long_ago
