@@ -263,3 +263,16 @@ def test_touches_wait_out_an_outage(writer):
     assert writer.pending
     writer.flush()
     assert TelegramUser.objects.get(telegram_id=5).last_seen > long_ago
+
+
+def test_the_prune_command_applies_the_setting(settings, capsys):
+    from django.core.management import CommandError, call_command
+
+    TelegramUser.objects.create(telegram_id=5, first_name="Old",
+                                last_seen=timezone.now() - datetime.timedelta(days=40))
+    settings.NEZUKO_PEOPLE_RETENTION_DAYS = 30
+    call_command("prune_people")
+    assert "people pruned: 1" in capsys.readouterr().out
+    assert TelegramUser.objects.get(telegram_id=5).first_name == ""
+    with pytest.raises(CommandError, match="--days must be 0"):
+        call_command("prune_people", days=-1)
