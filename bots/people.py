@@ -111,19 +111,63 @@ def merge(older: Entry, newer: Entry) -> Entry:
     )
 
 
-def profile_of(user: User) -> tuple[str, str, str, str]:
-    return (storable(user.first_name)[:255], storable(user.last_name)[:255],
-            storable(user.username)[:64], storable(user.language_code)[:16])
+def clean(raw: Sequence[str | None]) -> tuple[str, str, str, str]:
+    """Names as the database takes them (done at the flush, not on the hot path)."""
+    first, last, username, language = raw
+    return (storable(first)[:255], storable(last)[:255], storable(username)[:64],
+            storable(language)[:16])
+
+
+class Sighting:
+    """An `Entry` while it is buffered: changed in place by each update about the person
+    (no allocation per update), made an `Entry` when it is taken to be written."""
+
+    __slots__ = ("bot", "user", "first_seen", "last_seen", "raw", "started", "blocked",
+                 "blocked_at", "referral")
+
+    def __init__(self, entry: Entry) -> None:
+        (self.bot, self.user, self.first_seen, self.last_seen, self.raw, self.started,
+         self.blocked, self.blocked_at, self.referral) = entry
+
+    def entry(self) -> Entry:
+        return Entry(self.bot, self.user, self.first_seen, self.last_seen,
+                     clean(self.raw) if self.raw is not None else None, self.started,
+                     self.blocked, self.blocked_at, self.referral)
+
+    def absorb_newer(self, last_seen: float, raw, started: float | None,
+                     blocked: bool | None, blocked_at: float | None, referral) -> None:
+        """What an update just said, in place (the rules of `merge`)."""
+        if raw is not None:
+            self.last_seen, self.raw = max(self.last_seen, last_seen), raw
+        if started is not None and self.started is None:
+            self.started = started
+        if blocked is not None:
+            self.blocked, self.blocked_at = blocked, blocked_at
+        if referral is not None and self.referral is None:
+            self.referral = referral
+
+    def absorb_older(self, older: Entry) -> None:
+        """`older` was taken before this one began (a write that failed): fold it under."""
+        self.first_seen = min(self.first_seen, older.first_seen)
+        if self.raw is None:
+            self.raw = older.profile
+        if self.started is None:
+            self.started = older.started
+        if self.blocked is None:
+            self.blocked, self.blocked_at = older.blocked, older.blocked_at
+        if older.referral is not None:
+            self.referral = older.referral
 
 
 class PeopleWriter:
     """See the module docstring. One per runtime (`nezuko.runtime`)."""
 
     def __init__(self, max_buffered: int = MAX_BUFFERED, spool: Spool | None = None) -> None:
-        self._entries: dict[tuple[int, int], Entry] = {}
+        self._entries: dict[tuple[int, int], Sighting] = {}
         # (bot, person) -> when last seen, for people only touched (see `touch`).
         self._touches: dict[tuple[int, int], float] = {}
         self._touched: dict[tuple[int, int], int] = {}  # -> the interval last touched in
+        self._tick()
         self.max_buffered = max_buffered
         self._spool = spool
         self.set_aside = 0
@@ -163,11 +207,26 @@ class PeopleWriter:
         """The bot met this person now; `started`: a /start in a private chat;
         `blocked`: my_chat_member in their private chat (kicked: True, member: False)."""
         now = time.time()
+        raw = (user.first_name, user.last_name, user.username, user.language_code)
+        key = (bot_pk, user.id)
+        with self._buffer_lock:
+            known = self._entries.get(key)
+            if known is not None:  # the common case of a burst: a few stores
+                known.absorb_newer(
+                    now, raw, now if started else None, blocked, now,
+                    (referral.kind, referral.id, now) if referral is not None else None)
+                return
         self._note(Entry(
-            bot_pk, user.id, now, now, profile_of(user), now if started else None, blocked,
+            bot_pk, user.id, now, now, raw, now if started else None, blocked,
             now if blocked is not None else None,
             (referral.kind, referral.id, now) if referral is not None else None,
         ))
+
+    def _tick(self) -> None:
+        """The coarse clock `touch` reads, moved by every flush (once a second), so
+        the fast path does not ask the system for the time per message."""
+        self._now = time.time()
+        self._slot = int(self._now // TOUCH_INTERVAL)
 
     def touch(self, bot_pk: int, user_id: int) -> None:
         """A known member spoke (the fast path): move their last_seen, at most once per
@@ -175,15 +234,13 @@ class PeopleWriter:
         Touches are freshness, not facts: a full buffer or a shutdown during an
         outage loses them, and costs that hour of "last seen"."""
         key = (bot_pk, user_id)
-        now = time.time()
-        slot = int(now // TOUCH_INTERVAL)
-        if self._touched.get(key) == slot:
+        if self._touched.get(key) == self._slot:
             return
         if len(self._touched) >= MAX_TOUCHED:
             self._touched = {}
-        self._touched[key] = slot
+        self._touched[key] = self._slot
         if len(self._touches) < self.max_buffered:
-            self._touches[key] = now
+            self._touches[key] = self._now
 
     def unreachable(self, bot_pk: int, user_id: int) -> None:
         """A private message to this person was refused (403): they blocked the bot."""
@@ -203,17 +260,19 @@ class PeopleWriter:
             self.unreachable(bot, chat_id)
 
     def _note(self, entry: Entry) -> None:
+        """`entry` is raw (names as Telegram sent them) until it is written or spooled."""
         key = (entry.bot, entry.user)
         with self._buffer_lock:
             known = self._entries.get(key)
             if known is not None:
-                self._entries[key] = merge(known, entry)
+                known.absorb_newer(entry.last_seen, entry.profile, entry.started,
+                                   entry.blocked, entry.blocked_at, entry.referral)
                 return
             if len(self._entries) < self.max_buffered:
-                self._entries[key] = entry
+                self._entries[key] = Sighting(entry)
                 return
         # Memory is full (a long outage): to disk, dropped only when the disk is full too.
-        self.spool.append(list(entry))
+        self.spool.append(list(Sighting(entry).entry()))
 
     # --- writing ----------------------------------------------------------------------
 
@@ -226,11 +285,13 @@ class PeopleWriter:
             return self._flush()
 
     def _flush(self) -> int:
+        self._tick()
         if not connection.in_atomic_block:
             close_old_connections()
         written, outage = self._flush_spool()
         with self._buffer_lock:
-            taken, self._entries = list(self._entries.values()), {}
+            taken, self._entries = self._entries, {}
+        taken = [s.entry() for s in taken.values()]
         touches, self._touches = self._touches, {}
         done = 0
         while done < len(taken) and not outage:
@@ -277,18 +338,17 @@ class PeopleWriter:
 
     def _put_back(self, entries: list[Entry]) -> None:
         """Unwritten entries go back under what arrived meanwhile (which is newer)."""
+        overflow = []
         with self._buffer_lock:
-            newer, self._entries = self._entries, {}
             for entry in entries:
-                self._entries[(entry.bot, entry.user)] = entry
-            for key, entry in newer.items():
-                known = self._entries.get(key)
-                self._entries[key] = entry if known is None else merge(known, entry)
-            excess = len(self._entries) - self.max_buffered
-            overflow = []
-            if excess > 0:
-                for key in list(self._entries)[:excess]:
-                    overflow.append(list(self._entries.pop(key)))
+                key = (entry.bot, entry.user)
+                newer = self._entries.get(key)
+                if newer is not None:
+                    newer.absorb_older(entry)
+                elif len(self._entries) < self.max_buffered:
+                    self._entries[key] = Sighting(entry)
+                else:
+                    overflow.append(list(entry))
         if overflow:
             self.spool.extend(overflow)
 
@@ -307,7 +367,7 @@ class PeopleWriter:
         with self._buffer_lock:
             left, self._entries = list(self._entries.values()), {}
         if left:
-            self.spool.extend([list(e) for e in left])
+            self.spool.extend([list(s.entry()) for s in left])
             logger.warning("people.left_spooled", spooled=len(self.spool), dropped=self.dropped)
         return written
 
@@ -351,6 +411,7 @@ class PeopleWriter:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=FLUSH_INTERVAL)
+            self._tick()  # also when there is nothing to write
             try:
                 # `spool` opens on first use: what a previous run left there is written.
                 if self._entries or self._touches or self.spool.pending:
