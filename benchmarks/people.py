@@ -65,7 +65,7 @@ def hot_path(bot_pk: int, count: int, spool_dir: Path) -> None:
         writer = PeopleWriter(max_buffered=10**9, spool=Spool(spool_dir, f"hot-{kind}"))
         us = per_call_us(lambda u, w=writer: note(w, bot_pk, u), updates)
         print(f"observer, {kind} update: {us:.2f} µs per update "
-              f"({len(writer)} people buffered)")
+              f"({writer.buffered} people buffered)")
     writer = PeopleWriter(spool=Spool(spool_dir, "hot-touch"))
     ids = list(range(count))
     for i in ids:

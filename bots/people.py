@@ -69,7 +69,7 @@ PROFILE_FIELDS = ["first_name", "last_name", "username", "language_code"]
 # A member the fast path lets speak is touched (last_seen moved) at most once per
 # this many seconds: a dict lookup per message, a write per person per hour.
 TOUCH_INTERVAL = 3600.0
-MAX_TOUCHED = 500_000  # the dedupe's memory; past it, it starts again
+MAX_TOUCHED = 100_000  # the dedupe's memory (~15 MB); past it, it starts again
 
 
 class Entry(NamedTuple):
@@ -176,7 +176,9 @@ class PeopleWriter:
         # Long: one write, forget or prune at a time, in the order they came.
         self._write_lock = threading.Lock()
 
-    def __len__(self) -> int:
+    @property
+    def buffered(self) -> int:
+        """People in memory. (No __len__: an empty writer must not be falsy.)"""
         return len(self._entries)
 
     @property

@@ -39,7 +39,7 @@ def test_a_burst_of_sightings_is_one_entry_per_person_and_one_bulk_write(writer)
     for n in range(50):
         for _ in range(5):  # five updates each between two flushes
             writer.seen(bot.pk, person(1000 + n, f"P{n}", language_code="es"))
-    assert len(writer) == 50
+    assert writer.buffered == 50
     with CaptureQueriesContext(connection) as queries:
         assert writer.flush() == 50
     # Upsert people, read their pks, upsert per-bot rows (plus the transaction's own).
@@ -49,7 +49,7 @@ def test_a_burst_of_sightings_is_one_entry_per_person_and_one_bulk_write(writer)
     assert TelegramUser.objects.count() == 50
     assert BotUser.objects.filter(bot=bot).count() == 50
     assert TelegramUser.objects.get(telegram_id=1007).first_name == "P7"
-    assert len(writer) == 0
+    assert writer.buffered == 0
 
 
 def test_names_follow_telegram_and_first_seen_stays(writer):
@@ -139,7 +139,7 @@ def test_sightings_survive_an_outage_and_are_written_when_it_ends(writer):
     with database_away():
         assert writer.flush() == 0
         assert writer.flush() == 0
-        assert len(writer) == 1
+        assert writer.buffered == 1
     # Noted during the outage: folded with what waited.
     writer.seen(bot.pk, person(5, "After"), started=True)
     writer.seen(bot.pk, person(6))
@@ -155,10 +155,10 @@ def test_a_full_buffer_spills_to_disk_and_a_restart_writes_it(tmp_path):
     writer = PeopleWriter(max_buffered=3, spool=Spool(tmp_path, "people"))
     for n in range(5):
         writer.seen(bot.pk, person(100 + n))
-    assert (len(writer), len(writer.spool), writer.dropped) == (3, 2, 0)
+    assert (writer.buffered, len(writer.spool), writer.dropped) == (3, 2, 0)
     with database_away():
         writer.close()  # shutdown during an outage: the rest goes to disk too
-    assert (len(writer), len(writer.spool)) == (0, 5)
+    assert (writer.buffered, len(writer.spool)) == (0, 5)
     writer.close_spool()
     restarted = PeopleWriter(spool=Spool(tmp_path, "people"))
     assert restarted.flush() == 5
