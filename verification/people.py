@@ -26,6 +26,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes, TypeHandler,
 from bots import referrals
 from bots.people import PeopleWriter
 from bots.spool import is_outage
+from bots.throttle import PersonThrottle
 from groups import languages
 from groups.services import people as group_people
 from verification import actions
@@ -38,14 +39,20 @@ logger = structlog.get_logger(__name__)
 # and a restricted sender's message is still a sighting.
 PEOPLE_GROUP = -3
 GROUP_CHATS = frozenset({"group", "supergroup"})
+# /forget scans the events by user id: one a minute per person is plenty.
+FORGET_INTERVAL = 60.0
 
 
 def install(application: Application, engine: Engine) -> None:
+    throttle = PersonThrottle("forget")
+
     async def observe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         note(engine.people, engine.bot_pk, update)
 
     async def forget_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await forget(engine, update)
+        user = update.effective_user
+        if user is not None and throttle.allow(user.id, user.id, FORGET_INTERVAL):
+            await forget(engine, update)
 
     application.add_handler(TypeHandler(Update, observe), group=PEOPLE_GROUP)
     application.add_handler(
