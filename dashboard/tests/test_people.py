@@ -142,3 +142,21 @@ class TestReferralLinks:
         group_page = world.client(world.alice).get(
             reverse("dashboard:group", args=[world.cats.pk])).content.decode()
         assert referrals.group_link("nezuko_bot", world.cats.pk) in group_page
+
+
+@pytest.mark.django_db
+def test_the_page_costs_the_same_queries_for_3_people_or_30(world, people):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert world.client(world.alice).get(reverse("dashboard:people")).status_code == 200
+        return len(captured)
+
+    few = queries()
+    for n in range(27):
+        TelegramUser.objects.create(telegram_id=90_000 + n, first_name=f"P{n}",
+                                    referred_by_user=world.alice, referred_at=timezone.now())
+        world.cats.members.create(user_id=90_000 + n, first_name=f"P{n}")
+    assert queries() == few
