@@ -8,7 +8,8 @@ Telegram hands back as `/start <payload>` when a person opens the link:
 
 Telegram allows 1-64 characters of [A-Za-z0-9_-]. The signature is an HMAC of
 the kind and id with the project's SECRET_KEY (truncated to 96 bits, base64url),
-so nobody can write a link that credits someone else. Checking one is pure
+so nobody can write a link that credits someone else; links signed with a key
+in SECRET_KEY_FALLBACKS still hold after a rotation. Checking one is pure
 computation: the hot path reads it without touching the database.
 """
 
@@ -19,6 +20,7 @@ import dataclasses
 import hmac
 import re
 
+from django.conf import settings
 from django.utils.crypto import salted_hmac
 
 OWNER = "o"
@@ -35,8 +37,8 @@ class Referral:
     id: int  # the auth user's pk, or the ProtectedGroup's pk
 
 
-def _signature(kind: str, pk: int) -> str:
-    digest = salted_hmac(SALT, f"{kind}{pk}", algorithm="sha256").digest()
+def _signature(kind: str, pk: int, secret: str | None = None) -> str:
+    digest = salted_hmac(SALT, f"{kind}{pk}", secret=secret, algorithm="sha256").digest()
     return base64.urlsafe_b64encode(digest[:SIGNATURE_BYTES]).decode().rstrip("=")
 
 
@@ -68,9 +70,11 @@ def read(text: str | None) -> Referral | None:
     if match is None:
         return None
     kind, pk, signature = match.group(1), int(match.group(2)), match.group(3)
-    if not hmac.compare_digest(signature, _signature(kind, pk)):
-        return None
-    return Referral(kind, pk)
+    # Links handed out before a key rotation hold while the old key is a fallback.
+    for secret in (None, *settings.SECRET_KEY_FALLBACKS):
+        if hmac.compare_digest(signature, _signature(kind, pk, secret)):
+            return Referral(kind, pk)
+    return None
 
 
 def start_payload(text: str | None) -> str | None:

@@ -276,3 +276,12 @@ def test_the_prune_command_applies_the_setting(settings, capsys):
     assert TelegramUser.objects.get(telegram_id=5).first_name == ""
     with pytest.raises(CommandError, match="--days must be 0"):
         call_command("prune_people", days=-1)
+
+
+def test_links_signed_before_a_key_rotation_hold_while_the_old_key_is_a_fallback(settings):
+    settings.SECRET_KEY = "old-key-" + "x" * 50
+    payload = referrals.payload(referrals.OWNER, 12)
+    settings.SECRET_KEY = "new-key-" + "y" * 50
+    assert referrals.read(payload) is None
+    settings.SECRET_KEY_FALLBACKS = ["old-key-" + "x" * 50]
+    assert referrals.read(payload) == referrals.Referral(referrals.OWNER, 12)
