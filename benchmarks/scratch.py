@@ -1,7 +1,8 @@
 """A throw-away Django for the benchmarks: import this before anything that needs Django.
 
 Importing it points Django at a fresh SQLite file in a temporary directory
-(no .env; no Redis unless NEZUKO_BENCH_REDIS_URL names one) and sets Django
+(no .env; no Redis unless NEZUKO_BENCH_REDIS_URL names one, no PostgreSQL unless
+NEZUKO_BENCH_DATABASE_URL does) and sets Django
 up; `register` and `protect` build the rows a benchmark scene needs. The
 scripts still run `migrate` themselves.
 """
@@ -20,7 +21,8 @@ os.environ.update(
         "DEBUG": "true",
         "LOG_LEVEL": "ERROR",
         "LOG_FORMAT": "console",
-        "DATABASE_URL": f"sqlite:///{DB}",
+        # A benchmark that measures PostgreSQL names a database of its own.
+        "DATABASE_URL": os.environ.get("NEZUKO_BENCH_DATABASE_URL") or f"sqlite:///{DB}",
         # Journals and spools are keyed by bot id: never replay another run's leftovers.
         "NEZUKO_SPOOL_DIR": str(DB.parent / "spool"),
         # A benchmark that measures Redis (a cold start's bulk load) names a db of its own.
