@@ -178,3 +178,92 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type} {self.object_repr}".strip()
+
+
+class TelegramUser(models.Model):
+    """A person a bot has talked to: the directory of issue 16 (docs/people.md).
+
+    Rows are written off the hot path in bulk by `bots.people.PeopleWriter`,
+    never per update. Personal data (names, username, language, referral) is
+    blanked for people not seen for NEZUKO_PEOPLE_RETENTION_DAYS, and the whole
+    row goes when the person sends /forget.
+
+    The referral is either an owner (a dashboard user) or a group. The group is
+    a plain ProtectedGroup pk, not a foreign key: `bots` sits below `groups` and
+    never points up (docs/people.md says how the dashboard joins it).
+    """
+
+    telegram_id = models.BigIntegerField(unique=True)
+    first_name = models.CharField(max_length=255, blank=True)
+    last_name = models.CharField(max_length=255, blank=True)
+    username = models.CharField(max_length=64, blank=True)
+    language_code = models.CharField(max_length=16, blank=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    referred_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="referred_people",
+        help_text="The owner whose referral link brought this person.",
+    )
+    referred_by_group_id = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="The ProtectedGroup (pk) whose referral link brought this person.",
+    )
+    referred_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the first valid referral was recorded (set once)."
+    )
+
+    class Meta:
+        ordering = ["-last_seen", "pk"]
+        verbose_name = "Telegram user"
+        indexes = [
+            # Pruning ("not seen since") and the newest-first listings.
+            models.Index(fields=["last_seen"], name="telegramuser_last_seen"),
+            models.Index(fields=["referred_by_group_id"], name="telegramuser_ref_group"),
+        ]
+
+    def __str__(self) -> str:
+        if self.username:
+            return f"@{self.username}"
+        name = f"{self.first_name} {self.last_name}".strip()
+        return f"{name} ({self.telegram_id})" if name else str(self.telegram_id)
+
+    @property
+    def is_referred(self) -> bool:
+        return self.referred_at is not None
+
+
+class BotUser(models.Model):
+    """One person as seen by one bot: started it, blocked it, opted out of broadcasts."""
+
+    bot = models.ForeignKey(BotInstance, on_delete=models.CASCADE, related_name="people")
+    user = models.ForeignKey(TelegramUser, on_delete=models.CASCADE, related_name="per_bot")
+    started_at = models.DateTimeField(
+        null=True, blank=True, help_text="First /start in a private chat with this bot."
+    )
+    blocked_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set when the person blocked the bot (a 403 or my_chat_member kicked); "
+        "cleared when they unblock it.",
+    )
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    broadcast_opt_out = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "bot user"
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "user"], name="unique_botuser"),
+        ]
+        indexes = [
+            # /broadcast reads "started, not blocked, not opted out" per bot.
+            models.Index(fields=["bot", "blocked_at"], name="botuser_bot_blocked"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} via {self.bot}"
