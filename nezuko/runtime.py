@@ -38,7 +38,7 @@ from dashboard.live import LiveFeed
 from groups import ledger
 from groups.config import configs
 from nezuko.health import watch_dependencies
-from verification import ALLOWED_UPDATES, command_menus, owed
+from verification import ALLOWED_UPDATES, broadcasts, command_menus, owed
 from verification.events import Subscriber
 from verification.executors import EXECUTORS
 from verification.fastpath import fast_path
@@ -86,8 +86,10 @@ def runtime_options(
         extensions=[dashboard_telegram.install],
         call_observers=[folding.record_api_call],
         # command_menus.publish: a start-up step (setMyCommands when the menus differ);
-        # sampling.sample_daily: the user-growth series, once a day at P2.
-        bot_tasks=[maintain, owed.run, command_menus.publish, sampling.sample_daily],
+        # sampling.sample_daily: the user-growth series, once a day at P2;
+        # broadcasts.run: the bot's /broadcast sender, at P2, resuming after a restart.
+        bot_tasks=[maintain, owed.run, command_menus.publish, sampling.sample_daily,
+                   broadcasts.run],
         # The event recorder's flushes, the ledger's replay of what an outage spooled,
         # the configuration version watch, and the health gauges for Prometheus.
         services=[recorder.run, ledger.writer.run, configs.watch, watch_dependencies],

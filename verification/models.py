@@ -91,9 +91,10 @@ class PendingJoinRequest(models.Model):
 class Broadcast(models.Model):
     """A message a superadmin sent through one bot to many people (/broadcast).
 
-    Its deliveries are written when it is confirmed, one row per recipient; the
-    bot's sender (`verification.broadcasts.run`) works through them and marks
-    the broadcast finished when none is left queued.
+    A draft until its sender confirms the preview; then its deliveries are
+    written, one row per recipient, and the bot's sender
+    (`verification.broadcasts.run`) works through them and marks the broadcast
+    finished when none is left queued or sending.
     """
 
     class Audience(models.TextChoices):
@@ -101,14 +102,16 @@ class Broadcast(models.Model):
         ALL = "all", "Everyone who started this bot"
 
     class State(models.TextChoices):
+        DRAFT = "draft", "Waiting for confirmation"
         SENDING = "sending"
         FINISHED = "finished"
+        CANCELLED = "cancelled"
 
     bot = models.ForeignKey(BotInstance, on_delete=models.CASCADE, related_name="+")
     audience = models.CharField(max_length=8, choices=Audience.choices)
     text = models.TextField()
     sent_by = models.BigIntegerField(help_text="The superadmin's Telegram id.")
-    state = models.CharField(max_length=8, choices=State.choices, default=State.SENDING)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.DRAFT)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 
