@@ -54,6 +54,7 @@ OPT_OUT = "nz:bo"  # the callback data of every broadcast's opt-out button
 BATCH = 10
 LOOK_INTERVAL = 5.0  # seconds between looks for queued deliveries when not woken
 MAX_ATTEMPTS = 5  # passing failures (429 past the limiter's patience, 5xx, network)
+STOP_GRACE = 15.0  # seconds a stopping runbot waits for the batch under way
 MAX_TEXT = 4096  # Telegram's limit for one message's text
 CHUNK = 1_000  # ids per IN (...) and rows per bulk write
 
@@ -363,9 +364,20 @@ async def deliver(engine: Engine, item: Claimed) -> Outcome:
 async def send_batch(engine: Engine, stop: asyncio.Event) -> int:
     """Claim and send one batch; returns how many were claimed (0: nothing queued).
 
-    A stop between two sends puts the unsent claims back in the queue. A
-    cancellation during a send marks that one `unknown`: Telegram may have it.
+    Runbot's drain sets `stop`, then cancels the bot's loops. The batch runs in
+    a task of its own that the cancellation does not reach: it ends at its next
+    send (within `STOP_GRACE`), puts its unsent claims back and writes its
+    outcomes, so a deploy leaves nothing `sending` and nothing sent twice.
     """
+    batch = asyncio.ensure_future(_send_batch(engine, stop))
+    try:
+        return await asyncio.shield(batch)
+    except asyncio.CancelledError:
+        await asyncio.wait({batch}, timeout=STOP_GRACE)
+        raise
+
+
+async def _send_batch(engine: Engine, stop: asyncio.Event) -> int:
     claimed = await aclaim(engine.bot_pk)
     outcomes: list[Outcome] = []
     in_flight: Claimed | None = None
@@ -380,6 +392,7 @@ async def send_batch(engine: Engine, stop: asyncio.Event) -> int:
         done = {o.pk for o in outcomes}
         for item in claimed:
             if item is in_flight:
+                # Cancelled during the call (past STOP_GRACE): Telegram may have it.
                 outcomes.append(Outcome(item.pk, item.user_id, Status.UNKNOWN,
                                         "interrupted while sending; not sent again"))
             elif item.pk not in done:
