@@ -54,6 +54,8 @@ OPT_OUT = "nz:bo"  # the callback data of every broadcast's opt-out button
 BATCH = 10
 LOOK_INTERVAL = 5.0  # seconds between looks for queued deliveries when not woken
 MAX_ATTEMPTS = 5  # passing failures (429 past the limiter's patience, 5xx, network)
+RETRY_SECONDS = 5.0  # the first wait after a batch met passing failures; it doubles
+RETRY_MAX_SECONDS = 300.0
 STOP_GRACE = 15.0  # seconds a stopping runbot waits for the batch under way
 MAX_TEXT = 4096  # Telegram's limit for one message's text
 CHUNK = 1_000  # ids per IN (...) and rows per bulk write
@@ -218,6 +220,7 @@ class Outcome:
     user_id: int
     status: str
     error: str = ""
+    untried: bool = False  # claimed, then put back unsent (a stop): the try is not counted
 
 
 def _fresh_connection() -> None:
@@ -283,9 +286,10 @@ def record(bot_pk: int, outcomes: Sequence[Outcome]) -> None:
     now = timezone.now()
     with transaction.atomic():
         Delivery.objects.bulk_update(
-            [Delivery(pk=o.pk, status=o.status, error=o.error[:255], updated_at=now)
+            [Delivery(pk=o.pk, status=o.status, error=o.error[:255], updated_at=now,
+                      attempts=F("attempts") - 1 if o.untried else F("attempts"))
              for o in outcomes],
-            ["status", "error", "updated_at"], batch_size=CHUNK,
+            ["status", "error", "updated_at", "attempts"], batch_size=CHUNK,
         )
         blocked = [o.user_id for o in outcomes
                    if o.status == Status.SKIPPED_BLOCKED and not o.error.startswith("skipped")]
@@ -361,8 +365,15 @@ async def deliver(engine: Engine, item: Claimed) -> Outcome:
     return Outcome(item.pk, item.user_id, Status.SENT)
 
 
-async def send_batch(engine: Engine, stop: asyncio.Event) -> int:
-    """Claim and send one batch; returns how many were claimed (0: nothing queued).
+@dataclasses.dataclass(frozen=True, slots=True)
+class Batch:
+    claimed: int  # 0: nothing was queued
+    sent: int
+    passing_failures: int  # put back for a later try (the sender then waits)
+
+
+async def send_batch(engine: Engine, stop: asyncio.Event) -> Batch:
+    """Claim and send one batch.
 
     Runbot's drain sets `stop`, then cancels the bot's loops. The batch runs in
     a task of its own that the cancellation does not reach: it ends at its next
@@ -377,7 +388,7 @@ async def send_batch(engine: Engine, stop: asyncio.Event) -> int:
         raise
 
 
-async def _send_batch(engine: Engine, stop: asyncio.Event) -> int:
+async def _send_batch(engine: Engine, stop: asyncio.Event) -> Batch:
     claimed = await aclaim(engine.bot_pk)
     outcomes: list[Outcome] = []
     in_flight: Claimed | None = None
@@ -396,18 +407,30 @@ async def _send_batch(engine: Engine, stop: asyncio.Event) -> int:
                 outcomes.append(Outcome(item.pk, item.user_id, Status.UNKNOWN,
                                         "interrupted while sending; not sent again"))
             elif item.pk not in done:
-                outcomes.append(Outcome(item.pk, item.user_id, Status.QUEUED))
+                outcomes.append(Outcome(item.pk, item.user_id, Status.QUEUED, untried=True))
         if outcomes:
             await arecord(engine.bot_pk, outcomes)
-    sent = sum(o.status == Status.SENT for o in outcomes)
+    result = Batch(
+        claimed=len(claimed),
+        sent=sum(o.status == Status.SENT for o in outcomes),
+        passing_failures=sum(o.status == Status.QUEUED and not o.untried for o in outcomes),
+    )
     if claimed:
-        logger.info("broadcast.batch", bot=engine.bot_pk, claimed=len(claimed), sent=sent)
-    return len(claimed)
+        logger.info("broadcast.batch", bot=engine.bot_pk, claimed=result.claimed,
+                    sent=result.sent, retry_later=result.passing_failures)
+    return result
+
+
+def retry_wait(failed_batches: int) -> float:
+    """Seconds before the next batch after this many batches in a row met passing
+    failures: Telegram or the network is unwell, so back off (5 s, 10 s, ... 5 min)."""
+    return min(RETRY_MAX_SECONDS, RETRY_SECONDS * 2 ** (failed_batches - 1))
 
 
 async def run(engine: Engine, stop: asyncio.Event) -> None:
     """The bot's sender: resume what a previous process left, then send until `stop`."""
     recovered = False
+    failed_batches = 0
     while not stop.is_set():
         try:
             if not recovered:
@@ -415,15 +438,19 @@ async def run(engine: Engine, stop: asyncio.Event) -> None:
                 recovered = True
                 if left:
                     logger.warning("broadcast.interrupted", bot=engine.bot_pk, unknown=left)
-            while not stop.is_set() and await send_batch(engine, stop):
-                pass
+            while not stop.is_set():
+                batch = await send_batch(engine, stop)
+                failed_batches = failed_batches + 1 if batch.passing_failures else 0
+                if not batch.claimed or batch.passing_failures:
+                    break
         except DatabaseError as exc:
             # The database is away: the deliveries wait in their table.
             logger.warning("broadcast.unavailable", bot=engine.bot_pk,
                            error=str(exc).strip()[:200])
         engine.broadcasts_due.clear()
+        wait = retry_wait(failed_batches) if failed_batches else LOOK_INTERVAL
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_first(stop, engine.broadcasts_due), timeout=LOOK_INTERVAL)
+            await asyncio.wait_for(_first(stop, engine.broadcasts_due), timeout=wait)
 
 
 async def _first(*events: asyncio.Event) -> None:
