@@ -1,10 +1,11 @@
 from django import forms
 from django.contrib import admin
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from bots import audit, registration
 from bots.audit import Actor, AuditAction
-from bots.models import AuditLog, BotCommand, BotInstance, BotStatus
+from bots.models import AuditLog, BotCommand, BotInstance, BotStatus, BotUser, TelegramUser
 
 
 def staff_actor(request) -> Actor:
@@ -246,6 +247,79 @@ class AuditLogAdmin(admin.ModelAdmin):
         return audit.action_label(obj.action)
 
     # The audit trail is append-only, also for staff.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class BlockedFilter(admin.SimpleListFilter):
+    """Whether the person has blocked at least one bot right now."""
+
+    title = "blocked a bot"
+    parameter_name = "blocked"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        blocked = BotUser.objects.filter(user=OuterRef("pk"), blocked_at__isnull=False)
+        if self.value() == "yes":
+            return queryset.filter(Exists(blocked))
+        if self.value() == "no":
+            return queryset.exclude(Exists(blocked))
+        return queryset
+
+
+class ReferredFilter(admin.SimpleListFilter):
+    title = "referred"
+    parameter_name = "referred"
+
+    def lookups(self, request, model_admin):
+        return [("owner", "By an owner"), ("group", "By a group"), ("no", "Not referred")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "owner":
+            return queryset.filter(referred_by_user__isnull=False)
+        if self.value() == "group":
+            return queryset.filter(referred_by_group_id__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(referred_at__isnull=True)
+        return queryset
+
+
+class BotUserInline(admin.TabularInline):
+    model = BotUser
+    fields = ["bot", "started_at", "blocked_at", "broadcast_opt_out", "first_seen", "last_seen"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TelegramUser)
+class TelegramUserAdmin(admin.ModelAdmin):
+    """The people directory (docs/people.md), read-only: the bots write it, a person
+    erases themselves with /forget, and retention prunes it. A delete from here would
+    copy the person's names into the audit trail, so there is none."""
+
+    list_display = ["telegram_id", "username", "first_name", "last_name", "language_code",
+                    "first_seen", "last_seen", "referred_at"]
+    list_filter = ["language_code", BlockedFilter, ReferredFilter]
+    search_fields = ["=telegram_id", "username", "first_name", "last_name"]
+    date_hierarchy = "last_seen"
+    readonly_fields = ["telegram_id", "first_name", "last_name", "username", "language_code",
+                       "first_seen", "last_seen", "referred_by_user", "referred_by_group_id",
+                       "referred_at"]
+    inlines = [BotUserInline]
+    list_select_related = ["referred_by_user"]
+
     def has_add_permission(self, request):
         return False
 

@@ -33,7 +33,7 @@ from bots.command_queue import CommandQueue, Executor
 from bots.heartbeat import BEAT_INTERVAL_SECONDS, Heartbeat, describe_error
 from bots.journal import UpdateJournal
 from bots.locks import BotLocks
-from bots.metrics import CallObserver
+from bots.metrics import CallObserver, RefusalObserver
 from bots.models import BotInstance
 from bots.ratelimit import Limits
 from bots.ratelimit_redis import make_limiter
@@ -72,6 +72,8 @@ class RuntimeOptions:
         dashboard's /login in a private chat).
     call_observers: told of every Bot API call by each bot's rate limiter
         (analytics' per-minute rollups).
+    refusal_observers: told of every Bot API call Telegram refused, with its chat
+        (the people directory marks who blocked the bot from a 403).
     webhook_receivers: the table the process's webhook route reads; a bot in
         webhook mode registers its intake there.
     bot_tasks: per-bot loops, `task(engine, stop)`, stopped with their bot.
@@ -88,6 +90,7 @@ class RuntimeOptions:
     fast_path: FastPath | None = None
     extensions: Sequence[Extension] = ()
     call_observers: Sequence[CallObserver] = ()
+    refusal_observers: Sequence[RefusalObserver] = ()
     webhook_receivers: WebhookReceivers = dataclasses.field(default_factory=WebhookReceivers)
     bot_tasks: Sequence[BotTask] = ()
     services: Sequence[Service] = ()
@@ -142,6 +145,7 @@ class BotRunner:
             name=str(bot.pk),
             key=str(bot.telegram_id or bot.pk),
             call_observers=options.call_observers,
+            refusal_observers=options.refusal_observers,
         )
         self.processor = PerUserUpdateProcessor(options.max_concurrent_updates, self._done)
         self.processor.on_blocked = self.limiter.boost

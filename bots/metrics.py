@@ -48,6 +48,9 @@ def bot_label(bot: int | str | None) -> str:
 # The composition root hands observers to each bot's rate limiter
 # (`RuntimeOptions.call_observers`), which calls `notify_call_observers`.
 CallObserver = Callable[[int | None, str, str, float], None]
+# Told of a call Telegram refused: (the limiter's name: the bot pk, chat_id, error).
+# The people directory marks a person who blocked the bot from a 403 this way.
+RefusalObserver = Callable[[int | str | None, int | str | None, Any], None]
 
 # Decisions are taken in microseconds to a few milliseconds; API calls take longer.
 DECISION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
@@ -152,6 +155,17 @@ def record_telegram_call(
             except Exception:
                 # An observer must never break a Telegram call.
                 logger.warning("metrics.call_observer_failed", exc_info=True)
+
+
+def tell_refusal(observers: Sequence[RefusalObserver], bot: int | str | None,
+                 chat: int | str | None, error: BaseException) -> None:
+    """A call Telegram refused (not a retry_after): each observer hears of it."""
+    for observer in observers:
+        try:
+            observer(bot, chat, error)
+        except Exception:
+            # An observer must never break a Telegram call.
+            logger.warning("metrics.refusal_observer_failed", exc_info=True)
 
 
 def set_queue_depth(bot: int | str, priority: str, depth: int) -> None:

@@ -204,6 +204,7 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         name: str = "",
         clock: Callable[[], float] = time.monotonic,
         call_observers: Sequence[metrics.CallObserver] = (),
+        refusal_observers: Sequence[metrics.RefusalObserver] = (),
     ) -> None:
         self.limits = limits or Limits()
         # The budget this process's own bookkeeping enforces: all of `limits` here;
@@ -212,6 +213,8 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         self.name = name
         # Told of every call's outcome and latency (analytics' rollups), given by runbot.
         self.call_observers = tuple(call_observers)
+        # Told of every call Telegram refused (a 403 in a private chat: blocked).
+        self.refusal_observers = tuple(refusal_observers)
         self._clock = clock
         self._queues: tuple[deque[_Request], ...] = (deque(), deque(), deque())
         self._dropped = [0, 0, 0]
@@ -280,6 +283,8 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
                     endpoint, error_outcome(exc), time.perf_counter() - started, bot=self.name,
                     observers=self.call_observers,
                 )
+                if self.refusal_observers:
+                    metrics.tell_refusal(self.refusal_observers, self.name, chat, exc)
                 raise
             metrics.record_telegram_call(
                 endpoint, "ok", time.perf_counter() - started, bot=self.name,

@@ -52,7 +52,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from bots import metrics
-from bots.metrics import CallObserver
+from bots.metrics import CallObserver, RefusalObserver
 from bots.ratelimit import Limits, Priority, TelegramRateLimiter, _Request
 
 logger = structlog.get_logger(__name__)
@@ -158,8 +158,10 @@ class SharedRateLimiter(TelegramRateLimiter):
         shared: SharedLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
         call_observers: Sequence[CallObserver] = (),
+        refusal_observers: Sequence[RefusalObserver] = (),
     ) -> None:
-        super().__init__(limits, name=name, clock=clock, call_observers=call_observers)
+        super().__init__(limits, name=name, clock=clock, call_observers=call_observers,
+                         refusal_observers=refusal_observers)
         self.shared = shared or SharedLimits()
         self._redis = redis_asyncio.Redis.from_url(
             redis_url,
@@ -434,6 +436,7 @@ def make_limiter(
     key: str,
     redis_url: str | None = None,
     call_observers: Sequence[CallObserver] = (),
+    refusal_observers: Sequence[RefusalObserver] = (),
 ) -> TelegramRateLimiter:
     """The shared limiter when Redis is configured (`REDIS_URL`), else the in-process one."""
     if redis_url is None:
@@ -442,9 +445,11 @@ def make_limiter(
         redis_url = getattr(settings, "REDIS_URL", "")
     if redis_url:
         return SharedRateLimiter(
-            redis_url, key, limits, name=name, call_observers=call_observers
+            redis_url, key, limits, name=name, call_observers=call_observers,
+            refusal_observers=refusal_observers,
         )
-    return TelegramRateLimiter(limits, name=name, call_observers=call_observers)
+    return TelegramRateLimiter(limits, name=name, call_observers=call_observers,
+                               refusal_observers=refusal_observers)
 
 
 __all__ = ["Priority", "SharedLimits", "SharedRateLimiter", "make_limiter", "share_of"]

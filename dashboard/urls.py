@@ -1,7 +1,7 @@
 from django.urls import path
 
 from dashboard import twofactor
-from dashboard.views import auth, bots, broadcasts, groups, logs, pages, tokens
+from dashboard.views import auth, bots, broadcasts, groups, logs, pages, people, tokens
 
 app_name = "dashboard"
 
@@ -23,6 +23,7 @@ urlpatterns = [
          name="member-command"),
     path("commands/<int:pk>/", groups.command_status, name="command"),
     path("channels/", pages.channels, name="channels"),
+    path("people/", people.people_list, name="people"),
     path("bots/", bots.bot_list, name="bots"),
     path("bots/add/", bots.bot_add, name="bot-add"),
     path("bots/<int:pk>/toggle/", bots.bot_toggle, name="bot-toggle"),

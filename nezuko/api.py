@@ -2,7 +2,7 @@
 
 from ninja import NinjaAPI
 
-from dashboard.api import analytics, bots, errors, events, groups, growth
+from dashboard.api import analytics, bots, errors, events, groups, growth, people
 from dashboard.api.errors import StrictParser
 from dashboard.api.security import AUTH
 from dashboard.throttling import api_throttles
@@ -27,6 +27,7 @@ api.add_router("", events.router)
 api.add_router("", events.commands_router)
 api.add_router("", analytics.router)
 api.add_router("", growth.router)
+api.add_router("", people.router)
 
 
 @api.get("/health", tags=["health"], auth=None)

@@ -12,6 +12,9 @@ them all, does it in one place and in plain sight:
 * analytics' Bot API call observer, given to every bot's rate limiter;
 * the dashboard's /login handler, added to every bot;
 * the flushers awaited after every bot drained (the recorder, analytics' rollups);
+* the people directory's writer (`bots.people`): the engines note people into it,
+  the rate limiters tell it of 403s (a person who blocked the bot), and it writes
+  in bulk once a second and prunes by the retention setting;
 * one webhook table shared by the bots and the ASGI route runbot serves;
 * the update bus when settings ask for one (`NEZUKO_UPDATE_BUS=redis`): the
   bots' intakes append to it, their workers consume it, and the webhook route
@@ -31,6 +34,7 @@ from django.conf import settings
 from analytics import folding, sampling
 from bots.bus import configured_bus
 from bots.models import BotInstance
+from bots.people import PeopleWriter
 from bots.supervisor import RuntimeOptions
 from bots.webhook import WebhookReceivers
 from dashboard import telegram as dashboard_telegram
@@ -75,27 +79,30 @@ def runtime_options(
     """
     live_feed = LiveFeed()
     recorder = EventRecorder(subscribers=[folding.fold, live_feed.forward, *subscribers])
+    people = PeopleWriter()
     # --once takes what is pending and exits: its own journal, no share of a bus.
     bus = None if once else configured_bus()
     return RuntimeOptions(
-        install=functools.partial(install, recorder=recorder),
+        install=functools.partial(install, recorder=recorder, people_writer=people),
         allowed_updates=ALLOWED_UPDATES,
         fast_path=fast_path,
         executors=EXECUTORS,
         bot_filter=bot_filter(selectors),
         extensions=[dashboard_telegram.install],
         call_observers=[folding.record_api_call],
+        refusal_observers=[people.refused],
         # command_menus.publish: a start-up step (setMyCommands when the menus differ);
         # sampling.sample_daily: the user-growth series, once a day at P2;
         # broadcasts.run: the bot's /broadcast sender, at P2, resuming after a restart.
         bot_tasks=[maintain, owed.run, command_menus.publish, sampling.sample_daily,
                    broadcasts.run],
         # The event recorder's flushes, the ledger's replay of what an outage spooled,
-        # the configuration version watch, and the health gauges for Prometheus.
-        services=[recorder.run, ledger.writer.run, configs.watch, watch_dependencies],
+        # the configuration version watch, the health gauges for Prometheus, and the
+        # people directory's flushes and pruning.
+        services=[recorder.run, ledger.writer.run, configs.watch, watch_dependencies, people.run],
         # The recorder first: what it writes is what analytics' last flush may count.
         # What the database cannot take then waits in the disk spools.
-        flushers=[recorder.aflush, folding.buffer.aclose],
+        flushers=[recorder.aflush, folding.buffer.aclose, people.aflush],
         bus=bus,
         webhook_receivers=WebhookReceivers(bus=bus),
         webhook_max_connections=settings.WEBHOOK_MAX_CONNECTIONS,

@@ -34,6 +34,7 @@ env = environ.Env(
     DASHBOARD_URL=(str, ""),
     EVENT_RETENTION_DAYS=(int, 30),
     ROLLUP_RETENTION_DAYS=(int, 400),
+    NEZUKO_PEOPLE_RETENTION_DAYS=(int, 365),
     NEZUKO_SPOOL_DIR=(str, ""),
     NEZUKO_JOURNAL_FSYNC=(bool, False),
     NEZUKO_MEMBERSHIP_TTL=(int, 6 * 3600),
@@ -410,3 +411,8 @@ configure(
 
 EVENT_RETENTION_DAYS = env("EVENT_RETENTION_DAYS")
 ROLLUP_RETENTION_DAYS = env("ROLLUP_RETENTION_DAYS")
+# The people directory (docs/people.md): names, username, language and referral of
+# people not seen for this many days are removed (0 keeps them).
+NEZUKO_PEOPLE_RETENTION_DAYS = env("NEZUKO_PEOPLE_RETENTION_DAYS")
+if NEZUKO_PEOPLE_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("NEZUKO_PEOPLE_RETENTION_DAYS must be 0 (keep) or more.")

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from analytics.models import ApiCallHourly, ApiCallRollup, DecisionRollup, Rollup
-from bots.models import AuditLog, BotCommand, BotInstance, BotStatus
+from bots.models import AuditLog, BotCommand, BotInstance, BotStatus, BotUser, TelegramUser
 from dashboard.models import ApiToken, LoginSession, TelegramAccount
 from groups.models import GroupAdmin, GroupMember
 from tests.factories import fake_token, make_bot, make_channel, make_group
@@ -53,6 +53,8 @@ def populated(token, staff):
     VerificationEvent.objects.create(bot=bot, group=group, chat_id=group.chat_id, user_id=42,
                                      outcome="restricted")
     AuditLog.objects.create(source="system", action="seed", object_type="bot")
+    person = TelegramUser.objects.create(telegram_id=42, first_name="Carol", username="carol")
+    BotUser.objects.create(bot=bot, user=person, blocked_at=timezone.now())
     AuthGroup.objects.create(name="read-only")
     broadcast = Broadcast.objects.create(bot=bot, audience="owners", text="Hello", sent_by=7,
                                          state="finished")

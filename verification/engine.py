@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 from telegram import Bot, ChatPermissions
 
+from bots.people import PeopleWriter
 from groups.config import ChannelConfig, GroupConfig, aget_group_config, configs
 from groups.services.ledger_writes import MemberSightings, sightings
 from verification.membership import MembershipCache, memberships
@@ -47,6 +48,8 @@ class Engine:
     memberships: MembershipCache = memberships
     recorder: EventRecorder = recorder
     sightings: MemberSightings = sightings
+    # The people directory's writer (bots.people); the runtime gives every bot its one.
+    people: PeopleWriter = dataclasses.field(default_factory=PeopleWriter)
     board: WarningBoard = dataclasses.field(default_factory=WarningBoard)
     # (chat, user) this process restricted; the ledger is the truth, this covers
     # the moment before its row is written (decisions.restriction_is_ours).
@@ -162,11 +165,13 @@ class Engine:
             logger.error("engine.task_failed", exc_info=task.exception())
 
     async def idle(self) -> None:
-        """Wait until no background task but timers is running and the members seen
-        are written (tests, and shutdown)."""
+        """Wait until no background task but timers is running and the members and
+        people seen are written (tests, and shutdown)."""
         while self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
         await self.sightings.aflush()
+        if self.people.pending:
+            await self.people.aflush()
 
     async def close(self) -> None:
         """Finish short work, cancel timers (their warnings stay; Telegram keeps them)."""

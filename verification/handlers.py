@@ -26,8 +26,9 @@ from telegram.ext import (
 
 from bots.heartbeat import describe_error, is_network_error
 from bots.models import BotInstance
+from bots.people import PeopleWriter
 from bots.spool import is_outage
-from verification import broadcasts, commands, superadmin
+from verification import broadcasts, commands, people, superadmin
 from verification.engine import Engine
 from verification.flows import bot_rights, button, captcha, join_requests, joins, messages
 from verification.recorder import EventRecorder
@@ -52,13 +53,16 @@ def engine_of(application: Application) -> Engine:
 
 
 def install(application: Application, bot_instance: BotInstance, *,
-            recorder: EventRecorder = default_recorder) -> Engine:
+            recorder: EventRecorder = default_recorder,
+            people_writer: PeopleWriter | None = None) -> Engine:
     """Register the engine's handlers on a bot's Application; returns its Engine.
 
-    `recorder`: where its events go (runbot's composition root passes its own).
+    `recorder`: where its events go; `people_writer`: the people directory's
+    buffer (runbot's composition root passes its own of each).
     """
     engine = Engine(bot_pk=bot_instance.pk, bot_telegram_id=bot_instance.telegram_id,
-                    bot=application.bot, recorder=recorder)
+                    bot=application.bot, recorder=recorder,
+                    people=people_writer if people_writer is not None else PeopleWriter())
     application.bot_data[ENGINE_KEY] = engine
 
     def on(flow: Flow) -> Callback:
@@ -85,6 +89,7 @@ def install(application: Application, bot_instance: BotInstance, *,
     ], group=SERVICE)
     commands.install(application, engine)
     superadmin.install(application, engine)
+    people.install(application, engine)
     application.add_error_handler(on_error)
     return engine
 

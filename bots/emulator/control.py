@@ -46,6 +46,7 @@ ACTIONS = frozenset(
         "create_topic",
         "link_discussion",
         "block",
+        "unblock",
         "migrate",
     }
 )

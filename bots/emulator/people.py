@@ -294,7 +294,8 @@ class People(TelegramWorld):
     def _speaking_chat(self, chat: ChatRef, person: User) -> Chat:
         if isinstance(chat, User) and chat.is_bot:
             if (chat.id, person.id) in self.blocked:
-                self.blocked.discard((chat.id, person.id))
+                # Telegram's app unblocks a bot before anything is sent to it.
+                self.unblock(person, chat)
             return self.private_chat(chat, person)
         found = self.chat(chat)
         member = found.member(person)
@@ -452,6 +453,30 @@ class People(TelegramWorld):
         self.push(bot, "callback_query", payload)
         return query_id
 
-    def block(self, user: UserRef, bot: UserRef) -> None:
-        """The user blocks the bot: its private messages then fail with 403."""
-        self.blocked.add((self.user(bot).id, self.user(user).id))
+    def block(self, user: UserRef, bot: UserRef, *, tell_bot: bool = True) -> None:
+        """The user blocks the bot: its private messages then fail with 403, and the
+        bot gets my_chat_member in the private chat (member -> kicked), as Telegram
+        sends it. `tell_bot=False`: the bot never hears of it (it was blocked while
+        nobody polled, and the update is gone): only a 403 will tell."""
+        bot_user, person = self.user(bot), self.user(user)
+        self.blocked.add((bot_user.id, person.id))
+        self._private_standing(bot_user, person, "kicked", tell_bot=tell_bot)
+
+    def unblock(self, user: UserRef, bot: UserRef) -> None:
+        """The user unblocks the bot: my_chat_member (kicked -> member) in their private chat."""
+        bot_user, person = self.user(bot), self.user(user)
+        self.blocked.discard((bot_user.id, person.id))
+        self._private_standing(bot_user, person, "member", tell_bot=True)
+
+    def _private_standing(self, bot: User, person: User, status: str, *, tell_bot: bool) -> None:
+        chat = self.private_chat(bot, person)
+        member = chat.member(bot)
+        if member.status == status:
+            return
+        old = member.to_json(chat.type)
+        member.status = status
+        if tell_bot:
+            self.push(bot, "my_chat_member", {
+                "chat": chat.to_json(), "from": person.to_json(), "date": now(),
+                "old_chat_member": old, "new_chat_member": member.to_json(chat.type),
+            })

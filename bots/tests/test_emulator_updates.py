@@ -264,3 +264,28 @@ async def test_a_join_through_another_admins_link_shows_the_link_cut_short(scene
     shown = seen_by_other.invite_link.invite_link
     assert shown.endswith("…") and shown != mine.invite_link
     assert mine.invite_link.startswith(shown[:-1])
+
+
+async def test_a_block_and_an_unblock_reach_the_bot_as_my_chat_member_in_private(
+        scene: Scene) -> None:
+    emu = scene.emulator
+    async with scene.ptb_bot() as bot:
+        emu.send_message(scene.bot, scene.carol, "/start")
+        await drain(bot)
+        emu.block(scene.carol, scene.bot)
+        [blocked] = await drain(bot)
+        emu.unblock(scene.carol, scene.bot)
+        [unblocked] = await drain(bot)
+        # Blocked while nobody listened: no update, only the 403 later.
+        emu.block(scene.carol, scene.bot, tell_bot=False)
+        assert await drain(bot) == []
+        # Writing to the bot unblocks it first, as Telegram's app does.
+        emu.send_message(scene.bot, scene.carol, "/start")
+        updates = await drain(bot)
+    for update, old, new in ((blocked, "member", "kicked"), (unblocked, "kicked", "member")):
+        cmu = update.my_chat_member
+        assert (cmu.chat.type, cmu.chat.id, cmu.from_user.id) == ("private", scene.carol.id,
+                                                                   scene.carol.id)
+        assert (cmu.old_chat_member.status, cmu.new_chat_member.status) == (old, new)
+        assert cmu.new_chat_member.user.id == scene.bot.id
+    assert kinds(updates) == ["my_chat_member", "message"]

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from bots import referrals
 from bots.audit import Actor
 from bots.models import AuditLog
 from dashboard import access, services
@@ -85,6 +86,9 @@ def _detail_context(request: HttpRequest, group, form: GroupSettingsForm | None 
         "form": form or GroupSettingsForm(instance=group),
         "saved": False,
         "impact": impact.preview(group),
+        # Opened by a person, it starts the bot and credits this group (bots/referrals.py).
+        "referral_link": (referrals.group_link(group.bot.username, group.pk)
+                          if group.bot.username else ""),
     }
 
 

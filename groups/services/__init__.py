@@ -17,4 +17,5 @@ What the engine records and reads:
 - `ledger_writes` / `ledger_reads`: the member ledger (who Nezuko restricted)
 - `health`: the bot's own rights per chat, /status, the check-up's verdict
 - `admin_list`: the cached admin list
+- `people`: a person's names in the ledger and admin lists, blanked on /forget
 """
