@@ -14,9 +14,11 @@ with the audit row. Each bot's sender (`run`, a per-bot runtime task) then:
 
 So a broadcast resumes after a restart where it stopped, and a delivery is sent
 at most once: see docs/operations.md ("Superadmins") for why at-most-once.
-People who blocked the bot or opted out are skipped without a call; a 403
-"blocked" answer marks the person blocked (`BotUser.blocked_at`). Every message
-carries a button that opts the person out (`on_opt_out`).
+People who blocked the bot or opted out are skipped without a call. A 403
+"blocked" answer skips the delivery; the people directory's writer, which the
+rate limiter tells of every refusal, marks the person blocked
+(`BotUser.blocked_at`, `bots.people`), as it does for any private message.
+Every message carries a button that opts the person out (`on_opt_out`).
 """
 
 from __future__ import annotations
@@ -291,10 +293,6 @@ def record(bot_pk: int, outcomes: Sequence[Outcome]) -> None:
              for o in outcomes],
             ["status", "error", "updated_at", "attempts"], batch_size=CHUNK,
         )
-        blocked = [o.user_id for o in outcomes
-                   if o.status == Status.SKIPPED_BLOCKED and not o.error.startswith("skipped")]
-        if blocked:
-            mark_blocked(bot_pk, blocked, now)
         finish_done(bot_pk)
 
 
@@ -310,19 +308,13 @@ def finish_done(bot_pk: int) -> int:
 
 
 def _person_rows(bot_pk: int, user_ids: Sequence[int]) -> None:
-    """Directory rows for these people (a 403 or a button may come before any sighting)."""
+    """Directory rows for these people (a button may be pressed before the directory's
+    writer wrote its first sighting of them)."""
     TelegramUser.objects.bulk_create(
         [TelegramUser(telegram_id=uid) for uid in user_ids], ignore_conflicts=True)
     users = TelegramUser.objects.filter(telegram_id__in=user_ids)
     BotUser.objects.bulk_create(
         [BotUser(bot_id=bot_pk, user=user) for user in users], ignore_conflicts=True)
-
-
-def mark_blocked(bot_pk: int, user_ids: Sequence[int], when=None) -> int:
-    """Telegram said these people blocked the bot (403): note it on their BotUser."""
-    _person_rows(bot_pk, user_ids)
-    return BotUser.objects.filter(bot_id=bot_pk, user__telegram_id__in=user_ids).update(
-        blocked_at=when or timezone.now())
 
 
 def opt_out(bot_pk: int, user_id: int) -> None:
