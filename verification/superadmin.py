@@ -197,8 +197,10 @@ class SuperadminCommands:
         audience = await broadcasts.afind_audience(self.engine.bot_pk, kind)
         header = render_to_string("verification/telegram/broadcast_preview.html", {
             "audience": _audience_name(kind), "people": len(audience.people),
-            "blocked": len(audience.blocked - audience.opted_out),
-            "opted_out": len(audience.opted_out), "reachable": audience.reachable,
+            # Counted as the deliveries will be: a block wins over an opt-out.
+            "blocked": len(audience.blocked),
+            "opted_out": len(audience.opted_out - audience.blocked),
+            "reachable": audience.reachable,
         }).strip()
         await actions.reply(self.engine, message.chat_id, header)
         send_label = ngettext("Send to %(count)d person", "Send to %(count)d people",
