@@ -42,6 +42,7 @@ class AuditAction(models.TextChoices):
     COMMAND_QUEUED_AGAIN = "command.queued_again", "Command queued again"
     API_TOKEN_CREATED = "api_token.created", "API token created"
     API_TOKEN_REVOKED = "api_token.revoked", "API token revoked"
+    BROADCAST_SENT = "broadcast.sent", "Broadcast sent"
     # Django admin's own add/change/delete of a row no service owns.
     RECORD_ADDED = "record.added", "Added in admin"
     RECORD_CHANGED = "record.changed", "Changed in admin"

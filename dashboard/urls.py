@@ -1,7 +1,7 @@
 from django.urls import path
 
 from dashboard import twofactor
-from dashboard.views import auth, bots, groups, logs, pages, people, tokens
+from dashboard.views import auth, bots, broadcasts, groups, logs, pages, people, tokens
 
 app_name = "dashboard"
 
@@ -30,6 +30,7 @@ urlpatterns = [
     path("analytics/", pages.analytics, name="analytics"),
     path("audit/", pages.audit_log, name="audit"),
     path("logs/", logs.log_lines, name="logs"),
+    path("broadcasts/", broadcasts.broadcast_list, name="broadcasts"),
     path("tokens/", tokens.token_list, name="tokens"),
     path("tokens/<int:pk>/revoke/", tokens.token_revoke, name="token-revoke"),
 ]

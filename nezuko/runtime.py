@@ -42,7 +42,7 @@ from dashboard.live import LiveFeed
 from groups import ledger
 from groups.config import configs
 from nezuko.health import watch_dependencies
-from verification import ALLOWED_UPDATES, command_menus, owed
+from verification import ALLOWED_UPDATES, broadcasts, command_menus, owed
 from verification.events import Subscriber
 from verification.executors import EXECUTORS
 from verification.fastpath import fast_path
@@ -92,8 +92,10 @@ def runtime_options(
         call_observers=[folding.record_api_call],
         refusal_observers=[people.refused],
         # command_menus.publish: a start-up step (setMyCommands when the menus differ);
-        # sampling.sample_daily: the user-growth series, once a day at P2.
-        bot_tasks=[maintain, owed.run, command_menus.publish, sampling.sample_daily],
+        # sampling.sample_daily: the user-growth series, once a day at P2;
+        # broadcasts.run: the bot's /broadcast sender, at P2, resuming after a restart.
+        bot_tasks=[maintain, owed.run, command_menus.publish, sampling.sample_daily,
+                   broadcasts.run],
         # The event recorder's flushes, the ledger's replay of what an outage spooled,
         # the configuration version watch, the health gauges for Prometheus, and the
         # people directory's flushes and pruning.

@@ -41,6 +41,7 @@ env = environ.Env(
     NEZUKO_UPDATE_BUS=(str, ""),
     NEZUKO_BUS_PARTITIONS=(int, 8),
     WEBHOOK_MAX_CONNECTIONS=(int, 40),
+    NEZUKO_SUPERADMINS=(str, ""),
 )
 
 # Real environment variables always win over the file.
@@ -278,6 +279,24 @@ if NEZUKO_BUS_PARTITIONS < 1:
     raise ImproperlyConfigured("NEZUKO_BUS_PARTITIONS must be at least 1.")
 # setWebhook's max_connections (1-100): deliveries Telegram makes at once per bot.
 WEBHOOK_MAX_CONNECTIONS = min(100, max(1, env("WEBHOOK_MAX_CONNECTIONS")))
+
+
+def _telegram_ids(name: str, raw: str) -> frozenset[int]:
+    """Comma-separated Telegram user ids; anything else stops the start with its name."""
+    ids = set()
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        if not part.isdigit() or int(part) <= 0:
+            raise ImproperlyConfigured(
+                f"{name} must be Telegram user ids separated by commas; {part!r} is not one."
+            )
+        ids.add(int(part))
+    return frozenset(ids)
+
+
+# Telegram users who may use /stats and /broadcast in a private chat with any bot.
+NEZUKO_SUPERADMINS = _telegram_ids("NEZUKO_SUPERADMINS", env("NEZUKO_SUPERADMINS"))
 
 # --- Security -------------------------------------------------------------------
 

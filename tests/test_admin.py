@@ -19,7 +19,7 @@ from bots.models import AuditLog, BotCommand, BotInstance, BotStatus, BotUser, T
 from dashboard.models import ApiToken, LoginSession, TelegramAccount
 from groups.models import GroupAdmin, GroupMember
 from tests.factories import fake_token, make_bot, make_channel, make_group
-from verification.models import PendingJoinRequest, VerificationEvent
+from verification.models import Broadcast, Delivery, PendingJoinRequest, VerificationEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +56,9 @@ def populated(token, staff):
     person = TelegramUser.objects.create(telegram_id=42, first_name="Carol", username="carol")
     BotUser.objects.create(bot=bot, user=person, blocked_at=timezone.now())
     AuthGroup.objects.create(name="read-only")
+    broadcast = Broadcast.objects.create(bot=bot, audience="owners", text="Hello", sent_by=7,
+                                         state="finished")
+    Delivery.objects.create(broadcast=broadcast, user_id=7, status="sent")
     now = timezone.now().replace(second=0, microsecond=0)
     TelegramAccount.objects.create(user=staff, telegram_id=7, username="alice")
     ApiToken.issue(staff, "scripts")

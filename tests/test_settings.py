@@ -93,6 +93,18 @@ def test_webhook_url_without_a_secret_is_refused():
     assert "WEBHOOK_SECRET must be set" in result.stderr
 
 
+def test_superadmins_are_telegram_ids_and_anything_else_is_a_clear_start_up_error():
+    code = "import django; django.setup(); from django.conf import settings as s; " \
+           "print(sorted(s.NEZUKO_SUPERADMINS))"
+    result = run(code, DEBUG="true", NEZUKO_SUPERADMINS=" 1000000001, 42 ,")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[42, 1000000001]"
+    result = run(code, DEBUG="true", NEZUKO_SUPERADMINS="42,@sam")
+    assert result.returncode != 0
+    assert "NEZUKO_SUPERADMINS must be Telegram user ids separated by commas; '@sam' is not one." \
+        in result.stderr
+
+
 def test_production_settings_pass_check_deploy():
     result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr

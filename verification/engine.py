@@ -69,6 +69,9 @@ class Engine:
     _known: set[tuple[int, int]] = dataclasses.field(default_factory=set)
     # chat -> when a member was last checked there (the check-up skips idle groups).
     active: dict[int, float] = dataclasses.field(default_factory=dict)
+    # Set when a broadcast of this bot was confirmed: its sender starts at once
+    # instead of at its next look (verification.broadcasts.run).
+    broadcasts_due: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
     # --- configuration ----------------------------------------------------------
 

@@ -28,7 +28,7 @@ from bots.heartbeat import describe_error, is_network_error
 from bots.models import BotInstance
 from bots.people import PeopleWriter
 from bots.spool import is_outage
-from verification import commands, people
+from verification import broadcasts, commands, people, superadmin
 from verification.engine import Engine
 from verification.flows import bot_rights, button, captcha, join_requests, joins, messages
 from verification.recorder import EventRecorder
@@ -85,8 +85,10 @@ def install(application: Application, bot_instance: BotInstance, *,
         ChatJoinRequestHandler(on(join_requests.on_join_request)),
         CallbackQueryHandler(on(button.on_button), pattern=r"^nz:[jr]:"),
         CallbackQueryHandler(on(captcha.on_answer), pattern=r"^nz:h:"),
+        CallbackQueryHandler(on(broadcasts.on_opt_out), pattern=rf"^{broadcasts.OPT_OUT}$"),
     ], group=SERVICE)
     commands.install(application, engine)
+    superadmin.install(application, engine)
     people.install(application, engine)
     application.add_error_handler(on_error)
     return engine

@@ -86,3 +86,68 @@ class PendingJoinRequest(models.Model):
 
     def __str__(self) -> str:
         return f"join request of {self.user_id} to {self.group}"
+
+
+class Broadcast(models.Model):
+    """A message a superadmin sent through one bot to many people (/broadcast).
+
+    A draft until its sender confirms the preview; then its deliveries are
+    written, one row per recipient, and the bot's sender
+    (`verification.broadcasts.run`) works through them and marks the broadcast
+    finished when none is left queued or sending.
+    """
+
+    class Audience(models.TextChoices):
+        OWNERS = "owners", "Owners of groups this bot protects"
+        ALL = "all", "Everyone who started this bot"
+
+    class State(models.TextChoices):
+        DRAFT = "draft", "Waiting for confirmation"
+        SENDING = "sending"
+        FINISHED = "finished"
+        CANCELLED = "cancelled"
+
+    bot = models.ForeignKey(BotInstance, on_delete=models.CASCADE, related_name="+")
+    audience = models.CharField(max_length=8, choices=Audience.choices)
+    text = models.TextField()
+    sent_by = models.BigIntegerField(help_text="The superadmin's Telegram id.")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.DRAFT)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["bot", "state"], name="broadcast_bot_state")]
+
+    def __str__(self) -> str:
+        return f"broadcast {self.pk} to {self.audience} via bot {self.bot_id}"
+
+
+class Delivery(models.Model):
+    """One recipient of a broadcast, and what became of their message."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        # Claimed by a sender; left behind by a killed process it becomes `unknown`.
+        SENDING = "sending"
+        SENT = "sent"
+        SKIPPED_BLOCKED = "skipped_blocked", "Skipped: blocked the bot"
+        SKIPPED_OPTED_OUT = "skipped_opted_out", "Skipped: opted out"
+        FAILED = "failed"
+        # The sender died between claiming and recording: maybe delivered, not re-sent.
+        UNKNOWN = "unknown", "Unknown: interrupted, not sent again"
+
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="deliveries")
+    user_id = models.BigIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=255, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["broadcast", "user_id"], name="unique_delivery"),
+        ]
+        indexes = [models.Index(fields=["broadcast", "status"], name="delivery_status")]
+
+    def __str__(self) -> str:
+        return f"{self.status} to {self.user_id} ({self.broadcast_id})"
