@@ -74,8 +74,9 @@ class StaffTwoFactorMiddleware:
     def _exempt(path: str) -> bool:
         # Exact paths: "/logout/" must not also open "/logout/everywhere/", which
         # ends the real person's sessions and revokes their tokens.
+        # Choosing the language of the code page itself is open too.
         if path in (reverse("dashboard:two-factor"), reverse("dashboard:two-factor-setup"),
-                    reverse("dashboard:logout")):
+                    reverse("dashboard:logout"), reverse("dashboard:set-language")):
             return True
         return path.startswith("/" + settings.STATIC_URL.lstrip("/"))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, ngettext_lazy, pgettext_lazy
 
@@ -139,23 +139,28 @@ def reason(code: str) -> str:
 
 
 def number(value: float | int | None) -> str:
-    """A count for people: 1,000 and 12,345; fractions keep one decimal."""
+    """A count for people, grouped as their language writes it: 1,000 and 12,345 in
+    English, 1.000 in Spanish, 12 345 in Russian; fractions keep one decimal."""
     if value is None:
         return "–"
     if float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.1f}"
+        return formats.number_format(int(value), force_grouping=True)
+    return formats.number_format(round(value, 1), decimal_pos=1, force_grouping=True)
 
 
 def compact(value: float | int) -> str:
-    """An axis label: 950, 1k, 1.2k, 3.5M; never 1e+03."""
+    """An axis label: 950, 1k, 1.2k, 3.5M (1,2k in Russian); never 1e+03."""
     value = float(value)
     for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= limit:
-            return f"{value / limit:.1f}".rstrip("0").rstrip(".") + suffix
+            return _decimal(f"{value / limit:.1f}".rstrip("0").rstrip(".")) + suffix
     if value.is_integer():
         return str(int(value))
-    return f"{value:.1f}".rstrip("0").rstrip(".")
+    return _decimal(f"{value:.1f}".rstrip("0").rstrip("."))
+
+
+def _decimal(text: str) -> str:
+    return text.replace(".", formats.get_format("DECIMAL_SEPARATOR"))
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
