@@ -117,6 +117,12 @@ class TestChoosingTheLanguage:
             assert f">{name}</option>" in page
         assert '<option value="ar" lang="ar" selected>' in page
 
+    def test_a_percent_sign_reads_as_one(self, world):
+        # Texts with "%" are translated through the catalog, which escapes it as "%%".
+        page = world.client(world.alice).get("/analytics/").content.decode()
+        assert "Membership cache hit rate (%)" in page and "slowest 5%)" in page
+        assert "%%" not in page
+
     def test_an_htmx_partial_speaks_the_pages_language(self, world):
         response = world.client(world.alice).get(
             "/groups/", {"q": "Cats"}, HTTP_HX_REQUEST="true", HTTP_ACCEPT_LANGUAGE="ru")
