@@ -9,6 +9,7 @@ a few thousand rows instead of millions.
 """
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from analytics.histogram import LATENCY_BUCKETS_MS  # noqa: F401  (re-exported)
 from analytics.querysets import (  # noqa: F401  (ALL_GROUPS re-exported)
@@ -76,10 +77,10 @@ class Rollup(DecisionFigures):
     """Decisions per hour or day, per group (or all groups), per outcome."""
 
     class Span(models.TextChoices):
-        HOUR = "h", "hour"
-        DAY = "d", "day"
+        HOUR = "h", _("hour")
+        DAY = "d", _("day")
         # Per group and day, every outcome counted together (ranking groups).
-        DAY_TOTAL = "t", "day total"
+        DAY_TOTAL = "t", _("day total")
 
     span = models.CharField(max_length=1, choices=Span.choices)
     bucket = models.DateTimeField(help_text="Start of the hour or day (UTC).")
@@ -155,8 +156,8 @@ class SizeSample(models.Model):
     """
 
     class Kind(models.TextChoices):
-        GROUP = "group", "group members"
-        CHANNEL = "channel", "channel subscribers"
+        GROUP = "group", _("group members")
+        CHANNEL = "channel", _("channel subscribers")
 
     day = models.DateField()
     bot_id = models.BigIntegerField()

@@ -18,6 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from bots.models import AuditLog, BotCommand, BotInstance
 from groups import rights
@@ -48,7 +49,7 @@ def can_change(user: User) -> bool:
 
 def require_change(user: User) -> None:
     if not can_change(user):
-        raise PermissionDenied("Your role is read-only.")
+        raise PermissionDenied(_("Your role is read-only."))
 
 
 # --- groups ---------------------------------------------------------------------
@@ -88,10 +89,10 @@ def get_group_for(user: User, group_id: int | str) -> ProtectedGroup:
     try:
         pk = int(group_id)
     except (ValueError, TypeError):
-        raise Http404("No such group.") from None
+        raise Http404(_("No such group.")) from None
     if not 0 < pk <= MAX_PK:
         # SQLite raises OverflowError past 64 bits: no such row, not a 500.
-        raise Http404("No such group.")
+        raise Http404(_("No such group."))
     if sees_everything(user):
         group = ProtectedGroup.objects.select_related("bot").filter(pk=pk).first()
     else:
@@ -100,7 +101,7 @@ def get_group_for(user: User, group_id: int | str) -> ProtectedGroup:
         if group is not None:
             group.viewer_admin = (user.pk, admin)
     if group is None:
-        raise Http404("No such group.")
+        raise Http404(_("No such group."))
     return group
 
 
@@ -144,7 +145,7 @@ def get_channel_for(user: User, channel_id: int | str) -> EnforcedChannel:
     try:
         return visible_channels(user).get(pk=int(channel_id))
     except (EnforcedChannel.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such channel.") from None
+        raise Http404(_("No such channel.")) from None
 
 
 def visible_bots(user: User) -> QuerySet[BotInstance]:
@@ -160,7 +161,7 @@ def get_bot_for(user: User, bot_id: int | str) -> BotInstance:
     try:
         return visible_bots(user).get(pk=int(bot_id))
     except (BotInstance.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such bot.") from None
+        raise Http404(_("No such bot.")) from None
 
 
 def owned_bot_ids(user: User) -> list[int] | None:
@@ -183,7 +184,7 @@ def get_bot_for_change(user: User, bot_id: int | str) -> BotInstance:
     require_change(user)
     owned = owned_bot_ids(user)
     if owned is not None and bot.pk not in owned:
-        raise PermissionDenied("Only the bot's owner or staff can change this bot.")
+        raise PermissionDenied(_("Only the bot's owner or staff can change this bot."))
     return bot
 
 
@@ -217,4 +218,4 @@ def get_command_for(user: User, command_id: int | str) -> BotCommand:
     try:
         return visible_commands(user).get(pk=int(command_id))
     except (BotCommand.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such command.") from None
+        raise Http404(_("No such command.")) from None

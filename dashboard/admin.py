@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy, ngettext
 
 from bots.admin import AuditedAdmin
 from bots.audit import AuditAction
@@ -34,13 +35,14 @@ class ApiTokenAdmin(AuditedAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Revoke selected tokens")
+    @admin.action(description=gettext_lazy("Revoke selected tokens"))
     def revoke(self, request, queryset):
         count = self.audited_update(
             request, queryset.filter(revoked_at__isnull=True), AuditAction.API_TOKEN_REVOKED,
             revoked_at=timezone.now()
         )
-        self.message_user(request, f"Revoked {count} token(s).")
+        self.message_user(request, ngettext("Revoked %(count)s token.", "Revoked %(count)s tokens.",
+                                            count) % {"count": count})
 
 
 @admin.register(LoginSession)

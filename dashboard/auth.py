@@ -25,6 +25,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from bots import served
 from bots.models import BotInstance
@@ -83,18 +84,18 @@ def verify_widget(
     fields = {k: str(v) for k, v in data.items()}
     received = fields.get("hash", "")
     if not received or "id" not in fields or "auth_date" not in fields:
-        raise LoginRefused("The Telegram login data is incomplete.")
+        raise LoginRefused(_("The Telegram login data is incomplete."))
     if not any(hmac.compare_digest(widget_hash(fields, t), received) for t in bot_tokens):
-        raise LoginRefused("The Telegram login data is not signed by our bot.")
+        raise LoginRefused(_("The Telegram login data is not signed by our bot."))
     try:
         auth_date = datetime.fromtimestamp(int(fields["auth_date"]), tz=UTC)
         telegram_id = int(fields["id"])
     except (ValueError, OverflowError, OSError):
-        raise LoginRefused("The Telegram login data is malformed.") from None
+        raise LoginRefused(_("The Telegram login data is malformed.")) from None
     now = now or timezone.now()
     max_age = settings.TELEGRAM_LOGIN_MAX_AGE if max_age is None else max_age
     if now - auth_date > timedelta(seconds=max_age) or auth_date - now > timedelta(minutes=5):
-        raise LoginRefused("The Telegram login has expired; please log in again.")
+        raise LoginRefused(_("The Telegram login has expired; please log in again."))
     _refuse_replay(received, auth_date)
     return TelegramIdentity(
         telegram_id=telegram_id,
@@ -114,7 +115,9 @@ def _refuse_replay(payload_hash: str, auth_date: datetime) -> None:
         with transaction.atomic():
             TelegramLoginReplay.objects.create(payload_hash=payload_hash, auth_date=auth_date)
     except IntegrityError:
-        raise LoginRefused("This Telegram login was already used; please log in again.") from None
+        raise LoginRefused(
+            _("This Telegram login was already used; please log in again.")
+        ) from None
 
 
 # --- One-time links -----------------------------------------------------------------
@@ -142,8 +145,8 @@ def redeem_login_link(token: str) -> TelegramIdentity:
         token_hash=digest(token or ""), used_at__isnull=True, expires_at__gt=now
     ).update(used_at=now)
     if claimed != 1:
-        raise LoginRefused("This login link is invalid, expired or already used. "
-                           "Send /login to the bot for a new one.")
+        raise LoginRefused(_("This login link is invalid, expired or already used. "
+                             "Send /login to the bot for a new one."))
     link = LoginLink.objects.get(token_hash=digest(token))
     return TelegramIdentity(
         telegram_id=link.telegram_id, username=link.username, first_name=link.first_name

@@ -3,7 +3,9 @@ under templates/dashboard/charts/ draw them, so no HTML is built in code."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+from django.utils.translation import gettext as _
 
 from dashboard import wording
 from dashboard.wording import compact, number
@@ -76,7 +78,7 @@ def stacked_bars(labels: Sequence[str], stacks: dict[str, Sequence[float]]) -> d
                 "x": round(PAD_LEFT + step * i + step * 0.1, 1), "y": round(y, 1),
                 "w": round(step * 0.8, 1), "h": round(h, 1),
                 "color": OUTCOME_COLORS.get(name, LINE_COLORS[0]),
-                "title": f"{label}: {number(value)} {wording.series(name)}",
+                "title": tooltip(label, wording.series_count(name, value)),
             })
     return {
         "width": WIDTH, "height": HEIGHT, "bars": bars, "y_ticks": _y_ticks(top),
@@ -108,7 +110,7 @@ def lines(labels: Sequence[str], series: dict[str, Sequence[float | None]], *,
             d.append(f"{'L' if pen_down else 'M'}{x:.1f},{y:.1f}")
             # A dot per value, so a lone hour with data still shows.
             dots.append({"x": round(x, 1), "y": round(y, 1),
-                         "title": f"{labels[i]}: {number(value)}"})
+                         "title": tooltip(labels[i], number(value))})
             pen_down = True
         paths.append({"name": name, "d": " ".join(d), "dots": dots,
                       "color": LINE_COLORS[n % len(LINE_COLORS)]})
@@ -121,11 +123,17 @@ def lines(labels: Sequence[str], series: dict[str, Sequence[float | None]], *,
     }
 
 
+def tooltip(label: str, value: str) -> str:
+    # Translators: a chart tooltip, e.g. "14:00: 5 errors" (a bar's time, then its value).
+    return _("%(label)s: %(value)s") % {"label": label, "value": value}
+
+
 def simple_bars(labels: Sequence[str], values: Sequence[float], color: str = "#6366f1",
-                unit: str = "") -> dict:
-    """Bars of one series; each tooltip reads "label: value unit"."""
+                count: Callable[[float], str] = number) -> dict:
+    """Bars of one series; each tooltip reads "label: value" with `count` saying the
+    value ("5 decisions": it knows the noun and its plural forms)."""
     chart = stacked_bars(labels, {"count": values})
-    bars = [bar | {"color": color, "title": f"{labels[i]}: {number(values[i])} {unit}".strip()}
+    bars = [bar | {"color": color, "title": tooltip(labels[i], count(values[i]))}
             for i, bar in zip((i for i, v in enumerate(values) if v), chart["bars"],
                               strict=True)]
     return chart | {"legend": [], "bars": bars}

@@ -17,11 +17,13 @@ from typing import Any
 import structlog
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.template.loader import render_to_string
+from django.utils import translation
 
-from dashboard import access, figures, live
+from dashboard import access, figures, language, live
 from dashboard.twofactor import needs_second_factor
 from groups import rights
 from groups.models import ProtectedGroup
@@ -44,6 +46,7 @@ RECHECK_SECONDS = 5.0
 class LiveFeedConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope.get("user")
+        self.language = settings.LANGUAGE_CODE
         self.pending: list[VerificationEventData] = []
         self.flush_task: asyncio.Task | None = None
         self.joined: list[str] = []
@@ -59,6 +62,9 @@ class LiveFeedConsumer(AsyncWebsocketConsumer):
             # A staff password without its second factor opens no page, nor this.
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        # Frames are rendered in the language of the page that opened the socket
+        # (the session is read from the database: off the event loop).
+        self.language = await database_sync_to_async(language.for_scope)(self.scope)
         try:
             self.joined = await database_sync_to_async(self.subscriptions)()
         except Http404:
@@ -130,14 +136,15 @@ class LiveFeedConsumer(AsyncWebsocketConsumer):
             .values_list("pk", "title")
         )
         rows = [feed_row(event, titles) for event in shown]
-        return render_to_string("dashboard/_feed_update.html", {
-            "rows": rows,
-            "more": len(batch) - len(shown),
-            "figures": figures.overview(self.user) if with_figures else None,
-            # The overview's chart moves with the same frames as its figures.
-            "last_hour": figures.last_hour(self.user) if with_figures else None,
-            "oob": True,
-        })
+        with translation.override(self.language):
+            return render_to_string("dashboard/_feed_update.html", {
+                "rows": rows,
+                "more": len(batch) - len(shown),
+                "figures": figures.overview(self.user) if with_figures else None,
+                # The overview's chart moves with the same frames as its figures.
+                "last_hour": figures.last_hour(self.user) if with_figures else None,
+                "oob": True,
+            })
 
     # --- rights follow Telegram: re-check what this socket may carry -------------------
 

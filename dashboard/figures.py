@@ -11,13 +11,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, F, Q
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from analytics import histogram
 from analytics.models import ApiCallHourly, DecisionRollup, Rollup
 from analytics.querysets import RollupQuerySet
 from bots.models import BotInstance, BotStatus
-from dashboard import access, charts
+from dashboard import access, charts, wording
 from groups.models import EnforcedChannel, GroupMember, ProtectedGroup
 from verification.models import Outcome
 
@@ -98,21 +100,24 @@ def bot_state(bot: BotInstance) -> dict[str, Any]:
     """
     status = getattr(bot, "status", None)
     if not bot.is_active:
-        return {"key": "disabled", "label": "disabled", "ok": True}
+        return {"key": "disabled", "label": pgettext("bot state", "disabled"), "ok": True}
     if status is None:
-        return {"key": "new", "label": "not started yet", "ok": False}
+        return {"key": "new", "label": pgettext("bot state", "not started yet"), "ok": False}
     fresh = status.is_fresh()
     if status.state == BotStatus.State.RUNNING:
         if fresh:
-            return {"key": "running", "label": "running", "ok": True}
-        return {"key": "stale", "label": "not responding", "ok": False}
+            return {"key": "running", "label": pgettext("bot state", "running"), "ok": True}
+        return {"key": "stale", "label": pgettext("bot state", "not responding"), "ok": False}
     failed_lately = status.last_error_at is not None and (
         status.started_at is None or status.last_error_at >= status.started_at
         - timedelta(minutes=5)
     )
     if status.state == BotStatus.State.STARTING and failed_lately:
-        return {"key": "failed", "label": "restarting after a failure", "ok": False}
-    labels = {"starting": "starting", "stopped": "stopped", "failed": "failed"}
+        return {"key": "failed", "label": pgettext("bot state", "restarting after a failure"),
+                "ok": False}
+    labels = {"starting": pgettext("bot state", "starting"),
+              "stopped": pgettext("bot state", "stopped"),
+              "failed": pgettext("bot state", "failed")}
     return {"key": status.state, "label": labels.get(status.state, status.state), "ok": False}
 
 
@@ -173,13 +178,14 @@ class Window:
         return out
 
     def label(self, moment: datetime) -> str:
+        # Django's date format, not strftime: month and day names in the page's language.
         if self.span == "m":
-            return f"{moment:%H:%M}"
+            return dateformat.format(moment, "H:i")
         if self.span == "d":
-            return f"{moment:%b %-d}"
+            return dateformat.format(moment, "M j")
         if self.end - self.start <= timedelta(days=1):
-            return f"{moment:%H:00}"
-        return f"{moment:%a %H:00}"
+            return dateformat.format(moment, "H:00")
+        return dateformat.format(moment, "D H:00")
 
     def rows(self, group_ids: list[int] | None) -> RollupQuerySet:
         """The window's rollup rows, each with a `bucket`, whatever the step."""
@@ -228,18 +234,20 @@ def analytics(user, window: Window, group_ids: list[int] | None) -> dict[str, An
 
     return {
         "outcomes_chart": outcome_chart(window, group_ids),
-        "cache_chart": charts.lines(labels, {"cache hit %": cache_rate}, top=100),
+        # Translators: a chart legend: the share of checks answered from the cache.
+        "cache_chart": charts.lines(labels, {_("cache hit %"): cache_rate}, top=100),
         "latency_chart": charts.lines(labels, {
-            "p50 ms": [(latency.get(b) or {}).get("p50") for b in buckets],
-            "p95 ms": [(latency.get(b) or {}).get("p95") for b in buckets],
+            # Translators: chart legends: median and 95th percentile decision time.
+            _("p50 ms"): [(latency.get(b) or {}).get("p50") for b in buckets],
+            _("p95 ms"): [(latency.get(b) or {}).get("p95") for b in buckets],
         }),
         "latency_distribution": charts.simple_bars(
             [_bucket_label(bound) for bound in histogram.LATENCY_BUCKETS_MS], distribution,
-            unit="decisions"),
+            count=wording.decisions),
         "latency_p50": histogram.percentile(distribution, 0.5),
         "latency_p95": histogram.percentile(distribution, 0.95),
         "hourly_chart": charts.simple_bars([f"{h:02d}:00" for h in range(24)], hourly, "#0ea5e9",
-                                           unit="decisions"),
+                                           count=wording.decisions),
         "top_groups": top,
         "api_calls": bot_calls(bot_ids, window),
         # Bots whose calls also serve other owners' groups are not counted: say how many.
@@ -259,7 +267,8 @@ def _day_floor(moment: datetime) -> datetime:
 
 
 def _bucket_label(bound: float) -> str:
-    return "more" if bound == float("inf") else f"≤{bound:g}"
+    # Translators: the last bar of the latency distribution: slower than every bound.
+    return pgettext("latency bucket", "more") if bound == float("inf") else f"≤{bound:g}"
 
 
 def top_groups(rows, start: datetime, end: datetime, limit: int = 10) -> list[dict[str, Any]]:

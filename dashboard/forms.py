@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy, pgettext_lazy
 
 from bots import crypto
 from groups.models import MAX_POLICY_COUNT, ProtectedGroup, policy_label
@@ -22,12 +24,16 @@ def parse_user_ids(text: str) -> list[int]:
             continue
         if not re.fullmatch(r"\d{1,15}", part):
             raise forms.ValidationError(
-                "“%(part)s” is not a Telegram user id (digits only).", params={"part": part[:30]}
+                _("“%(part)s” is not a Telegram user id (digits only)."),
+                params={"part": part[:30]},
             )
         if int(part) not in ids:
             ids.append(int(part))
     if len(ids) > MAX_ALLOWED_USERS:
-        raise forms.ValidationError(f"At most {MAX_ALLOWED_USERS} user ids.")
+        raise forms.ValidationError(
+            ngettext_lazy("At most %(limit)s user id.", "At most %(limit)s user ids.", "limit"),
+            params={"limit": MAX_ALLOWED_USERS},
+        )
     return ids
 
 
@@ -43,38 +49,45 @@ class UserIdListField(forms.CharField):
         return parse_user_ids(str(value or ""))
 
 
-POLICY_CHOICES = [(p, policy_label(p).capitalize())
-                  for p in ("all", "any", *(str(n) for n in range(2, MAX_POLICY_COUNT + 1)))]
+POLICIES = ("all", "any", *(str(n) for n in range(2, MAX_POLICY_COUNT + 1)))
+
+
+def policy_choices() -> list[tuple[str, str]]:
+    # Built per form, not at import: the labels are in the language of each page.
+    return [(p, policy_label(p).capitalize()) for p in POLICIES]
 
 
 class GroupSettingsForm(forms.ModelForm):
     """Every option of `groups.services.settings.OPTIONS`, each labelled with the name
-    `/settings <name> <value>` takes in Telegram."""
+    `/settings <name> <value>` takes in Telegram. Those names are what an owner types
+    in Telegram, so they stay as they are in every language; the help texts say in
+    the page's language what each option does."""
 
     policy = forms.ChoiceField(
-        choices=POLICY_CHOICES, label="policy",
-        help_text="Which linked channels a member needs: all, any one, or at least N.",
+        choices=policy_choices, label="policy",
+        help_text=_("Which linked channels a member needs: all, any one, or at least N."),
     )
     allowed_user_ids = UserIdListField(
-        required=False, label="Allow-list",
-        help_text="Telegram user ids never restricted here, separated by commas.",
+        required=False, label=_("Allow-list"),
+        help_text=_("Telegram user ids never restricted here, separated by commas."),
     )
     warning_delete_after = forms.IntegerField(
         min_value=0, max_value=86400, label="warning_delay",
-        help_text="Seconds before a warning removes itself; 0 keeps it.",
+        help_text=_("Seconds before a warning removes itself; 0 keeps it."),
     )
     captcha_timeout = forms.IntegerField(
         min_value=30, max_value=3600, label="captcha_timeout",
-        help_text="Seconds a newcomer has to answer before being removed (30 to 3600).",
+        help_text=_("Seconds a newcomer has to answer before being removed (30 to 3600)."),
     )
     throttle = forms.IntegerField(
         min_value=0, max_value=3600, label="throttle",
-        help_text="Seconds between two answers to one member's commands (admins excepted); "
-                  "0 answers every command.",
+        help_text=_("Seconds between two answers to one member's commands (admins excepted); "
+                    "0 answers every command."),
     )
     language = forms.CharField(
         max_length=8, label="language",
-        help_text="auto (each person's Telegram language) or a code such as en, de, pt-br.",
+        # Translators: "auto" is a value typed as is; keep it untranslated.
+        help_text=_("auto (each person's Telegram language) or a code such as en, de, pt-br."),
     )
 
     class Meta:
@@ -82,7 +95,7 @@ class GroupSettingsForm(forms.ModelForm):
         fields = ["action", "policy", "captcha", "captcha_timeout", "warning_delete_after",
                   "fail_mode", "language", "throttle", "warning_text", "allowed_user_ids"]
         labels = {"action": "action", "captcha": "captcha", "fail_mode": "fail",
-                  "warning_text": "Warning text", "allowed_user_ids": "Allow-list"}
+                  "warning_text": _("Warning text"), "allowed_user_ids": _("Allow-list")}
         widgets = {"warning_text": forms.Textarea(attrs={"rows": 3, "maxlength": 1000})}
 
     def clean_language(self) -> str:
@@ -91,7 +104,8 @@ class GroupSettingsForm(forms.ModelForm):
     def clean_warning_text(self) -> str:
         text = self.cleaned_data.get("warning_text", "").strip()
         if len(text) > 1000:
-            raise forms.ValidationError("Keep the warning under 1000 characters.")
+            raise forms.ValidationError(
+                _("Keep the warning under %(limit)s characters."), params={"limit": 1000})
         # The engine replaces exactly "{mention}", "{group}" and "{channels}", as typed;
         # anything else in braces would reach members verbatim, so it is refused here.
         unknown = sorted({
@@ -100,21 +114,26 @@ class GroupSettingsForm(forms.ModelForm):
         rest = PLACEHOLDER.sub("", text)
         if "{" in rest or "}" in rest:
             raise forms.ValidationError(
-                "Unbalanced braces: braces are only for {mention}, {group} and {channels}."
+                # Translators: {mention}, {group} and {channels} are typed as is: keep them.
+                _("Unbalanced braces: braces are only for {mention}, {group} and {channels}.")
             )
         if unknown:
             raise forms.ValidationError(
-                "Unknown placeholder %(names)s; use {mention}, {group} or {channels}.",
-                params={"names": ", ".join(unknown)},
+                # Translators: {mention}, {group} and {channels} are typed as is: keep them.
+                ngettext_lazy("Unknown placeholder %(names)s; use {mention}, {group} or "
+                              "{channels}.",
+                              "Unknown placeholders %(names)s; use {mention}, {group} or "
+                              "{channels}.", "count"),
+                params={"names": ", ".join(unknown), "count": len(unknown)},
             )
         return text
 
 
 class AddBotForm(forms.Form):
     token = forms.CharField(
-        label="Bot token", strip=True, max_length=100,
+        label=_("Bot token"), strip=True, max_length=100,
         widget=forms.PasswordInput(attrs={"autocomplete": "off", "placeholder": "123456:ABC-…"}),
-        help_text=(
+        help_text=_(
             "From @BotFather. Checked with Telegram, stored encrypted, never shown again."
         ),
     )
@@ -122,12 +141,14 @@ class AddBotForm(forms.Form):
     def clean_token(self) -> str:
         token = self.cleaned_data["token"]
         if not crypto.is_token_format(token):
-            raise forms.ValidationError("This does not look like a bot token (123456:ABC-…).")
+            raise forms.ValidationError(
+                _("This does not look like a bot token (123456:ABC-…).")
+            )
         return token
 
 
 class ApiTokenForm(forms.Form):
-    name = forms.CharField(max_length=100, label="Token name")
+    name = forms.CharField(max_length=100, label=_("Token name"))
 
 
 class GroupFilterForm(forms.Form):
@@ -138,8 +159,10 @@ class GroupFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=100)
     status = forms.ChoiceField(
         required=False,
-        choices=[("", "All"), ("enabled", "Enabled"), ("disabled", "Disabled"),
-                 ("attention", "Needs attention")],
+        choices=[("", pgettext_lazy("groups filter", "All")),
+                 ("enabled", pgettext_lazy("groups filter", "Enabled")),
+                 ("disabled", pgettext_lazy("groups filter", "Disabled")),
+                 ("attention", pgettext_lazy("groups filter", "Needs attention"))],
     )
     sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORTS])
     page = forms.IntegerField(required=False, min_value=1)

@@ -110,3 +110,18 @@ class ApiToken(models.Model):
             user=user, name=name, token_hash=digest(plaintext), hint=plaintext[:10]
         )
         return token, plaintext
+
+
+class Preferences(models.Model):
+    """What a dashboard user chose for themselves, kept so it follows them to every
+    device they log in on (the cookie only remembers one browser)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dashboard_preferences"
+    )
+    # A code of settings.LANGUAGES, or "" to follow the browser.
+    language = models.CharField(max_length=8, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user}"

@@ -24,6 +24,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 from django_otp.forms import OTPTokenForm
 from django_otp.models import Device
@@ -61,8 +62,9 @@ class StaffTwoFactorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if needs_second_factor(request.user) and not self._exempt(request.path):
             if request.path.startswith("/api/"):
-                return problem(403, "Forbidden", "This staff session has not given its "
-                               "two-factor code; log in again on the dashboard.")
+                return problem(403, "Forbidden", _("This staff session has not given its "
+                                                   "two-factor code; log in again on the "
+                                                   "dashboard."))
             page = ("dashboard:two-factor" if django_otp.user_has_device(request.user)
                     else "dashboard:two-factor-setup")
             return redirect(f"{reverse(page)}?{urlencode({'next': request.get_full_path()})}")
@@ -72,8 +74,9 @@ class StaffTwoFactorMiddleware:
     def _exempt(path: str) -> bool:
         # Exact paths: "/logout/" must not also open "/logout/everywhere/", which
         # ends the real person's sessions and revokes their tokens.
+        # Choosing the language of the code page itself is open too.
         if path in (reverse("dashboard:two-factor"), reverse("dashboard:two-factor-setup"),
-                    reverse("dashboard:logout")):
+                    reverse("dashboard:logout"), reverse("dashboard:set-language")):
             return True
         return path.startswith("/" + settings.STATIC_URL.lstrip("/"))
 
@@ -121,7 +124,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
             device.save(update_fields=["confirmed"])
             django_otp.login(request, device)
             return redirect(_next(request))
-        error = "That code is not right; check the clock of your phone and try again."
+        error = _("That code is not right; check the clock of your phone and try again.")
     qr = segno.make(device.config_url, error="m").svg_inline(scale=4, omitsize=False)
     return render(request, "dashboard/two_factor.html", {
         "setup": True,

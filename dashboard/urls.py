@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard import twofactor
+from dashboard import language, twofactor
 from dashboard.views import auth, bots, broadcasts, groups, logs, pages, people, tokens
 
 app_name = "dashboard"
@@ -33,4 +33,6 @@ urlpatterns = [
     path("broadcasts/", broadcasts.broadcast_list, name="broadcasts"),
     path("tokens/", tokens.token_list, name="tokens"),
     path("tokens/<int:pk>/revoke/", tokens.token_revoke, name="token-revoke"),
+    # Django's set_language at its usual address, also keeping a logged-in person's choice.
+    path("i18n/setlang/", language.set_language, name="set-language"),
 ]

@@ -92,6 +92,9 @@ def stack_env(workdir: Path, port: int, api_url: str, bot_token: str) -> dict[st
         "DEBUG": "true",
         "NEZUKO_READ_DOTENV": "false",
         "DATABASE_URL": f"sqlite:///{workdir / 'nezuko.sqlite3'}",
+        # Its own spool: a journal left by an earlier stack (the same bot, update ids
+        # from 1 again) would otherwise read as updates already handled.
+        "NEZUKO_SPOOL_DIR": str(workdir / "spool"),
         "TELEGRAM_API_URL": api_url,
         "BOT_TOKEN": bot_token,
         "DASHBOARD_URL": f"http://127.0.0.1:{port}",

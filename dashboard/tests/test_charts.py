@@ -1,6 +1,6 @@
 """Chart geometry: pure functions, checked on values."""
 
-from dashboard import charts
+from dashboard import charts, wording
 
 
 def test_stacked_bars_stack_series_and_scale_to_a_round_maximum():
@@ -36,5 +36,5 @@ def test_axis_labels_and_tooltips_are_for_people():
 
 
 def test_one_series_bars_name_their_unit_not_count():
-    chart = charts.simple_bars(["≤5", "≤10"], [0, 3], unit="decisions")
-    assert [b["title"] for b in chart["bars"]] == ["≤10: 3 decisions"]
+    chart = charts.simple_bars(["≤5", "≤10", "more"], [0, 3, 1], count=wording.decisions)
+    assert [b["title"] for b in chart["bars"]] == ["≤10: 3 decisions", "more: 1 decision"]

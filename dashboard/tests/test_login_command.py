@@ -15,11 +15,11 @@ pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("close_thread_connections")]
 
 
-async def ask_for_login(emulator, bot, row, tmp_path):
+async def ask_for_login(emulator, bot, row, tmp_path, language_code: str = "en"):
     """Erin sends /login to `bot` as runbot runs it; returns its answer's call."""
     from nezuko.runtime import runtime_options
 
-    erin = emulator.create_user("Erin", username="erin")
+    erin = emulator.create_user("Erin", username="erin", language_code=language_code)
     # What runbot runs: the composition root adds /login to every bot.
     options = runtime_options()
     options.locks, options.webhook_url = FileLocks(tmp_path / "locks"), ""
@@ -94,3 +94,21 @@ async def test_a_bot_an_owner_added_hands_out_no_login_link(emulator, settings, 
     _, call = await ask_for_login(emulator, bot, row, tmp_path)
     assert "/login/link/" not in call.params["text"]
     assert "cannot log you in" in call.params["text"]
+
+
+async def test_the_login_link_comes_in_the_persons_telegram_language(emulator, settings,
+                                                                   tmp_path):
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    from bots.tests.runtime_support import make_bot
+
+    settings.DASHBOARD_URL = "http://dashboard.test"
+    bot = emulator.create_bot(username="nezuko_bot")
+    row = await sync_to_async(make_bot)(bot.token, username="nezuko_bot")
+    _, call = await ask_for_login(emulator, bot, row, tmp_path, language_code="uk")
+    url = re.search(r"http://dashboard\.test/login/link/[\w-]+/", call.params["text"]).group(0)
+    # The same message as the Ukrainian catalog words it, around this link.
+    with translation.override("uk"):
+        expected = render_to_string("dashboard/telegram/login.html", {"name": "Erin", "url": url})
+    assert call.params["text"] == expected

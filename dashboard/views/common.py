@@ -9,6 +9,7 @@ from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
 from django_htmx.http import retarget
 
 from dashboard import access
@@ -36,7 +37,7 @@ def refused(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
     """A refused change: in the #flash slot for htmx (which does not swap a 403),
     otherwise the 403 page, both saying why ("You need the 'Ban users' right in Cats.")."""
     if request.htmx:
-        return flash(request, str(exc) or "You may not do that here.")
+        return flash(request, str(exc) or _("You may not do that here."))
     raise exc
 
 

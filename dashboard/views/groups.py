@@ -10,6 +10,7 @@ from django.db.models import Count, F, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bots import referrals
@@ -168,7 +169,8 @@ def member_command(request: HttpRequest, pk: int, user_id: int, kind: str) -> Ht
     group = access.get_group_for(request.user, pk)
     change = members.CHANGES.get(kind)
     if change is None:
-        return flash(request, f"Unknown command “{kind}”; use one of {', '.join(members.CHANGES)}.")
+        return flash(request, _("Unknown command “%(kind)s”; use one of %(known)s.")
+                     % {"kind": kind, "known": ", ".join(members.CHANGES)})
     try:
         command = change(group.pk, user_id, actor=_actor(request))
     except PermissionDenied as exc:

@@ -28,3 +28,10 @@ if (document.readyState === "loading") {
 } else {
   watchFeeds();
 }
+
+// <form data-autosubmit>: the language switcher applies a choice at once; its
+// button stays for keyboards and for browsers without this script.
+document.addEventListener("change", (event) => {
+  const form = event.target.closest("form[data-autosubmit]");
+  if (form) form.submit();
+});
