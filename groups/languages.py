@@ -55,6 +55,17 @@ def for_person(person_tag: str | None, group_language: str | None = None,
     return supported(person_tag) or for_group(group_language, most_common)
 
 
+FSI = "\u2068"  # FIRST STRONG ISOLATE: what follows takes the direction of its first letter
+PDI = "\u2069"  # POP DIRECTIONAL ISOLATE: back to the sentence's own direction
+
+
+def isolate(name: str) -> str:
+    """A name people chose (a user's, a group's, a channel's), set apart from the
+    sentence's direction: an Arabic name in an English sentence, or an English one
+    in a Persian sentence, keeps its own order and leaves the words around it alone."""
+    return f"{FSI}{name}{PDI}" if name else name
+
+
 def speaking(language: str):
     """Translate the texts built inside this block into `language`."""
     return translation.override(language)

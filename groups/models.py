@@ -9,6 +9,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext, pgettext, pgettext_lazy
 
 from bots.models import BotInstance
 
@@ -27,7 +29,7 @@ def validate_policy(value: str) -> None:
         return
     if not (value.isdigit() and 1 <= int(value) <= MAX_POLICY_COUNT):
         raise ValidationError(
-            "Use all, any, or a number of channels from 1 to %(max)s.",
+            _("Use all, any, or a number of channels from 1 to %(max)s."),
             params={"max": MAX_POLICY_COUNT}, code="invalid_policy")
 
 
@@ -38,7 +40,7 @@ LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,4})?$")
 def validate_language(value: str) -> None:
     """`auto` (each person's Telegram language) or a code such as en, de, pt-br."""
     if value != "auto" and not LANGUAGE_CODE.match(value):
-        raise ValidationError("Use auto or a language code such as en, de or pt-br.",
+        raise ValidationError(_("Use auto or a language code such as en, de or pt-br."),
                               code="invalid_language")
 
 
@@ -56,26 +58,32 @@ def required_channels(policy: str, linked: int) -> int:
 
 
 def policy_label(policy: str) -> str:
+    """What members need, completing "members need ..." (in the language active now)."""
+    # Translators: completes "Policy: members need ...".
     if policy == "any":
-        return "any one channel"
+        return pgettext("policy", "any one channel")
     if policy.isdigit():
-        return f"at least {policy} channel" + ("s" if policy != "1" else "")
-    return "every channel"
+        count = int(policy)
+        # Translators: completes "Policy: members need ...".
+        return ngettext("at least %(count)s channel", "at least %(count)s channels",
+                        count) % {"count": count}
+    # Translators: completes "Policy: members need ...".
+    return pgettext("policy", "every channel")
 
 
 class ProtectedGroup(models.Model):
     """A Telegram group a bot guards; settings live on the row (one per group)."""
 
     class Action(models.TextChoices):
-        MUTE = "mute", "Mute until they join"
-        KICK = "kick", "Remove from the group"
-        DELETE = "delete", "Delete messages only"
+        MUTE = "mute", pgettext_lazy("action", "Mute until they join")
+        KICK = "kick", pgettext_lazy("action", "Remove from the group")
+        DELETE = "delete", pgettext_lazy("action", "Delete messages only")
         # Shadow mode: decide and record "would have restricted", change nothing.
-        OBSERVE = "observe", "Observe only (record, change nothing)"
+        OBSERVE = "observe", pgettext_lazy("action", "Observe only (record, change nothing)")
 
     class FailMode(models.TextChoices):
-        CLOSED = "closed", "Fail closed (restrict when unsure)"
-        OPEN = "open", "Fail open (allow when unsure)"
+        CLOSED = "closed", pgettext_lazy("fail mode", "Fail closed (restrict when unsure)")
+        OPEN = "open", pgettext_lazy("fail mode", "Fail open (allow when unsure)")
 
     bot = models.ForeignKey(BotInstance, on_delete=models.CASCADE, related_name="groups")
     chat_id = models.BigIntegerField()

@@ -10,8 +10,10 @@ per scope and no writes. Nobody waits for this: P2.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import structlog
+from django.utils.translation import pgettext_lazy
 from telegram import (
     Bot,
     BotCommand,
@@ -21,28 +23,37 @@ from telegram import (
 )
 from telegram.error import TelegramError
 
+from groups import languages
 from verification.engine import Engine
 from verification.priorities import call_at
 
 logger = structlog.get_logger(__name__)
 
+# Each menu's commands and their descriptions, translated when a menu is built.
+# Translators: a command's description in Telegram's menu (at most 256 characters;
+# Telegram shows about 40 of them).
 PRIVATE_CHATS = (
-    BotCommand("start", "What Nezuko does, and adding it to a group"),
-    BotCommand("login", "A one-time link to your dashboard"),
-    BotCommand("help", "How to use Nezuko"),
+    ("start", pgettext_lazy("command menu", "What Nezuko does, and adding it to a group")),
+    ("login", pgettext_lazy("command menu", "A one-time link to your dashboard")),
+    ("help", pgettext_lazy("command menu", "How to use Nezuko")),
 )
 GROUP_ADMINS = (
-    BotCommand("protect", "Require channels: /protect @channel"),
-    BotCommand("unprotect", "Stop requiring a channel, or switch off"),
-    BotCommand("status", "Protection, restrictions and growth here"),
-    BotCommand("settings", "Action, warning delay, fail mode"),
-    BotCommand("doctor", "Check the rights I need"),
-    BotCommand("help", "How to use Nezuko"),
+    ("protect", pgettext_lazy("command menu", "Require channels: /protect @channel")),
+    ("unprotect", pgettext_lazy("command menu", "Stop requiring a channel, or switch off")),
+    ("status", pgettext_lazy("command menu", "Protection, restrictions and growth here")),
+    ("settings", pgettext_lazy("command menu", "Action, warning delay, fail mode, language")),
+    ("doctor", pgettext_lazy("command menu", "Check the rights I need")),
+    ("help", pgettext_lazy("command menu", "How to use Nezuko")),
 )
-MENUS: tuple[tuple[BotCommandScope, tuple[BotCommand, ...]], ...] = (
+SCOPES: tuple[tuple[BotCommandScope, tuple[tuple[str, Any], ...]], ...] = (
     (BotCommandScopeAllPrivateChats(), PRIVATE_CHATS),
     (BotCommandScopeAllChatAdministrators(), GROUP_ADMINS),
 )
+
+
+def menu(commands: tuple[tuple[str, Any], ...]) -> tuple[BotCommand, ...]:
+    """The commands with their descriptions in the language active now."""
+    return tuple(BotCommand(name, str(description)) for name, description in commands)
 
 
 def _as_pairs(commands) -> list[tuple[str, str]]:
@@ -50,9 +61,11 @@ def _as_pairs(commands) -> list[tuple[str, str]]:
 
 
 async def set_menus(bot: Bot) -> int:
-    """Set every scope's menu that differs from `MENUS`; returns how many were set."""
+    """Set every scope's menu that differs from `SCOPES`; returns how many were set."""
     changed = 0
-    for scope, commands in MENUS:
+    for scope, described in SCOPES:
+        with languages.speaking(languages.DEFAULT):
+            commands = menu(described)
         with call_at("P2"):
             current = await bot.get_my_commands(scope=scope)
         if _as_pairs(current) == _as_pairs(commands):

@@ -20,10 +20,11 @@ import time
 
 from django.template.loader import render_to_string
 from django.utils.html import escape
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from groups.config import ChannelConfig
+from verification import wording
 from verification.updates import Person, callback_data
 
 COALESCE_SECONDS = 60.0  # a warning accepts more users for this long
@@ -135,41 +136,41 @@ class WarningBoard:
 
 
 def render(warning: Warning) -> tuple[str, InlineKeyboardMarkup]:
-    """The warning's HTML text and its keyboard, from the same context."""
+    """The warning's HTML text and its keyboard, from the same context, in the
+    language active now (`groups.languages.speaking`)."""
     people = [p for p, _ in warning.users.values()]
     channels = warning.channels()
     context = {
-        "users": people[:NAMES_SHOWN],
-        "more": max(0, len(people) - NAMES_SHOWN),
-        "group": warning.group_title,
-        "channels": channels,
-        "need": needed(channels, max(warning.shorts.values(), default=0), warning.policy),
+        "count": len(people),
+        "names": wording.mentions(((p.id, p.name) for p in people[:NAMES_SHOWN]),
+                                  more=max(0, len(people) - NAMES_SHOWN)),
+        "group": wording.isolate(warning.group_title),
+        "channels": needed(channels, max(warning.shorts.values(), default=0), warning.policy),
+        "button": wording.joined_button(),
         "custom": _custom(warning, people, channels),
     }
     text = render_to_string("verification/telegram/warning.html", context).strip()
     return text, keyboard(channels, people[0].id if len(people) == 1 else 0)
 
 
-def needed(channels: tuple[ChannelConfig, ...], short: int, policy: str) -> dict:
-    """What the text says is needed: every channel listed (`all`), or how many more
-    of the listed ones (`any`, `at least N`): the template's `need`."""
-    return {
-        "every": not short or short >= len(channels),
-        "short": short,
-        "policy_count": int(policy) if policy.isdigit() else 0,
-    }
+def needed(channels: tuple[ChannelConfig, ...], short: int, policy: str) -> SafeString:
+    """What a text says must be joined, as HTML: every channel listed (`all`), or how
+    many more of the listed ones (`any`, `at least N`)."""
+    return wording.channels_needed(
+        [c.label for c in channels], every=not short or short >= len(channels), short=short,
+        policy_count=int(policy) if policy.isdigit() else 0)
 
 
 def keyboard(channels: tuple[ChannelConfig, ...], bound_user_id: int,
              kind: str = "joined") -> InlineKeyboardMarkup:
     """One "Join <title>" per channel that has a link, then "I've joined"."""
     rows = [
-        [InlineKeyboardButton(f"Join {c.label}"[:64], url=c.join_url)]
+        [InlineKeyboardButton(wording.join_button(c.label)[:64], url=c.join_url)]
         for c in channels
         if c.join_url
     ]
-    rows.append([InlineKeyboardButton("I've joined", callback_data=callback_data(kind,
-                                                                              bound_user_id))])
+    rows.append([InlineKeyboardButton(wording.joined_button(),
+                                      callback_data=callback_data(kind, bound_user_id))])
     return InlineKeyboardMarkup(rows)
 
 
@@ -177,13 +178,10 @@ def _custom(warning: Warning, people: list[Person], channels: tuple[ChannelConfi
     """A group's own warning text, with every placeholder value escaped."""
     if not warning.custom_text:
         return ""
-    mention = ", ".join(
-        f'<a href="tg://user?id={p.id}">{escape(p.name)}</a>' for p in people[:NAMES_SHOWN]
-    )
     values = {
-        "mention": mention,
-        "group": escape(warning.group_title),
-        "channels": ", ".join(escape(c.label) for c in channels),
+        "mention": wording.mentions((p.id, p.name) for p in people[:NAMES_SHOWN]),
+        "group": wording.name_html(warning.group_title),
+        "channels": ", ".join(wording.name_html(c.label) for c in channels),
     }
     text = escape(warning.custom_text)
     for name, value in values.items():

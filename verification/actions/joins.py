@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from telegram.error import TelegramError
 
 from groups.config import GroupConfig
-from verification import joinrequests, recording
+from verification import joinrequests, recording, wording
 from verification.actions.messages import send
 from verification.decisions import ApproveJoin, AskToJoin
 from verification.models import Outcome
@@ -41,8 +41,8 @@ async def ask_to_join(engine: Engine, d: AskToJoin, config: GroupConfig) -> None
     await joinrequests.aremember_request(engine.bot_pk, config.pk, d.person.id, d.user_chat_id,
                                          d.person.name, config.join_request_timeout)
     text = render_to_string("verification/telegram/join_request.html", {
-        "name": d.person.name, "group": config.title, "channels": d.missing,
-        "need": needed(d.missing, d.short, config.policy),
+        "name": wording.isolate(d.person.name), "group": wording.isolate(config.title),
+        "what": needed(d.missing, d.short, config.policy), "button": wording.joined_button(),
     }).strip()
     message_id = await send(engine, d.user_chat_id, text,
                             markup=keyboard(d.missing, d.chat_id, kind="request"), level="P1")

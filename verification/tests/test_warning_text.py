@@ -16,7 +16,7 @@ def test_it_lists_every_missing_channel_but_buttons_only_those_with_a_link():
     assert "Cat &lt;News&gt;" in text and "Secret" in text
     buttons = [b for row in markup.inline_keyboard for b in row]
     # One Join button (the channel with a link), then "I've joined" bound to carol.
-    assert [b.text for b in buttons] == ["Join Cat <News>", "I've joined"]
+    assert [b.text for b in buttons] == ["Join \u2068Cat <News>\u2069", "I've joined"]
     assert buttons[-1].callback_data == "nz:j:1"
 
 
