@@ -30,19 +30,22 @@ from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext, pgettext_lazy
 from telegram import (
+    CallbackQuery,
+    Chat,
     ChatMember,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     MessageOriginChannel,
     Update,
+    User,
 )
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bots.audit import Actor
 from bots.models import AuditLog
 from bots.throttle import PersonThrottle
-from groups import rights
+from groups import languages, rights
 from groups.config import GroupConfig, aget_group_config
 from groups.models import FunnelDay, ProtectedGroup
 from groups.services import health, ledger_reads, members, protection
@@ -135,12 +138,15 @@ Handler = Callable[["Commands", Update, ContextTypes.DEFAULT_TYPE], Awaitable[No
 
 
 def throttled(handler: Handler) -> Handler:
-    """Ignore the command when its sender, not an admin, was answered too recently."""
+    """Ignore the command when its sender, not an admin, was answered too recently;
+    else answer it in the sender's language."""
     @functools.wraps(handler)
     async def gate(self: Commands, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._throttled(update.effective_message):
+        message = update.effective_message
+        if await self._throttled(message):
             return
-        await handler(self, update, context)
+        with languages.speaking(await self._language(message.chat, message.from_user)):
+            await handler(self, update, context)
     return gate
 
 
@@ -333,6 +339,11 @@ class Commands:
     async def setting_pressed(self, update: Update,
                               context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
+        chat = query.message.chat if query.message is not None else None
+        with languages.speaking(await self._language(chat, query.from_user)):
+            await self._setting_pressed(query)
+
+    async def _setting_pressed(self, query: CallbackQuery) -> None:
         parts = (query.data or "").split(":")
         name = OLD_CHOICE_NAMES.get(parts[2], parts[2]) if len(parts) == 4 else ""
         choices = dict(SETTING_CHOICES.get(name, []))
@@ -514,6 +525,13 @@ class Commands:
         self._admins.add((chat_id, user_id))
         self.throttle.forget(chat_id, user_id)  # an admin's next command is answered
         return rights.AdminStanding.of(member.status, member.to_dict())
+
+    async def _language(self, chat: Chat | None, user: User | None) -> str:
+        """The language of an answer to `user`: theirs, else their group's."""
+        config = None
+        if chat is not None and chat.type in ("group", "supergroup"):
+            config = await self.engine.config(chat.id)
+        return self.engine.language_of(config, user.language_code if user else None)
 
     # --- the throttle ------------------------------------------------------------------
 

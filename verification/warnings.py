@@ -23,6 +23,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from groups import languages
 from groups.config import ChannelConfig
 from verification import wording
 from verification.updates import Person, callback_data
@@ -39,6 +40,10 @@ class Warning:
     thread_id: int | None
     group_title: str
     custom_text: str = ""
+    # The group's language (resolved: `Engine.group_language`) and its custom warnings
+    # per language: a warning naming one person speaks theirs, several the group's.
+    language: str = languages.DEFAULT
+    custom_texts: tuple[tuple[str, str], ...] = ()
     users: dict[int, tuple[Person, tuple[ChannelConfig, ...]]] = dataclasses.field(
         default_factory=dict
     )
@@ -84,7 +89,8 @@ class WarningBoard:
 
     def add(self, chat_id: int, thread_id: int | None, group_title: str, person: Person,
             missing: tuple[ChannelConfig, ...], custom_text: str = "", *,
-            short: int = 0, policy: str = "all") -> tuple[Warning, bool]:
+            short: int = 0, policy: str = "all", language: str = languages.DEFAULT,
+            custom_texts: tuple[tuple[str, str], ...] = ()) -> tuple[Warning, bool]:
         """Put the person on a warning: `(warning, is_new)`. New ones must be posted."""
         existing = self.of_user(chat_id, person.id)
         if existing is not None and not existing.gone:
@@ -99,6 +105,8 @@ class WarningBoard:
             self._open[key] = warning
         # The group's current text, so a setting changed meanwhile shows on the next edit.
         warning.custom_text = custom_text
+        warning.custom_texts = custom_texts
+        warning.language = language
         warning.policy = policy
         warning.users[person.id] = (person, missing)
         warning.shorts[person.id] = short or len(missing)
@@ -135,9 +143,22 @@ class WarningBoard:
             self.forget(warning)
 
 
+def language(warning: Warning) -> str:
+    """Who reads it: one person named reads their own language; several, the group's."""
+    people = [p for p, _ in warning.users.values()]
+    if len(people) == 1:
+        return languages.for_person(people[0].language_code, warning.language)
+    return warning.language
+
+
 def render(warning: Warning) -> tuple[str, InlineKeyboardMarkup]:
     """The warning's HTML text and its keyboard, from the same context, in the
-    language active now (`groups.languages.speaking`)."""
+    language of who reads it (`language`)."""
+    with languages.speaking(language(warning)):
+        return _render(warning)
+
+
+def _render(warning: Warning) -> tuple[str, InlineKeyboardMarkup]:
     people = [p for p, _ in warning.users.values()]
     channels = warning.channels()
     context = {
@@ -175,15 +196,17 @@ def keyboard(channels: tuple[ChannelConfig, ...], bound_user_id: int,
 
 
 def _custom(warning: Warning, people: list[Person], channels: tuple[ChannelConfig, ...]) -> str:
-    """A group's own warning text, with every placeholder value escaped."""
-    if not warning.custom_text:
+    """A group's own warning text in the reader's language (else its default custom
+    text), with every placeholder value escaped."""
+    custom = dict(warning.custom_texts).get(language(warning)) or warning.custom_text
+    if not custom:
         return ""
     values = {
         "mention": wording.mentions((p.id, p.name) for p in people[:NAMES_SHOWN]),
         "group": wording.name_html(warning.group_title),
         "channels": ", ".join(wording.name_html(c.label) for c in channels),
     }
-    text = escape(warning.custom_text)
+    text = escape(custom)
     for name, value in values.items():
         text = text.replace("{" + name + "}", value)
     return mark_safe(text)  # noqa: S308 - built from escaped parts only

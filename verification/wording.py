@@ -47,23 +47,37 @@ def bold(name: str) -> SafeString:
 def joined(items: Sequence[str], *, any_of: bool = False) -> SafeString:
     """`items` as one list: "A, B and C", or with `any_of` "A, B or C", as HTML
     (plain items are escaped)."""
-    head = _listed(items[:-1] or items)
-    if len(items) < 2:
-        return head
-    if any_of:
-        # Translators: the last item of a list of choices ("A, B or C").
-        return html(pgettext("list", "%(items)s or %(last)s"), items=head, last=items[-1])
-    # Translators: the last item of a list where every item counts ("A, B and C").
-    return html(pgettext("list", "%(items)s and %(last)s"), items=head, last=items[-1])
+    return mark_safe(_joined(  # noqa: S308 - every part escaped by `html`
+        [conditional_escape(item) for item in items], any_of, html))
 
 
-def _listed(items: Sequence[str]) -> SafeString:
-    """Items one after the other: "A, B, C" (no conjunction)."""
-    head = conditional_escape(items[0]) if items else conditional_escape("")
+def joined_text(items: Sequence[str], *, any_of: bool = False) -> str:
+    """The same list as plain text (an alert: Telegram shows it as it is)."""
+    return _joined(list(items), any_of, _plain)
+
+
+def _plain(text: str, **values) -> str:
+    return text % values
+
+
+def _series(items: Sequence[str], fill) -> str:
+    """Items one after the other, "A, B, C", without a conjunction."""
+    head = items[0] if items else ""
     for item in items[1:]:
         # Translators: joins the items of a list ("A, B").
-        head = html(pgettext("list", "%(items)s, %(item)s"), items=head, item=item)
+        head = fill(pgettext("list", "%(items)s, %(item)s"), items=head, item=item)
     return head
+
+
+def _joined(items: list[str], any_of: bool, fill) -> str:
+    if len(items) < 2:
+        return items[0] if items else ""
+    head = _series(items[:-1], fill)
+    if any_of:
+        # Translators: the last item of a list of choices ("A, B or C").
+        return fill(pgettext("list", "%(items)s or %(last)s"), items=head, last=items[-1])
+    # Translators: the last item of a list where every item counts ("A, B and C").
+    return fill(pgettext("list", "%(items)s and %(last)s"), items=head, last=items[-1])
 
 
 def mentions(people: Iterable[tuple[int, str]], more: int = 0) -> SafeString:
@@ -73,7 +87,7 @@ def mentions(people: Iterable[tuple[int, str]], more: int = 0) -> SafeString:
         return joined(links)
     # Translators: a list of people's names, then how many more are not listed.
     return html(ngettext("%(names)s (+%(count)s more)", "%(names)s (+%(count)s more)", more),
-                names=_listed(links), count=more)
+                names=_series(links, html), count=more)
 
 
 def channels_needed(labels: Sequence[str], *, every: bool, short: int,

@@ -21,13 +21,13 @@ from django.utils.translation import gettext_lazy, pgettext
 from bots import audit
 from bots.audit import Actor, AuditAction
 from groups import languages
-from groups.models import LANGUAGE_CODE, MAX_POLICY_COUNT, ProtectedGroup
+from groups.models import MAX_POLICY_COUNT, ProtectedGroup
 from groups.services import checks
 
 # What an owner may tune.
 SETTING_FIELDS = ("action", "policy", "captcha", "captcha_timeout", "warning_delete_after",
                   "fail_mode", "language", "throttle", "join_request_timeout", "warning_text",
-                  "allowed_user_ids")
+                  "warning_texts", "allowed_user_ids")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,8 +73,9 @@ def _on_off(text: str) -> bool:
 
 
 def _language(text: str) -> str:
-    if text == "auto" or LANGUAGE_CODE.match(text):
-        return text
+    code = text.replace("_", "-")
+    if code in languages.choices():
+        return code
     raise ValueError(text)
 
 
@@ -93,8 +94,7 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
            gettext_lazy("seconds from 0 (keep) to 86400"), _seconds(0, 86400)),
     Option("fail", "fail_mode", gettext_lazy("open or closed"),
            _choice(*ProtectedGroup.FailMode.values)),
-    Option("language", "language", gettext_lazy("auto or a language code such as en, de or pt-br"),
-           _language),
+    Option("language", "language", gettext_lazy("auto or one of %(languages)s"), _language),
     Option("throttle", "throttle", gettext_lazy("seconds from 0 (answer every command) to 3600"),
            _seconds(0, 3600)),
 )}
@@ -120,7 +120,8 @@ def parse_option(name: str, value: str) -> tuple[Option, Any]:
         # allowed: its values, e.g. "on or off".
         raise ValidationError(_("“%(value)s” is not a value for %(name)s: use %(allowed)s.") % {
             "value": value[:40], "name": option.name,
-            "allowed": str(option.allowed) % {"max": MAX_POLICY_COUNT}},
+            "allowed": str(option.allowed) % {
+                "max": MAX_POLICY_COUNT, "languages": ", ".join(languages.shipped())}},
             code="invalid_value") from None
 
 

@@ -9,6 +9,7 @@ import time
 from django.utils.translation import npgettext, pgettext, pgettext_lazy
 from telegram import Update
 
+from groups import languages
 from groups.config import GroupConfig
 from groups.services import ledger_reads
 from verification import actions, telegram_reads, wording
@@ -42,13 +43,18 @@ async def on_button(engine: Engine, update: Update) -> None:
     if press is None:
         await actions.answer(engine, query.id)
         return
-    if not engine.may_press(press.presser.id):
-        await actions.answer(engine, press.query_id, pgettext("alert", "One moment, checking…"))
-        return
-    if press.kind == "request":
-        await _request_pressed(engine, press)
-    else:
-        await _joined_pressed(engine, press)
+    # Every answer is an alert to the presser alone: in their language.
+    group = press.target if press.kind == "request" else press.chat_id
+    config = await engine.config(group) if group is not None else None
+    with languages.speaking(engine.language_of(config, press.presser.language_code)):
+        if not engine.may_press(press.presser.id):
+            await actions.answer(engine, press.query_id,
+                                 pgettext("alert", "One moment, checking…"))
+            return
+        if press.kind == "request":
+            await _request_pressed(engine, press)
+        else:
+            await _joined_pressed(engine, press)
 
 
 async def _joined_pressed(engine: Engine, press: ButtonPress) -> None:
@@ -117,8 +123,8 @@ def missing_text(decision: StillMissing) -> str:
     """The alert: what is still needed, and under `any` / `at least N` how many of it."""
     if decision.unknown:
         return pgettext("alert", "Telegram did not answer just now. Please try again in a minute.")
-    names = wording.joined([wording.isolate(c.label) for c in decision.missing],
-                           any_of=bool(decision.short))
+    names = wording.joined_text([wording.isolate(c.label) for c in decision.missing],
+                                any_of=bool(decision.short))
     if decision.short and decision.short < len(decision.missing):
         # Translators: an alert (at most 200 characters with the channels' titles);
         # channels: "Cats or Dogs".

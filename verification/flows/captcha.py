@@ -9,8 +9,10 @@ from __future__ import annotations
 import time
 
 from django.utils.translation import pgettext
-from telegram import Update
+from telegram import CallbackQuery, Update
 
+from groups import languages
+from groups.config import GroupConfig
 from groups.services import ledger_reads
 from verification import actions, captcha, telegram_reads
 from verification.decisions import (
@@ -30,7 +32,14 @@ async def on_answer(engine: Engine, update: Update) -> None:
     if parsed is None or query.message is None:
         await actions.answer(engine, query.id)
         return
-    user_id, chosen = parsed
+    config = await engine.config(query.message.chat_id)
+    with languages.speaking(engine.language_of(config, query.from_user.language_code)):
+        await _answered(engine, query, config, *parsed, started=started)
+
+
+async def _answered(engine: Engine, query: CallbackQuery, config: GroupConfig | None,
+                    user_id: int, chosen: int, *, started: float) -> None:
+    """The press, answered in the presser's language (the caller's `speaking`)."""
     if query.from_user.id != user_id:
         await actions.answer(engine, query.id, pgettext(
             "alert", "This question is for the newcomer it names."), alert=True)
@@ -39,7 +48,6 @@ async def on_answer(engine: Engine, update: Update) -> None:
         await actions.answer(engine, query.id, pgettext("alert", "One moment, checking…"))
         return
     chat_id = query.message.chat_id
-    config = await engine.config(chat_id)
     if config is None:
         await actions.answer(engine, query.id)
         return
