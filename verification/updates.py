@@ -82,6 +82,16 @@ class Person:
                    _language_tag(user.get("language_code")))
 
 
+def _joiner(cmu: ChatMemberUpdated) -> Person:
+    """The member; their language from `from` when they acted themselves (Telegram
+    sends `language_code` with the actor, not always with the member)."""
+    person = Person.from_user(cmu.new_chat_member.user)
+    actor = cmu.from_user
+    if not person.language_code and actor is not None and actor.id == person.id:
+        return dataclasses.replace(person, language_code=_language_tag(actor.language_code))
+    return person
+
+
 def _language_tag(tag: Any) -> str:
     """A `language_code` as given, when it looks like one (at most 35 characters of an
     IETF tag); else "" (the group's language is used)."""
@@ -142,7 +152,7 @@ class MemberChange:
         return cls(
             chat_id=cmu.chat.id,
             chat_type=cmu.chat.type,
-            person=Person.from_user(cmu.new_chat_member.user),
+            person=_joiner(cmu),
             was_member=was,
             is_member=now,
             old_status=cmu.old_chat_member.status,
