@@ -120,15 +120,15 @@ def placeholders(text: str) -> set[str]:
 LOCALE = Path(settings.LOCALE_PATHS[0])
 
 
-@pytest.fixture(params=TRANSLATED)
-def catalog(request) -> tuple[str, list[Entry]]:
-    path = catalog_path(request.param, LOCALE)
-    assert path.exists(), f"{request.param}: no catalog at {path} (makemessages -l ...)"
-    return request.param, read_po(path)
+def load(code: str) -> tuple[str, list[Entry]]:
+    path = catalog_path(code, LOCALE)
+    assert path.exists(), f"{code}: no catalog at {path} (makemessages -l {to_locale(code)})"
+    return code, read_po(path)
 
 
-def test_every_message_is_translated_and_none_is_fuzzy(catalog):
-    code, entries = catalog
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_every_message_is_translated_and_none_is_fuzzy(language):
+    code, entries = load(language)
     messages = [e for e in entries if e.msgid]
     assert messages, f"{code}: the catalog holds no message"
     untranslated = [e.where for e in messages if not all(e.msgstr.values()) or not e.msgstr]
@@ -137,8 +137,9 @@ def test_every_message_is_translated_and_none_is_fuzzy(catalog):
     assert not fuzzy, f"{code}: {len(fuzzy)} fuzzy: {fuzzy[:5]}"
 
 
-def test_translations_keep_the_placeholders_of_the_english(catalog):
-    code, entries = catalog
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_translations_keep_the_placeholders_of_the_english(language):
+    code, entries = load(language)
     wrong = []
     for e in entries:
         if not e.msgid:
@@ -154,8 +155,9 @@ def test_translations_keep_the_placeholders_of_the_english(catalog):
     assert not wrong, f"{code}: placeholders differ from the English: {wrong[:5]}"
 
 
-def test_plural_messages_have_the_languages_number_of_forms(catalog):
-    code, entries = catalog
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_plural_messages_have_the_languages_number_of_forms(language):
+    code, entries = load(language)
     django_catalog = catalog_path(code, Path(django.__file__).parent / "conf" / "locale")
     expected = plural_forms(read_po(django_catalog)) if django_catalog.exists() else None
     forms = plural_forms(entries)
