@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-postgres browser promtool demo lock lint clean
+.PHONY: run test test-postgres messages browser promtool demo lock lint clean
 
 $(INSTALLED): requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +21,19 @@ $(INSTALLED): requirements/dev.lock
 
 # Every active bot and the web application, in one process (nezuko/management/commands/runbot.py,
 # composed by nezuko/runtime.py).
-run: $(INSTALLED) .env
+run: $(INSTALLED) .env messages
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py runbot --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
-test: $(INSTALLED) browser promtool
+test: $(INSTALLED) browser promtool messages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The translations: locale/<code>/LC_MESSAGES/django.po compiled to .mo (not committed;
+# up-to-date ones are skipped). msgfmt is Debian's gettext, installed here when missing.
+# No settings needed: compilemessages finds locale/ from here (the venv is not ours).
+messages: $(INSTALLED)
+	bash scripts/install-gettext.sh
+	$(BIN)/django-admin compilemessages --ignore=$(VENV) --ignore=node_modules -v0
 
 # The browser tests drive Debian's chromium (installed here when missing; never a download).
 browser:
@@ -42,7 +49,7 @@ demo: $(INSTALLED)
 	$(BIN)/python scripts/demo.py --port $${PORT:-8000}
 
 # The same suite against the PostgreSQL and Redis on this machine.
-test-postgres: $(INSTALLED) browser promtool
+test-postgres: $(INSTALLED) browser promtool messages
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -86,17 +86,25 @@ class GroupSettingsForm(forms.ModelForm):
     )
     language = forms.CharField(
         max_length=8, label="language",
-        # Translators: "auto" is a value typed as is; keep it untranslated.
-        help_text=_("auto (each person's Telegram language) or a code such as en, de, pt-br."),
+        # Translators: "auto" is a value typed as is, and the codes too; keep them untranslated.
+        help_text=_("auto (the most common among the members) or one of en, es, pt-br, ru, uk, "
+                    "id, hi, fa, ar, tr: the language of messages to the whole group."),
     )
 
     class Meta:
         model = ProtectedGroup
         fields = ["action", "policy", "captcha", "captcha_timeout", "warning_delete_after",
-                  "fail_mode", "language", "throttle", "warning_text", "allowed_user_ids"]
+                  "fail_mode", "language", "throttle", "warning_text", "warning_texts",
+                  "allowed_user_ids"]
         labels = {"action": "action", "captcha": "captcha", "fail_mode": "fail",
-                  "warning_text": _("Warning text"), "allowed_user_ids": _("Allow-list")}
-        widgets = {"warning_text": forms.Textarea(attrs={"rows": 3, "maxlength": 1000})}
+                  "warning_text": _("Warning text"),
+                  "warning_texts": _("Warning text per language"),
+                  "allowed_user_ids": _("Allow-list")}
+        widgets = {"warning_text": forms.Textarea(attrs={"rows": 3, "maxlength": 1000}),
+                   "warning_texts": forms.Textarea(attrs={"rows": 3})}
+
+    def clean_warning_texts(self) -> dict:
+        return self.cleaned_data.get("warning_texts") or {}  # left empty: none
 
     def clean_language(self) -> str:
         return self.cleaned_data["language"].strip().lower()

@@ -86,6 +86,15 @@ class GroupConfig:
     captcha: bool = False  # newcomers must answer a question (verification/captcha.py)
     captcha_timeout: int = 120
     throttle: int = 60  # seconds between answers to one non-admin's commands
+    language: str = "auto"  # ProtectedGroup.language: auto or a shipped code
+    members_language: str = ""  # what auto meant when last written down
+    # Custom warnings per language, (code, text) pairs (ProtectedGroup.warning_texts).
+    warning_texts: tuple[tuple[str, str], ...] = ()
+
+    def warning_text_in(self, language: str) -> str:
+        """The custom warning for readers of `language`: theirs, else the group's own
+        (`warning_text`), else "" (the built-in text)."""
+        return dict(self.warning_texts).get(language) or self.warning_text
 
     @property
     def protecting(self) -> bool:
@@ -180,6 +189,11 @@ def _build(group: ProtectedGroup, channels: tuple[ChannelConfig, ...] | None = N
         captcha=group.captcha,
         captcha_timeout=group.captcha_timeout,
         throttle=group.throttle,
+        language=group.language,
+        members_language=group.members_language,
+        warning_texts=tuple(sorted((str(code), str(text))
+                                   for code, text in (group.warning_texts or {}).items()
+                                   if text)),
     )
 
 

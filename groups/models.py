@@ -9,8 +9,11 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext, pgettext, pgettext_lazy
 
 from bots.models import BotInstance
+from groups import languages
 
 
 class ProtectedGroupQuerySet(models.QuerySet):
@@ -27,19 +30,47 @@ def validate_policy(value: str) -> None:
         return
     if not (value.isdigit() and 1 <= int(value) <= MAX_POLICY_COUNT):
         raise ValidationError(
-            "Use all, any, or a number of channels from 1 to %(max)s.",
+            _("Use all, any, or a number of channels from 1 to %(max)s."),
             params={"max": MAX_POLICY_COUNT}, code="invalid_policy")
 
 
 MAX_POLICY_COUNT = 10  # /protect links at most ten channels at once
-LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,4})?$")
+MAX_WARNING_TEXT = 1000  # a custom warning, before names and channels are filled in
+PLACEHOLDERS = frozenset({"mention", "group", "channels"})  # a custom warning's
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
 def validate_language(value: str) -> None:
-    """`auto` (each person's Telegram language) or a code such as en, de, pt-br."""
-    if value != "auto" and not LANGUAGE_CODE.match(value):
-        raise ValidationError("Use auto or a language code such as en, de or pt-br.",
-                              code="invalid_language")
+    """`auto` (the most common language among the members) or a shipped language."""
+    if value not in languages.choices():
+        raise ValidationError(
+            _("Use auto or one of these languages: %(codes)s."),
+            params={"codes": ", ".join(languages.shipped())}, code="invalid_language")
+
+
+def validate_warning_texts(value: Any) -> None:
+    """Custom warnings per language: {"es": "...", "fa": "..."}, shipped codes only."""
+    if not isinstance(value, dict):
+        raise ValidationError(_("Give the custom warnings as {language: text}."),
+                              code="invalid_warning_texts")
+    for code, text in value.items():
+        if code not in languages.shipped():
+            raise ValidationError(
+                _("“%(code)s” is not a language Nezuko speaks: use one of %(codes)s."),
+                params={"code": str(code)[:20], "codes": ", ".join(languages.shipped())},
+                code="invalid_language")
+        if not isinstance(text, str) or len(text) > MAX_WARNING_TEXT:
+            raise ValidationError(
+                _("The custom warning for %(code)s must be text of at most %(max)s "
+                  "characters."), params={"code": code, "max": MAX_WARNING_TEXT},
+                code="invalid_warning_text")
+        # The engine fills exactly these, as typed; other braces would reach members.
+        if set(PLACEHOLDER.findall(text)) - PLACEHOLDERS or "{" in PLACEHOLDER.sub("", text) \
+                or "}" in PLACEHOLDER.sub("", text):
+            raise ValidationError(
+                _("In the custom warning for %(code)s, braces are only for {mention}, "
+                  "{group} and {channels}."), params={"code": code},
+                code="invalid_warning_text")
 
 
 def required_channels(policy: str, linked: int) -> int:
@@ -56,26 +87,32 @@ def required_channels(policy: str, linked: int) -> int:
 
 
 def policy_label(policy: str) -> str:
+    """What members need, completing "members need ..." (in the language active now)."""
+    # Translators: completes "Policy: members need ...".
     if policy == "any":
-        return "any one channel"
+        return pgettext("policy", "any one channel")
     if policy.isdigit():
-        return f"at least {policy} channel" + ("s" if policy != "1" else "")
-    return "every channel"
+        count = int(policy)
+        # Translators: completes "Policy: members need ...".
+        return ngettext("at least %(count)s channel", "at least %(count)s channels",
+                        count) % {"count": count}
+    # Translators: completes "Policy: members need ...".
+    return pgettext("policy", "every channel")
 
 
 class ProtectedGroup(models.Model):
     """A Telegram group a bot guards; settings live on the row (one per group)."""
 
     class Action(models.TextChoices):
-        MUTE = "mute", "Mute until they join"
-        KICK = "kick", "Remove from the group"
-        DELETE = "delete", "Delete messages only"
+        MUTE = "mute", pgettext_lazy("action", "Mute until they join")
+        KICK = "kick", pgettext_lazy("action", "Remove from the group")
+        DELETE = "delete", pgettext_lazy("action", "Delete messages only")
         # Shadow mode: decide and record "would have restricted", change nothing.
-        OBSERVE = "observe", "Observe only (record, change nothing)"
+        OBSERVE = "observe", pgettext_lazy("action", "Observe only (record, change nothing)")
 
     class FailMode(models.TextChoices):
-        CLOSED = "closed", "Fail closed (restrict when unsure)"
-        OPEN = "open", "Fail open (allow when unsure)"
+        CLOSED = "closed", pgettext_lazy("fail mode", "Fail closed (restrict when unsure)")
+        OPEN = "open", pgettext_lazy("fail mode", "Fail open (allow when unsure)")
 
     bot = models.ForeignKey(BotInstance, on_delete=models.CASCADE, related_name="groups")
     chat_id = models.BigIntegerField()
@@ -104,7 +141,18 @@ class ProtectedGroup(models.Model):
         blank=True,
         help_text="Custom warning. Placeholders: {mention}, {group}, {channels}.",
     )
-    language = models.CharField(max_length=8, default="en", validators=[validate_language])
+    warning_texts = models.JSONField(
+        default=dict, blank=True, validators=[validate_warning_texts],
+        help_text="Custom warning per language, {language: text}; a reader whose language "
+                  "has none gets the custom warning above, else the built-in one.",
+    )
+    language = models.CharField(
+        max_length=8, default="auto", validators=[validate_language],
+        help_text="The language of messages to the whole group: auto (the most common "
+                  "among its members) or a language code.")
+    # What `auto` means here: the most common language among members lately seen,
+    # written now and then by the engine (groups.languages.Tally).
+    members_language = models.CharField(max_length=8, blank=True)
     # The human check for newcomers (off by default): press the right button in time.
     captcha = models.BooleanField(
         default=False, help_text="Newcomers must also answer a simple question in time.")

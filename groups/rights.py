@@ -20,6 +20,8 @@ import structlog
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from groups.models import GroupAdmin, ProtectedGroup
 
@@ -30,9 +32,10 @@ RESTRICT = "can_restrict_members"
 SEND_TIMEOUT_SECONDS = 1.0
 
 # What Telegram's apps call each right, so a refusal reads like the admin screen.
+# Translators: the names Telegram's admin screen gives these rights.
 LABELS = {
-    ADMIN: "administrator",
-    RESTRICT: "Ban users",
+    ADMIN: pgettext_lazy("telegram right", "administrator"),
+    RESTRICT: pgettext_lazy("telegram right", "Ban users"),
 }
 
 # The right each action needs; ADMIN means "any admin". The creator may do all.
@@ -71,10 +74,15 @@ class Refusal:
 
     @property
     def message(self) -> str:
+        # An empty title is a group not named yet (the default of `may`).
+        group = self.group_title or _("this group")
         if self.missing == ADMIN:
-            return f"You are not an administrator of {self.group_title}."
+            # Translators: group: a group's title, or "this group".
+            return _("You are not an administrator of %(group)s.") % {"group": group}
         label = LABELS.get(self.missing, self.missing)
-        return f"You need the '{label}' right in {self.group_title}."
+        # Translators: right: a right's name in Telegram's admin screen ("Ban users").
+        return _("You need the '%(right)s' right in %(group)s.") % {"right": label,
+                                                                     "group": group}
 
     def __str__(self) -> str:
         return self.message
@@ -85,7 +93,7 @@ def command_action(kind: str) -> str:
     return COMMAND_ACTIONS.get(kind, "settings")
 
 
-def may(action: str, admin: Standing | None, *, group_title: str = "this group") -> Refusal | None:
+def may(action: str, admin: Standing | None, *, group_title: str = "") -> Refusal | None:
     """None when `admin` (their admin row, None if they are not one) may do `action`.
 
     Raises KeyError for an action nobody declared, so a new action cannot slip

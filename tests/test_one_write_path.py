@@ -67,7 +67,7 @@ def page(name, *args):
 
 
 SETTINGS_FORM = {"action": "kick", "policy": "all", "captcha_timeout": "120", "throttle": "60",
-                 "language": "en", "warning_delete_after": "60",
+                 "language": "auto", "warning_delete_after": "60",
                  "fail_mode": "closed",
                  "warning_text": "", "allowed_user_ids": ""}
 

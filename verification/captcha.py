@@ -22,6 +22,7 @@ from django.template.loader import render_to_string
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from groups.config import ChannelConfig
+from verification import wording
 from verification.updates import Person
 from verification.warnings import needed
 
@@ -81,10 +82,11 @@ def render(group_title: str, person: Person, question: Question, timeout: int,
            policy: str) -> tuple[str, InlineKeyboardMarkup]:
     """The one message: the question, and what to join when the policy needs it."""
     text = render_to_string("verification/telegram/captcha.html", {
-        "user": person, "group": group_title, "question": question, "timeout": timeout,
-        "channels": missing, "need": needed(missing, short, policy),
+        "user": wording.mention(person.id, person.name), "group": wording.isolate(group_title),
+        "a": question.a, "b": question.b, "timeout": timeout,
+        "channels": missing, "what": needed(missing, short, policy),
     }).strip()
-    rows = [[InlineKeyboardButton(f"Join {c.label}"[:64], url=c.join_url)]
+    rows = [[InlineKeyboardButton(wording.join_button(c.label)[:64], url=c.join_url)]
             for c in missing if c.join_url]
     rows.append([InlineKeyboardButton(str(n), callback_data=callback_data(person.id, n))
                  for n in question.options])

@@ -27,25 +27,30 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext, pgettext_lazy
 from telegram import (
+    CallbackQuery,
+    Chat,
     ChatMember,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     MessageOriginChannel,
     Update,
+    User,
 )
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bots.audit import Actor
 from bots.models import AuditLog
 from bots.throttle import PersonThrottle
-from groups import rights
+from groups import languages, rights
 from groups.config import GroupConfig, aget_group_config
 from groups.models import FunnelDay, ProtectedGroup
 from groups.services import health, ledger_reads, members, protection
 from groups.services import settings as group_settings
-from verification import actions, impact, telegram_reads
+from verification import actions, impact, telegram_reads, wording
 from verification.engine import Engine
 from verification.flows import invite_links
 from verification.updates import ADMIN_STATUSES, GROUP_ANONYMOUS_BOT_ID, display_name
@@ -63,14 +68,43 @@ INVITE_RIGHTS = "restrict_members+delete_messages+invite_users"
 FUNNEL_DAYS = 30
 
 # The keyboard's rows: option names and values as `/settings <name> <value>` takes them.
+# Translators: the /settings keyboard's buttons; four share a row, keep them short.
 SETTING_CHOICES: dict[str, list[tuple[str, str]]] = {
-    "action": [("mute", "Mute"), ("kick", "Kick"), ("delete", "Delete only"),
-               ("observe", "Observe")],
-    "policy": [("all", "All channels"), ("any", "Any channel")],
-    "warning_delay": [("30", "30 s"), ("120", "2 min"), ("600", "10 min"), ("0", "Keep")],
-    "fail": [("closed", "Fail closed"), ("open", "Fail open")],
-    "captcha": [("off", "No captcha"), ("on", "Captcha")],
+    "action": [("mute", pgettext_lazy("settings button", "Mute")),
+               ("kick", pgettext_lazy("settings button", "Kick")),
+               ("delete", pgettext_lazy("settings button", "Delete only")),
+               ("observe", pgettext_lazy("settings button", "Observe"))],
+    "policy": [("all", pgettext_lazy("settings button", "All channels")),
+               ("any", pgettext_lazy("settings button", "Any channel"))],
+    "warning_delay": [("30", pgettext_lazy("settings button", "30 s")),
+                      ("120", pgettext_lazy("settings button", "2 min")),
+                      ("600", pgettext_lazy("settings button", "10 min")),
+                      ("0", pgettext_lazy("settings button", "Keep"))],
+    "fail": [("closed", pgettext_lazy("settings button", "Fail closed")),
+             ("open", pgettext_lazy("settings button", "Fail open"))],
+    "captcha": [("off", pgettext_lazy("settings button", "No captcha")),
+                ("on", pgettext_lazy("settings button", "Captcha"))],
 }
+# /unmute and /ban: how to use them, and the answer once queued (name: the member's).
+USAGE = {
+    "unmute": gettext_lazy("Usage: reply to the member's message with /unmute, or /unmute "
+                           "followed by their user id."),
+    "ban": gettext_lazy("Usage: reply to the member's message with /ban, or /ban followed by "
+                        "their user id."),
+}
+WILL_DO = {
+    "unmute": gettext_lazy("OK: I will unmute %(name)s in a moment."),
+    "ban": gettext_lazy("OK: I will ban %(name)s in a moment."),
+}
+# /doctor's lines on the group rights Nezuko needs: (right, what, the fix).
+GROUP_RIGHTS = (
+    ("can_restrict_members", gettext_lazy("Group: can restrict members"),
+     # Translators: "Ban users" is the right's name in Telegram's admin settings.
+     gettext_lazy("give me the “Ban users” right")),
+    ("can_delete_messages", gettext_lazy("Group: can delete messages"),
+     # Translators: "Delete messages" is the right's name in Telegram's admin settings.
+     gettext_lazy("give me the “Delete messages” right")),
+)
 # Keyboards sent before the options had names used the field names.
 OLD_CHOICE_NAMES = {"warning_delete_after": "warning_delay", "fail_mode": "fail"}
 
@@ -104,12 +138,15 @@ Handler = Callable[["Commands", Update, ContextTypes.DEFAULT_TYPE], Awaitable[No
 
 
 def throttled(handler: Handler) -> Handler:
-    """Ignore the command when its sender, not an admin, was answered too recently."""
+    """Ignore the command when its sender, not an admin, was answered too recently;
+    else answer it in the sender's language."""
     @functools.wraps(handler)
     async def gate(self: Commands, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._throttled(update.effective_message):
+        message = update.effective_message
+        if await self._throttled(message):
             return
-        await handler(self, update, context)
+        with languages.speaking(await self._language(message.chat, message.from_user)):
+            await handler(self, update, context)
     return gate
 
 
@@ -127,11 +164,12 @@ class Commands:
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message.chat.type != "private":
-            await self._reply(message, "Send /help to see what I can do here.")
+            await self._reply(message, _("Send /help to see what I can do here."))
             return
         username = context.bot.username
         markup = InlineKeyboardMarkup([[InlineKeyboardButton(
-            "Add me to a group",
+            # Translators: a button under /start's answer (under 30 characters).
+            pgettext("button", "Add me to a group"),
             url=f"https://t.me/{username}?startgroup=true&admin={INVITE_RIGHTS}",
         )]])
         await actions.reply(self.engine, message.chat_id,
@@ -156,25 +194,32 @@ class Commands:
         if forwarded is not None:
             refs.append(str(forwarded))
         if not refs:
-            await self._reply(message, "Usage: /protect @channel [@channel …] "
-                              "(or reply to a post forwarded from the channel).")
+            await self._reply(message, _("Usage: /protect @channel [@channel …] (or reply to "
+                                         "a post forwarded from the channel)."))
             return
         bad = [r for r in refs if not CHANNEL_REF.match(r)]
-        if bad or len(refs) > MAX_CHANNELS:
-            await self._reply(message, f"Not a channel: {escape(', '.join(bad))}. Use @username "
-                              f"or the id (-100…), up to {MAX_CHANNELS} channels." if bad else
-                              f"At most {MAX_CHANNELS} channels per command.")
+        if bad:
+            # Translators: refs: what was typed instead of channels; max: up to 10.
+            await self._reply(message, _("Not a channel: %(refs)s. Use @username or the id "
+                                         "(-100…), up to %(max)s channels.")
+                              % {"refs": escape(", ".join(bad)), "max": MAX_CHANNELS})
+            return
+        if len(refs) > MAX_CHANNELS:
+            await self._reply(message, _("At most %(max)s channels per command.")
+                              % {"max": MAX_CHANNELS})
             return
         if message.chat.type == "group":
             # Telegram lets bots restrict members only in supergroups.
-            await self._reply(message, "This is a basic group, where I cannot mute anyone. "
-                              "Upgrade it to a supergroup (for example: make chat history "
-                              "visible to new members), then send /protect again.")
+            await self._reply(message, _("This is a basic group, where I cannot mute anyone. "
+                                         "Upgrade it to a supergroup (for example: make chat "
+                                         "history visible to new members), then send /protect "
+                                         "again."))
             return
         problems, channels = await self._check_setup(message.chat_id, refs)
         if problems:
             lines = "\n".join(f"❌ {escape(p.what)} — {escape(p.fix)}" for p in problems)
-            await self._reply(message, f"I can't protect this group yet:\n{lines}")
+            # Translators: followed by one line per problem, each with its fix.
+            await self._reply(message, _("I can't protect this group yet:") + "\n" + lines)
             return
         chat = await telegram_reads.get_chat(self.engine, message.chat_id)
         group = await protection.aprotect(
@@ -187,15 +232,20 @@ class Commands:
         # The group's own link per channel: Join buttons use it, and joins through it
         # are attributed to this group.
         await invite_links.ensure_invite_links(self.engine, config)
-        names = ", ".join(escape(c.title or c.username) for c in channels)
+        names = wording.joined([wording.name_html(c.title or c.username) for c in channels])
         # Offer shadow mode first: the owner sees the impact before anyone is muted.
         observe = InlineKeyboardMarkup([[InlineKeyboardButton(
-            "Observe first (mute nobody)", callback_data="nz:s:action:observe")]])
-        await self._reply(message, f"✅ <b>{escape(group.title)}</b> now requires: {names}.\n"
-                          "Members who are not subscribed will be muted until they join. "
-                          "Not sure yet? Observe first: I only record what I would do "
-                          "(/status shows it), and <code>/settings action mute</code> "
-                          "starts enforcing.", markup=observe)
+            # Translators: a button (under 40 characters).
+            pgettext("button", "Observe first (mute nobody)"),
+            callback_data="nz:s:action:observe")]])
+        # Translators: group: the group's title; channels: the channels now required.
+        # "/settings action mute" is a command: keep it as it is.
+        await self._reply(message, _(
+            "✅ <b>%(group)s</b> now requires: %(channels)s.\n"
+            "Members who are not subscribed will be muted until they join. Not sure yet? "
+            "Observe first: I only record what I would do (/status shows it), and "
+            "<code>/settings action mute</code> starts enforcing.")
+            % {"group": wording.name_html(group.title), "channels": names}, markup=observe)
 
     @throttled
     async def unprotect(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -208,8 +258,9 @@ class Commands:
         if context.args:
             channel_id = _match_channel(config, context.args[0])
             if channel_id is None:
-                await self._reply(message,
-                                  f"{escape(context.args[0])} is not linked to this group.")
+                # Translators: channel: what was typed after /unprotect.
+                await self._reply(message, _("%(channel)s is not linked to this group.")
+                                  % {"channel": escape(context.args[0])})
                 return
         links = await protection.ainvite_links(config.pk, channel_id)
         off = await protection.aunprotect(config.pk, channel_chat_id=channel_id,
@@ -219,9 +270,11 @@ class Commands:
             config = await aget_group_config(self.engine.bot_pk, message.chat_id)
             user_ids = await ledger_reads.arestricted_user_ids(config.pk)
             lifted = await actions.lift_all(self.engine, config, user_ids)
-            text = f"Protection is off. I lifted {lifted} restriction(s) I had placed."
+            text = ngettext("Protection is off. I lifted %(count)s restriction I had placed.",
+                            "Protection is off. I lifted %(count)s restrictions I had placed.",
+                            lifted) % {"count": lifted}
         else:
-            text = "Channel removed; the others are still required."
+            text = _("Channel removed; the others are still required.")
         await self._reply(message, text)
 
     @throttled
@@ -230,10 +283,13 @@ class Commands:
         found = await self._protected_group(message, "view")
         if found is None:
             return
-        config, _ = found
+        config, _actor = found
         context_data = await health.agroup_status(config.pk)
         context_data["funnel"] = await _afunnel_lines(config)
         context_data["impact"] = await impact.apreview(context_data["group"])
+        group = context_data["group"]
+        context_data["group_name"] = wording.isolate(group.title or str(group.chat_id))
+        context_data["missing_rights_text"] = ", ".join(context_data["missing_rights"])
         await self._reply(message, render_to_string("verification/telegram/status.html",
                                                     context_data).strip())
 
@@ -249,7 +305,7 @@ class Commands:
         found = await self._protected_group(message, "view")
         if found is None:
             return
-        config, _ = found
+        config, _actor = found
         group = await ProtectedGroup.objects.aget(pk=config.pk)
         await actions.reply(self.engine, message.chat_id, _settings_text(group),
                             markup=_settings_keyboard(group), thread_id=_thread(message),
@@ -262,8 +318,10 @@ class Commands:
         config, actor = found
         if len(args) != 2:
             names = ", ".join(group_settings.OPTIONS)
-            await self._reply(message, "Usage: /settings &lt;name&gt; &lt;value&gt;, for example "
-                              f"<code>/settings action mute</code>. Settings: {names}.")
+            # Translators: names: the settings' names, typed in English.
+            await self._reply(message, _("Usage: /settings &lt;name&gt; &lt;value&gt;, for "
+                                         "example <code>/settings action mute</code>. "
+                                         "Settings: %(names)s.") % {"names": names})
             return
         try:
             option, value = group_settings.parse_option(*args)
@@ -281,6 +339,11 @@ class Commands:
     async def setting_pressed(self, update: Update,
                               context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
+        chat = query.message.chat if query.message is not None else None
+        with languages.speaking(await self._language(chat, query.from_user)):
+            await self._setting_pressed(query)
+
+    async def _setting_pressed(self, query: CallbackQuery) -> None:
         parts = (query.data or "").split(":")
         name = OLD_CHOICE_NAMES.get(parts[2], parts[2]) if len(parts) == 4 else ""
         choices = dict(SETTING_CHOICES.get(name, []))
@@ -303,7 +366,8 @@ class Commands:
                                                       actor=actor)
         await actions.edit(self.engine, chat_id, query.message.message_id,
                            _settings_text(group), _settings_keyboard(group))
-        await actions.answer(self.engine, query.id, "Saved.")
+        # Translators: a short notice after pressing a /settings button.
+        await actions.answer(self.engine, query.id, pgettext("alert", "Saved."))
 
     @throttled
     async def unmute(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -325,8 +389,7 @@ class Commands:
         config, actor = found
         target = _target(message, args)
         if target is None:
-            await self._reply(message, f"Usage: reply to the member's message with /{kind}, "
-                              f"or /{kind} followed by their user id.")
+            await self._reply(message, str(USAGE[kind]))
             return
         user_id, name = target
         try:
@@ -335,8 +398,7 @@ class Commands:
             text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
             await self._reply(message, _text(text))
             return
-        verb = "unmute" if kind == "unmute" else "ban"
-        await self._reply(message, f"OK: I will {verb} {escape(name)} in a moment.")
+        await self._reply(message, str(WILL_DO[kind]) % {"name": wording.name_html(name)})
 
     @throttled
     async def doctor(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -344,10 +406,10 @@ class Commands:
         found = await self._protected_group(message, "view")
         if found is None:
             return
-        config, _ = found
+        config, _actor = found
         lines = await self.diagnose(config)
         await self._reply(message, render_to_string("verification/telegram/doctor.html", {
-            "group": config.title, "lines": lines}).strip())
+            "group": wording.isolate(config.title), "lines": lines}).strip())
 
     # --- checks ------------------------------------------------------------------------
 
@@ -379,14 +441,16 @@ class Commands:
     async def _invite_link_line(self, channel) -> Problem:
         """A private channel's stored link must be its current primary link (a revoked
         link stops working, and getChat then shows a different one)."""
-        what = f"Channel {channel.label}: invite link"
-        fix = "run /protect again to store a fresh one (I need the right to invite users)"
+        label = {"channel": wording.isolate(channel.label)}
+        what = _("Channel %(channel)s: invite link") % label
+        fix = _("run /protect again to store a fresh one (I need the right to invite users)")
         if not channel.channel_url:
             return Problem(what, fix)
         chat = await telegram_reads.get_chat(self.engine, channel.chat_id)
         current = getattr(chat, "invite_link", None) if chat else None
         if current and current != channel.channel_url:
-            return Problem(f"{what} was revoked or replaced", fix)
+            return Problem(_("Channel %(channel)s: invite link was revoked or replaced") % label,
+                           fix)
         return Problem(what, fix, ok=True)
 
     async def _check_setup(self, group_chat_id: int, refs: list[str],
@@ -398,8 +462,8 @@ class Commands:
             chat = await telegram_reads.get_chat(self.engine,
                                                  int(ref) if ref.startswith("-") else ref)
             if chat is None or chat.type != "channel":
-                problems.append(Problem(f"{ref}: not a channel I can see",
-                                        "add me to the channel as an admin, then try again"))
+                problems.append(Problem(_("%(channel)s: not a channel I can see") % {
+                    "channel": ref}, _("add me to the channel as an admin, then try again")))
                 continue
             label = chat.title or ref
             channel_problems = await self._channel_rights(chat.id, label)
@@ -409,8 +473,9 @@ class Commands:
             link = "" if chat.username else await telegram_reads.invite_link(
                 self.engine, chat.id, chat.invite_link)
             if not chat.username and not link:
-                problems.append(Problem(f"{label}: no invite link",
-                                        "give me the right to invite users in the channel"))
+                problems.append(Problem(
+                    _("%(channel)s: no invite link") % {"channel": wording.isolate(label)},
+                    _("give me the right to invite users in the channel")))
                 continue
             channels.append(protection.ChannelInfo(chat.id, chat.title or "", chat.username or "",
                                                    link))
@@ -419,27 +484,26 @@ class Commands:
     async def _group_rights(self, chat_id: int, *, ok_lines: bool = False) -> list[Problem]:
         member = await telegram_reads.get_member(self.engine, chat_id, self.engine.bot_telegram_id)
         if member is None or member.status not in ADMIN_STATUSES:
-            return [Problem("Group: I am not an admin", "promote me to admin in this group")]
+            return [Problem(_("Group: I am not an admin"), _("promote me to admin in this group"))]
         lines = []
-        for right, fix in (("can_restrict_members", "Ban users"),
-                           ("can_delete_messages", "Delete messages")):
+        for right, what, fix in GROUP_RIGHTS:
             held = bool(getattr(member, right, False))
             if not held or ok_lines:
-                lines.append(Problem(f"Group: {right.replace('_', ' ')}",
-                                     f"give me the “{fix}” right", ok=held))
+                lines.append(Problem(str(what), str(fix), ok=held))
         return lines
 
     async def _channel_rights(self, chat_id: int, label: str, *,
                               ok_lines: bool = False) -> list[Problem]:
         member = await telegram_reads.get_member(self.engine, chat_id, self.engine.bot_telegram_id)
+        channel = {"channel": wording.isolate(label)}
         if member is None:
-            return [Problem(f"Channel {label}: I cannot see it (deleted, or I was removed)",
-                            "add me to the channel as an admin")]
+            return [Problem(_("Channel %(channel)s: I cannot see it (deleted, or I was "
+                              "removed)") % channel, _("add me to the channel as an admin"))]
         if member.status != ChatMember.ADMINISTRATOR:
-            return [Problem(f"Channel {label}: I am not an admin, so I cannot read its members",
-                            "promote me to admin in the channel")]
-        return [Problem(f"Channel {label}: admin, can read members", "", ok=True)] \
-            if ok_lines else []
+            return [Problem(_("Channel %(channel)s: I am not an admin, so I cannot read its "
+                              "members") % channel, _("promote me to admin in the channel"))]
+        return [Problem(_("Channel %(channel)s: admin, can read members") % channel, "",
+                        ok=True)] if ok_lines else []
 
     async def _check(self, chat_id: int, title: str, user_id: int, action: str
                      ) -> tuple[rights.Refusal | None, rights.AdminStanding | None]:
@@ -448,7 +512,7 @@ class Commands:
         if user_id == GROUP_ANONYMOUS_BOT_ID:
             return _anonymous(action, title), None
         standing = await self._standing(chat_id, user_id)
-        return rights.may(action, standing, group_title=title or "this group"), standing
+        return rights.may(action, standing, group_title=wording.isolate(title)), standing
 
     async def _standing(self, chat_id: int, user_id: int) -> rights.AdminStanding | None:
         """The person's admin standing as Telegram states it now; None: not an admin."""
@@ -461,6 +525,13 @@ class Commands:
         self._admins.add((chat_id, user_id))
         self.throttle.forget(chat_id, user_id)  # an admin's next command is answered
         return rights.AdminStanding.of(member.status, member.to_dict())
+
+    async def _language(self, chat: Chat | None, user: User | None) -> str:
+        """The language of an answer to `user`: theirs, else their group's."""
+        config = None
+        if chat is not None and chat.type in ("group", "supergroup"):
+            config = await self.engine.config(chat.id)
+        return self.engine.language_of(config, user.language_code if user else None)
 
     # --- the throttle ------------------------------------------------------------------
 
@@ -493,19 +564,19 @@ class Commands:
         """In a group, sent by an admin holding the right `action` needs: who they are,
         with the standing the services check the change against; else say why not."""
         if message.chat.type not in ("group", "supergroup"):
-            await self._reply(message, "Use this command in the group you want to protect.")
+            await self._reply(message, _("Use this command in the group you want to protect."))
             return None
         if message.sender_chat is not None and message.sender_chat.id == message.chat_id:
             refusal = _anonymous(action, message.chat.title or "")
             if refusal is not None:
-                await self._reply(message, _text(refusal.message) + " Anonymous admins "
-                                  "cannot be checked for it: send the command as yourself.")
+                await self._reply(message, _text(refusal.message) + " " + _(
+                    "Anonymous admins cannot be checked for it: send the command as yourself."))
                 return None
             return _telegram_actor(message.chat_id, "anonymous admin", None)
         user = message.from_user
         if user is None:
-            refusal, standing = rights.Refusal(action, rights.ADMIN, message.chat.title or
-                                               "this group"), None
+            refusal, standing = rights.Refusal(action, rights.ADMIN,
+                                               wording.isolate(message.chat.title or "")), None
         else:
             refusal, standing = await self._check(message.chat_id, message.chat.title or "",
                                                   user.id, action)
@@ -521,7 +592,7 @@ class Commands:
             return None
         config = await aget_group_config(self.engine.bot_pk, message.chat_id)
         if config is None:
-            await self._reply(message, "This group is not set up yet: /protect @channel")
+            await self._reply(message, _("This group is not set up yet: /protect @channel"))
             return None
         return config, actor
 
@@ -536,10 +607,12 @@ class Commands:
 
 def _own_link_line(channel) -> Problem:
     """Informational: without the group's own link, joins count as "likely" only."""
+    label = {"channel": wording.isolate(channel.label)}
     if channel.has_own_link:
-        return Problem(f"Channel {channel.label}: this group's own invite link", "", ok=True)
-    return Problem(f"Channel {channel.label}: no invite link for this group yet, so joins "
-                   "count as likely only", "give me the “Invite users” right there",
+        return Problem(_("Channel %(channel)s: this group's own invite link") % label, "",
+                       ok=True)
+    return Problem(_("Channel %(channel)s: no invite link for this group yet, so joins count "
+                     "as likely only") % label, _("give me the “Invite users” right there"),
                    ok=True, info=True)
 
 
@@ -550,8 +623,9 @@ def _afunnel_lines(config: GroupConfig) -> list[dict]:
     rows = FunnelDay.objects.filter(group_id=config.pk).days(
         today - datetime.timedelta(days=FUNNEL_DAYS - 1), today).by_channel(today)
     by_channel = {row["channel_chat_id"]: row for row in rows}
-    return [{"channel": channel.label, **by_channel[channel.chat_id]}
-            for channel in config.channels if channel.chat_id in by_channel]
+    return [{"channel": wording.isolate(channel.label), **row,
+             "joined_total": row["joined_exact"] + row["joined_likely"]}
+            for channel in config.channels if (row := by_channel.get(channel.chat_id))]
 
 
 def _forwarded_channel(message: Message | None) -> int | None:
@@ -595,15 +669,18 @@ def _thread(message: Message) -> int | None:
 
 def _settings_text(group: ProtectedGroup) -> str:
     return render_to_string("verification/telegram/settings.html", {
-        "group": group, "options": group_settings.shown(group)}).strip()
+        "group": group, "group_name": wording.isolate(group.title or str(group.chat_id)),
+        "language_name": group_settings.language_name(group.language),
+        "options": group_settings.shown(group)}).strip()
 
 
 def _meaning(group: ProtectedGroup, name: str) -> str:
     """What a just-set value means, where the value alone does not say it."""
     if name == "policy":
-        return f" (members need {escape(group.policy_label)})"
+        # Translators: after a policy was set; policy: e.g. "any one channel".
+        return " " + _("(members need %(policy)s)") % {"policy": escape(group.policy_label)}
     if name == "action" and group.action == ProtectedGroup.Action.OBSERVE:
-        return " (I record what I would do and change nothing; /status shows it)"
+        return " " + _("(I record what I would do and change nothing; /status shows it)")
     return ""
 
 
@@ -612,7 +689,7 @@ def _settings_keyboard(group: ProtectedGroup) -> InlineKeyboardMarkup:
     current = dict(group_settings.shown(group))
     for name, choices in SETTING_CHOICES.items():
         rows.append([
-            InlineKeyboardButton(("• " if value == current[name] else "") + label,
+            InlineKeyboardButton(("• " if value == current[name] else "") + str(label),
                                  callback_data=f"nz:s:{name}:{value}")
             for value, label in choices
         ])
@@ -624,7 +701,7 @@ def _anonymous(action: str, title: str) -> rights.Refusal | None:
     unknown. Any admin may look; changing anything needs someone whose rights are known."""
     if rights.ACTIONS[action] == rights.ADMIN:
         return None
-    return rights.Refusal(action, rights.RESTRICT, title or "this group")
+    return rights.Refusal(action, rights.RESTRICT, wording.isolate(title or ""))
 
 
 def _text(plain: str) -> str:

@@ -25,6 +25,7 @@ import structlog
 from telegram import Bot, ChatPermissions
 
 from bots.people import PeopleWriter
+from groups import languages
 from groups.config import ChannelConfig, GroupConfig, aget_group_config, configs
 from groups.services.ledger_writes import MemberSightings, sightings
 from verification.membership import MembershipCache, memberships
@@ -72,6 +73,8 @@ class Engine:
     # Set when a broadcast of this bot was confirmed: its sender starts at once
     # instead of at its next look (verification.broadcasts.run).
     broadcasts_due: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    # The languages of the members seen speaking: what a group's `auto` language is.
+    member_languages: languages.Tally = dataclasses.field(default_factory=languages.Tally)
 
     # --- configuration ----------------------------------------------------------
 
@@ -81,6 +84,20 @@ class Engine:
         if known:
             return config
         return await aget_group_config(self.bot_pk, chat_id)
+
+    # --- languages --------------------------------------------------------------
+
+    def group_language(self, config: GroupConfig | None) -> str:
+        """The language of a message to a whole group: its setting, or under `auto` the
+        most common among its members (seen lately, else as last written down)."""
+        if config is None:
+            return languages.DEFAULT
+        most_common = self.member_languages.most_common(config.chat_id) or config.members_language
+        return languages.for_group(config.language, most_common)
+
+    def language_of(self, config: GroupConfig | None, tag: str | None) -> str:
+        """The language of a message to one person: their app's (`tag`), else the group's."""
+        return languages.supported(tag) or self.group_language(config)
 
     # --- membership -------------------------------------------------------------
 

@@ -32,7 +32,7 @@ import structlog
 from asgiref.sync import sync_to_async
 
 from bots import command_queue
-from groups.config import apreload
+from groups.config import apreload, configs
 from groups.services import health
 from verification import telegram_reads
 from verification.commands import Commands
@@ -88,6 +88,22 @@ async def sweep(engine: Engine) -> None:
     await sweeps.sweep_join_requests(engine)
     await sweeps.sweep_warnings(engine)
     await command_queue.afail_stale(engine.bot_pk, STALE_COMMAND_AGE)
+    await write_member_languages(engine)
+
+
+async def write_member_languages(engine: Engine) -> int:
+    """Write down each group's most common member language where it changed, so an
+    `auto` group speaks it from the start after a restart; returns groups written.
+    Leaders change rarely: most sweeps write nothing."""
+    stored = {}
+    for chat_id in engine.member_languages.chats():
+        known, config = configs.peek(engine.bot_pk, chat_id)
+        if known and config is not None:
+            stored[chat_id] = config.members_language
+    changed = engine.member_languages.changed(stored)
+    if changed:
+        await health.aset_members_languages(engine.bot_pk, changed)
+    return len(changed)
 
 
 # --- the check-up ---------------------------------------------------------------------

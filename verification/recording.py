@@ -174,9 +174,11 @@ def seen(engine: Engine, config: GroupConfig, person: Person) -> None:
     """A member spoke (or joined) here: the group is active, and a member seen for the
     first time in this process is noted (a channel leave restricts them only in groups
     that know them). No await, no task: the fast path calls this, and the sighting is
-    buffered and written in bulk once a second (`ledger_writes.MemberSightings`).
-    The people directory's last_seen moves too, at most hourly (`PeopleWriter.touch`)."""
+    buffered and written in bulk once a second (`ledger_writes.MemberSightings`). Their
+    language counts towards the group's (`Engine.member_languages`), in memory. The people
+    directory's last_seen moves too, at most hourly (`PeopleWriter.touch`)."""
     engine.note_activity(config.chat_id)
+    engine.member_languages.note(config.chat_id, person.id, person.language_code)
     engine.people.touch(engine.bot_pk, person.id)
     if engine.first_sighting(config.chat_id, person.id):
         engine.sightings.add(config.pk, person.id, name=person.name, username=person.username)

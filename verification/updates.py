@@ -45,10 +45,15 @@ class Person:
     name: str
     username: str = ""
     is_bot: bool = False
+    # Their Telegram app's language (an IETF tag, "" when Telegram does not say): the
+    # language of texts addressed to them (`groups.languages.for_person`). Not part of
+    # who they are: a Person noted without it is the same person.
+    language_code: str = dataclasses.field(default="", compare=False)
 
     @classmethod
     def from_user(cls, user: User) -> Person:
-        return cls(user.id, display_name(user), storable(user.username), bool(user.is_bot))
+        return cls(user.id, display_name(user), storable(user.username), bool(user.is_bot),
+                   _language_tag(user.language_code))
 
     @classmethod
     def from_raw(cls, user: Any) -> Person | None:
@@ -73,7 +78,26 @@ class Person:
             username = ""
         if not name:
             name = f"@{storable(username)}" if username else str(user_id)
-        return cls(user_id, name, storable(username), bool(user.get("is_bot")))
+        return cls(user_id, name, storable(username), bool(user.get("is_bot")),
+                   _language_tag(user.get("language_code")))
+
+
+def _joiner(cmu: ChatMemberUpdated) -> Person:
+    """The member; their language from `from` when they acted themselves (Telegram
+    sends `language_code` with the actor, not always with the member)."""
+    person = Person.from_user(cmu.new_chat_member.user)
+    actor = cmu.from_user
+    if not person.language_code and actor is not None and actor.id == person.id:
+        return dataclasses.replace(person, language_code=_language_tag(actor.language_code))
+    return person
+
+
+def _language_tag(tag: Any) -> str:
+    """A `language_code` as given, when it looks like one (at most 35 characters of an
+    IETF tag); else "" (the group's language is used)."""
+    if type(tag) is not str or not 0 < len(tag) <= 35:
+        return ""
+    return tag if tag.replace("-", "").replace("_", "").isalnum() else ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -128,7 +152,7 @@ class MemberChange:
         return cls(
             chat_id=cmu.chat.id,
             chat_type=cmu.chat.type,
-            person=Person.from_user(cmu.new_chat_member.user),
+            person=_joiner(cmu),
             was_member=was,
             is_member=now,
             old_status=cmu.old_chat_member.status,

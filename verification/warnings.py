@@ -20,10 +20,12 @@ import time
 
 from django.template.loader import render_to_string
 from django.utils.html import escape
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from groups import languages
 from groups.config import ChannelConfig
+from verification import wording
 from verification.updates import Person, callback_data
 
 COALESCE_SECONDS = 60.0  # a warning accepts more users for this long
@@ -38,6 +40,10 @@ class Warning:
     thread_id: int | None
     group_title: str
     custom_text: str = ""
+    # The group's language (resolved: `Engine.group_language`) and its custom warnings
+    # per language: a warning naming one person speaks theirs, several the group's.
+    language: str = languages.DEFAULT
+    custom_texts: tuple[tuple[str, str], ...] = ()
     users: dict[int, tuple[Person, tuple[ChannelConfig, ...]]] = dataclasses.field(
         default_factory=dict
     )
@@ -83,7 +89,8 @@ class WarningBoard:
 
     def add(self, chat_id: int, thread_id: int | None, group_title: str, person: Person,
             missing: tuple[ChannelConfig, ...], custom_text: str = "", *,
-            short: int = 0, policy: str = "all") -> tuple[Warning, bool]:
+            short: int = 0, policy: str = "all", language: str = languages.DEFAULT,
+            custom_texts: tuple[tuple[str, str], ...] = ()) -> tuple[Warning, bool]:
         """Put the person on a warning: `(warning, is_new)`. New ones must be posted."""
         existing = self.of_user(chat_id, person.id)
         if existing is not None and not existing.gone:
@@ -98,6 +105,8 @@ class WarningBoard:
             self._open[key] = warning
         # The group's current text, so a setting changed meanwhile shows on the next edit.
         warning.custom_text = custom_text
+        warning.custom_texts = custom_texts
+        warning.language = language
         warning.policy = policy
         warning.users[person.id] = (person, missing)
         warning.shorts[person.id] = short or len(missing)
@@ -134,58 +143,70 @@ class WarningBoard:
             self.forget(warning)
 
 
+def language(warning: Warning) -> str:
+    """Who reads it: one person named reads their own language; several, the group's."""
+    people = [p for p, _ in warning.users.values()]
+    if len(people) == 1:
+        return languages.for_person(people[0].language_code, warning.language)
+    return warning.language
+
+
 def render(warning: Warning) -> tuple[str, InlineKeyboardMarkup]:
-    """The warning's HTML text and its keyboard, from the same context."""
+    """The warning's HTML text and its keyboard, from the same context, in the
+    language of who reads it (`language`)."""
+    with languages.speaking(language(warning)):
+        return _render(warning)
+
+
+def _render(warning: Warning) -> tuple[str, InlineKeyboardMarkup]:
     people = [p for p, _ in warning.users.values()]
     channels = warning.channels()
     context = {
-        "users": people[:NAMES_SHOWN],
-        "more": max(0, len(people) - NAMES_SHOWN),
-        "group": warning.group_title,
-        "channels": channels,
-        "need": needed(channels, max(warning.shorts.values(), default=0), warning.policy),
+        "count": len(people),
+        "names": wording.mentions(((p.id, p.name) for p in people[:NAMES_SHOWN]),
+                                  more=max(0, len(people) - NAMES_SHOWN)),
+        "group": wording.isolate(warning.group_title),
+        "channels": needed(channels, max(warning.shorts.values(), default=0), warning.policy),
+        "button": wording.joined_button(),
         "custom": _custom(warning, people, channels),
     }
     text = render_to_string("verification/telegram/warning.html", context).strip()
     return text, keyboard(channels, people[0].id if len(people) == 1 else 0)
 
 
-def needed(channels: tuple[ChannelConfig, ...], short: int, policy: str) -> dict:
-    """What the text says is needed: every channel listed (`all`), or how many more
-    of the listed ones (`any`, `at least N`): the template's `need`."""
-    return {
-        "every": not short or short >= len(channels),
-        "short": short,
-        "policy_count": int(policy) if policy.isdigit() else 0,
-    }
+def needed(channels: tuple[ChannelConfig, ...], short: int, policy: str) -> SafeString:
+    """What a text says must be joined, as HTML: every channel listed (`all`), or how
+    many more of the listed ones (`any`, `at least N`)."""
+    return wording.channels_needed(
+        [c.label for c in channels], every=not short or short >= len(channels), short=short,
+        policy_count=int(policy) if policy.isdigit() else 0)
 
 
 def keyboard(channels: tuple[ChannelConfig, ...], bound_user_id: int,
              kind: str = "joined") -> InlineKeyboardMarkup:
     """One "Join <title>" per channel that has a link, then "I've joined"."""
     rows = [
-        [InlineKeyboardButton(f"Join {c.label}"[:64], url=c.join_url)]
+        [InlineKeyboardButton(wording.join_button(c.label)[:64], url=c.join_url)]
         for c in channels
         if c.join_url
     ]
-    rows.append([InlineKeyboardButton("I've joined", callback_data=callback_data(kind,
-                                                                              bound_user_id))])
+    rows.append([InlineKeyboardButton(wording.joined_button(),
+                                      callback_data=callback_data(kind, bound_user_id))])
     return InlineKeyboardMarkup(rows)
 
 
 def _custom(warning: Warning, people: list[Person], channels: tuple[ChannelConfig, ...]) -> str:
-    """A group's own warning text, with every placeholder value escaped."""
-    if not warning.custom_text:
+    """A group's own warning text in the reader's language (else its default custom
+    text), with every placeholder value escaped."""
+    custom = dict(warning.custom_texts).get(language(warning)) or warning.custom_text
+    if not custom:
         return ""
-    mention = ", ".join(
-        f'<a href="tg://user?id={p.id}">{escape(p.name)}</a>' for p in people[:NAMES_SHOWN]
-    )
     values = {
-        "mention": mention,
-        "group": escape(warning.group_title),
-        "channels": ", ".join(escape(c.label) for c in channels),
+        "mention": wording.mentions((p.id, p.name) for p in people[:NAMES_SHOWN]),
+        "group": wording.name_html(warning.group_title),
+        "channels": ", ".join(wording.name_html(c.label) for c in channels),
     }
-    text = escape(warning.custom_text)
+    text = escape(custom)
     for name, value in values.items():
         text = text.replace("{" + name + "}", value)
     return mark_safe(text)  # noqa: S308 - built from escaped parts only

@@ -51,6 +51,7 @@ class GroupOut(Schema):
     language: str
     throttle: int
     warning_text: str
+    warning_texts: dict[str, str]
     allowed_user_ids: list[int]
     created_at: datetime
 
@@ -79,6 +80,8 @@ class GroupSettingsIn(Schema):
     language: str | None = Field(default=None, pattern=r"^(auto|[a-z]{2,3}(-[a-z0-9]{2,4})?)$")
     throttle: int | None = Field(default=None, ge=0, le=3600)
     warning_text: str | None = Field(default=None, max_length=1000)
+    warning_texts: dict[str, str] | None = Field(
+        default=None, description="Custom warning per language code, {language: text}")
     allowed_user_ids: list[int] | None = Field(default=None, max_length=500)
 
 

@@ -62,7 +62,7 @@ class TestForm:
 
     def test_the_form_saves_the_new_options(self, world):
         data = {"action": "mute", "policy": "3", "captcha": "on", "captcha_timeout": "90",
-                "throttle": "0", "language": "DE", "warning_delete_after": "60",
+                "throttle": "0", "language": "FA", "warning_delete_after": "60",
                 "fail_mode": "closed", "warning_text": "", "allowed_user_ids": ""}
         response = world.client(world.bob).post(
             reverse("dashboard:group-settings", args=[world.cats.pk]), data,
@@ -70,7 +70,7 @@ class TestForm:
         assert "Saved." in response.content.decode()
         group = ProtectedGroup.objects.get(pk=world.cats.pk)
         assert (group.policy, group.captcha, group.captcha_timeout, group.throttle,
-                group.language) == ("3", True, 90, 0, "de")
+                group.language) == ("3", True, 90, 0, "fa")
 
     def test_wrong_values_fail_in_place(self, world):
         data = {"action": "mute", "policy": "11", "captcha_timeout": "5", "throttle": "0",

@@ -9,6 +9,7 @@ engine) answers for the person's Telegram id.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
 
 from bots.audit import Actor
 from groups import rights
@@ -22,7 +23,7 @@ class Refused(PermissionDenied):
 def refusal(actor: Actor, action: str, group: ProtectedGroup) -> str | None:
     """Why `actor` may not do `action` in `group`, or None when they may."""
     if actor.read_only:
-        return "Your role is read-only."
+        return _("Your role is read-only.")
     if actor.staff:
         return None
     standing = actor.standing

@@ -80,6 +80,17 @@ def set_attention(group_pk: int, problems: list[str]) -> None:
 aset_attention = sync_to_async(set_attention)
 
 
+def set_members_languages(bot_id: int, by_chat: dict[int, str]) -> None:
+    """The most common language among each group's members, as the engine counted it
+    (what `auto` means there). An observation, not a setting: no audit row."""
+    for chat_id, language in by_chat.items():
+        ProtectedGroup.objects.filter(bot_id=bot_id, chat_id=chat_id).update(
+            members_language=language)
+
+
+aset_members_languages = sync_to_async(set_members_languages)
+
+
 def enabled_group_chat_ids(bot_id: int) -> list[int]:
     return list(ProtectedGroup.objects.filter(bot_id=bot_id, enabled=True)
                 .values_list("chat_id", flat=True))

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from bots import audit
 from bots.audit import Actor, AuditAction
@@ -29,9 +30,11 @@ def _queue(kind: str, action: AuditAction, group_pk: int, user_id: int,
     try:
         user_id = int(user_id)
     except (TypeError, ValueError):
-        raise ValidationError({"user_id": f"{user_id!r} is not a Telegram user id."}) from None
+        raise ValidationError({"user_id": _("%(value)s is not a Telegram user id.") % {
+            "value": repr(user_id)}}) from None
     if not 0 < user_id <= MAX_USER_ID:
-        raise ValidationError({"user_id": f"{user_id} is not a Telegram user id."})
+        raise ValidationError({"user_id": _("%(value)s is not a Telegram user id.") % {
+            "value": user_id}})
     group = ProtectedGroup.objects.get(pk=group_pk)
     checks.require(actor, kind, group)
     with transaction.atomic():

@@ -12,18 +12,22 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext
 
 from bots import audit
 from bots.audit import Actor, AuditAction
-from groups.models import LANGUAGE_CODE, MAX_POLICY_COUNT, ProtectedGroup
+from groups import languages
+from groups.models import MAX_POLICY_COUNT, ProtectedGroup
 from groups.services import checks
 
 # What an owner may tune.
 SETTING_FIELDS = ("action", "policy", "captcha", "captcha_timeout", "warning_delete_after",
                   "fail_mode", "language", "throttle", "join_request_timeout", "warning_text",
-                  "allowed_user_ids")
+                  "warning_texts", "allowed_user_ids")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -32,7 +36,7 @@ class Option:
 
     name: str
     field: str  # the ProtectedGroup field it sets
-    allowed: str  # the allowed values, as an error names them
+    allowed: Any  # the allowed values, as an error names them (a lazy text)
     parse: Callable[[str], Any]  # raises ValueError for a value outside `allowed`
     show: Callable[[Any], str] = str  # the stored value, as typed
 
@@ -69,24 +73,29 @@ def _on_off(text: str) -> bool:
 
 
 def _language(text: str) -> str:
-    if text == "auto" or LANGUAGE_CODE.match(text):
-        return text
+    code = text.replace("_", "-")
+    if code in languages.choices():
+        return code
     raise ValueError(text)
 
 
+# Translators: the allowed values of a setting, completing "... use %(allowed)s." The
+# values themselves (mute, all, on, open ...) are typed by people: keep them in English.
 OPTIONS: dict[str, Option] = {o.name: o for o in (
-    Option("action", "action", "mute, kick, delete or observe",
+    Option("action", "action", gettext_lazy("mute, kick, delete or observe"),
            _choice(*ProtectedGroup.Action.values)),
-    Option("policy", "policy", f"all, any, or a number of channels from 2 to {MAX_POLICY_COUNT}",
+    Option("policy", "policy", gettext_lazy("all, any, or a number of channels from 2 to %(max)s"),
            _policy),
-    Option("captcha", "captcha", "on or off", _on_off, lambda v: "on" if v else "off"),
-    Option("captcha_timeout", "captcha_timeout", "seconds from 30 to 3600", _seconds(30, 3600)),
-    Option("warning_delay", "warning_delete_after", "seconds from 0 (keep) to 86400",
-           _seconds(0, 86400)),
-    Option("fail", "fail_mode", "open or closed", _choice(*ProtectedGroup.FailMode.values)),
-    Option("language", "language", "auto or a language code such as en, de or pt-br",
-           _language),
-    Option("throttle", "throttle", "seconds from 0 (answer every command) to 3600",
+    Option("captcha", "captcha", gettext_lazy("on or off"), _on_off,
+           lambda v: "on" if v else "off"),
+    Option("captcha_timeout", "captcha_timeout", gettext_lazy("seconds from 30 to 3600"),
+           _seconds(30, 3600)),
+    Option("warning_delay", "warning_delete_after",
+           gettext_lazy("seconds from 0 (keep) to 86400"), _seconds(0, 86400)),
+    Option("fail", "fail_mode", gettext_lazy("open or closed"),
+           _choice(*ProtectedGroup.FailMode.values)),
+    Option("language", "language", gettext_lazy("auto or one of %(languages)s"), _language),
+    Option("throttle", "throttle", gettext_lazy("seconds from 0 (answer every command) to 3600"),
            _seconds(0, 3600)),
 )}
 # The option a field is set by (the keyboard's older callback data names fields).
@@ -101,13 +110,27 @@ def parse_option(name: str, value: str) -> tuple[Option, Any]:
     """
     option = OPTIONS.get(name.strip().lower()) or BY_FIELD.get(name.strip().lower())
     if option is None:
-        raise ValidationError(f"There is no setting “{name[:40]}”. Settings: "
-                              f"{', '.join(OPTIONS)}.", code="unknown_setting")
+        # Translators: name: what was typed; names: the settings' names (in English).
+        raise ValidationError(_("There is no setting “%(name)s”. Settings: %(names)s.") % {
+            "name": name[:40], "names": ", ".join(OPTIONS)}, code="unknown_setting")
     try:
         return option, option.parse(value.strip().lower())
     except ValueError:
-        raise ValidationError(f"“{value[:40]}” is not a value for {option.name}: use "
-                              f"{option.allowed}.", code="invalid_value") from None
+        # Translators: value: what was typed; name: the setting's name (in English);
+        # allowed: its values, e.g. "on or off".
+        raise ValidationError(_("“%(value)s” is not a value for %(name)s: use %(allowed)s.") % {
+            "value": value[:40], "name": option.name,
+            "allowed": str(option.allowed) % {
+                "max": MAX_POLICY_COUNT, "languages": ", ".join(languages.shipped())}},
+            code="invalid_value") from None
+
+
+def language_name(code: str) -> str:
+    """A group language as a person reads it: its own name, or what `auto` means."""
+    if code == languages.AUTO:
+        # Translators: a group's language when it follows its members.
+        return pgettext("group language", "auto (the most common among members)")
+    return dict(settings.LANGUAGES).get(code, code)
 
 
 def shown(group: ProtectedGroup) -> list[tuple[str, str]]:
@@ -124,7 +147,7 @@ def update_settings(group_pk: int, changes: dict[str, Any], *, actor: Actor) -> 
     """
     unknown = sorted(set(changes) - set(SETTING_FIELDS))
     if unknown:
-        raise ValidationError({f: "This setting does not exist." for f in unknown})
+        raise ValidationError({f: _("This setting does not exist.") for f in unknown})
     with transaction.atomic():
         group = ProtectedGroup.objects.select_for_update().get(pk=group_pk)
         checks.require(actor, "settings", group)

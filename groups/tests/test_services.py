@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from bots import audit, registration
 from bots.audit import Actor, AuditAction
 from bots.models import AuditLog, BotCommand
+from groups import languages
 from groups.models import GroupAdmin, ProtectedGroup
 from groups.rights import AdminStanding
 from groups.services import checks, members, protection, settings
@@ -126,3 +127,34 @@ def test_the_migration_renames_every_old_action_to_its_successor():
     migration.forwards(apps, None)
     assert set(AuditLog.objects.values_list("action", flat=True)) <= set(AuditAction.values)
     assert AuditLog.objects.filter(action="group.disabled").count() == 2  # disable, unprotect
+
+
+def test_a_groups_language_and_its_custom_warnings_go_through_the_same_service(group):
+    assert group.language == "auto"  # the default: the members' most common
+    settings.update_settings(group.pk, {"language": "fa", "warning_texts": {
+        "fa": "{mention}، برای گفتگو در {group} به {channels} بپیوندید."}}, actor=person(ANN))
+    group.refresh_from_db()
+    assert group.language == "fa" and set(group.warning_texts) == {"fa"}
+    assert AuditLog.objects.get().after["language"] == "fa"
+    for changes, field in [
+        ({"language": "de"}, "language"),  # no catalog: not a language Nezuko speaks
+        ({"warning_texts": {"de": "Hallo {mention}"}}, "warning_texts"),
+        ({"warning_texts": {"es": "Hola {nombre}"}}, "warning_texts"),
+        ({"warning_texts": {"es": "x" * 1001}}, "warning_texts"),
+        ({"warning_texts": ["es"]}, "warning_texts"),
+    ]:
+        with pytest.raises(ValidationError) as refused:
+            settings.update_settings(group.pk, changes, actor=person(ANN))
+        assert field in refused.value.message_dict, changes
+    assert AuditLog.objects.count() == 1
+
+
+def test_the_language_migration_keeps_each_groups_language_where_a_catalog_speaks_it():
+    migration = importlib.import_module("groups.migrations.0007_group_languages")
+    assert set(migration.SHIPPED) == set(languages.shipped())
+    kept, regional, unspoken = (make_group(title=t) for t in ("Kept", "Regional", "Unspoken"))
+    for group, code in ((kept, "en"), (regional, "pt"), (unspoken, "de")):
+        ProtectedGroup.objects.filter(pk=group.pk).update(language=code)
+    migration.serve_only_shipped_languages(apps, None)
+    assert [ProtectedGroup.objects.get(pk=g.pk).language for g in (kept, regional, unspoken)] \
+        == ["en", "pt-br", "auto"]

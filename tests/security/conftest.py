@@ -30,6 +30,7 @@ from verification.tests.conftest import (  # noqa: F401 - fixtures
     command_interval,
     event_subscribers,
     limits,
+    menu_languages,
     world,
 )
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from django.db import DatabaseError
 
+from groups import languages
 from groups.config import GroupConfig
 from groups.services import ledger_reads
 from verification import captcha, recording, telegram_reads
@@ -158,8 +159,10 @@ async def challenge(engine: Engine, d: Challenge, config: GroupConfig, *,
     question = captcha.Question.new()
     pending = captcha.Pending(d.chat_id, d.person, question, d.missing)
     engine.captchas[(d.chat_id, d.person.id)] = pending
-    text, markup = captcha.render(config.title, d.person, question, d.timeout, d.missing,
-                                  d.short, config.policy)
+    # The question is for the newcomer alone: in their language.
+    with languages.speaking(engine.language_of(config, d.person.language_code)):
+        text, markup = captcha.render(config.title, d.person, question, d.timeout, d.missing,
+                                      d.short, config.policy)
     pending.message_id = await send(engine, d.chat_id, text, markup=markup)
     # The time runs from when the newcomer can see the question (a raid queues messages).
     pending.timer = engine.spawn(_expire(engine, config, pending, d.timeout), timer=True)

@@ -8,8 +8,9 @@ import structlog
 from django.template.loader import render_to_string
 from telegram.error import TelegramError
 
+from groups import languages
 from groups.config import GroupConfig
-from verification import joinrequests, recording
+from verification import joinrequests, recording, wording
 from verification.actions.messages import send
 from verification.decisions import ApproveJoin, AskToJoin
 from verification.models import Outcome
@@ -40,12 +41,15 @@ async def ask_to_join(engine: Engine, d: AskToJoin, config: GroupConfig) -> None
     """Tell the requester in private what to join; approve them once they do."""
     await joinrequests.aremember_request(engine.bot_pk, config.pk, d.person.id, d.user_chat_id,
                                          d.person.name, config.join_request_timeout)
-    text = render_to_string("verification/telegram/join_request.html", {
-        "name": d.person.name, "group": config.title, "channels": d.missing,
-        "need": needed(d.missing, d.short, config.policy),
-    }).strip()
-    message_id = await send(engine, d.user_chat_id, text,
-                            markup=keyboard(d.missing, d.chat_id, kind="request"), level="P1")
+    # A private message to the requester: in their language.
+    with languages.speaking(engine.language_of(config, d.person.language_code)):
+        text = render_to_string("verification/telegram/join_request.html", {
+            "name": wording.isolate(d.person.name), "group": wording.isolate(config.title),
+            "what": needed(d.missing, d.short, config.policy),
+            "button": wording.joined_button(),
+        }).strip()
+        markup = keyboard(d.missing, d.chat_id, kind="request")
+    message_id = await send(engine, d.user_chat_id, text, markup=markup, level="P1")
     if message_id is not None:
         await joinrequests.aset_request_message(config.pk, d.person.id, message_id)
         await recording.asked_to_join(config, d.person, d.missing)

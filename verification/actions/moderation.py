@@ -15,7 +15,9 @@ from django.template.loader import render_to_string
 from telegram import ChatPermissions
 from telegram.error import BadRequest, TelegramError
 
+from groups import languages
 from groups.config import GroupConfig
+from verification import wording
 from verification.actions.messages import delete_later, delete_message, send
 from verification.decisions import RejectSenderChat, Restrict
 from verification.models import Outcome
@@ -81,8 +83,9 @@ async def reject_sender_chat(engine: Engine, d: RejectSenderChat, config: GroupC
     if now - engine.sender_chat_notices.get(d.chat_id, 0.0) < SENDER_CHAT_NOTICE_SECONDS:
         return
     engine.sender_chat_notices[d.chat_id] = now
-    text = render_to_string("verification/telegram/sender_chat.html",
-                            {"group": config.title}).strip()
+    with languages.speaking(engine.group_language(config)):  # said to the whole group
+        text = render_to_string("verification/telegram/sender_chat.html",
+                                {"group": wording.isolate(config.title)}).strip()
     message = await send(engine, d.chat_id, text, thread_id=d.thread_id, level="P1")
     if message is not None and config.warning_delete_after:
         delete_later(engine, d.chat_id, message, config.warning_delete_after)

@@ -37,7 +37,9 @@ async def warn(engine: Engine, config: GroupConfig, person: Person,
     `short`: how many of `missing` they need under the group's policy (0: all)."""
     warning, is_new = engine.board.add(config.chat_id, thread_id, config.title, person,
                                        missing, config.warning_text, short=short,
-                                       policy=config.policy)
+                                       policy=config.policy,
+                                       language=engine.group_language(config),
+                                       custom_texts=config.warning_texts)
     if not is_new:
         schedule_edit(engine, warning, config)
         return

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import time
 
+from django.utils.translation import npgettext, pgettext, pgettext_lazy
 from telegram import Update
 
+from groups import languages
 from groups.config import GroupConfig
 from groups.services import ledger_reads
-from verification import actions, telegram_reads
+from verification import actions, telegram_reads, wording
 from verification.decisions import (
     Ledger,
     NotOurs,
@@ -27,9 +29,11 @@ from verification.flows.join_requests import retry_join_request
 from verification.joinrequests import apending_request
 from verification.updates import ButtonPress
 
+# Translators: the alerts on a button press are at most 200 characters.
 REFUSALS = {
-    "protection_off": ("Protection is off here.", False),
-    "not_named": ("This button is for the member named in the warning.", True),
+    "protection_off": (pgettext_lazy("alert", "Protection is off here."), False),
+    "not_named": (pgettext_lazy("alert", "This button is for the member named in the warning."),
+                  True),
 }
 
 
@@ -39,13 +43,18 @@ async def on_button(engine: Engine, update: Update) -> None:
     if press is None:
         await actions.answer(engine, query.id)
         return
-    if not engine.may_press(press.presser.id):
-        await actions.answer(engine, press.query_id, "One moment, checking…")
-        return
-    if press.kind == "request":
-        await _request_pressed(engine, press)
-    else:
-        await _joined_pressed(engine, press)
+    # Every answer is an alert to the presser alone: in their language.
+    group = press.target if press.kind == "request" else press.chat_id
+    config = await engine.config(group) if group is not None else None
+    with languages.speaking(engine.language_of(config, press.presser.language_code)):
+        if not engine.may_press(press.presser.id):
+            await actions.answer(engine, press.query_id,
+                                 pgettext("alert", "One moment, checking…"))
+            return
+        if press.kind == "request":
+            await _request_pressed(engine, press)
+        else:
+            await _joined_pressed(engine, press)
 
 
 async def _joined_pressed(engine: Engine, press: ButtonPress) -> None:
@@ -68,7 +77,7 @@ async def _joined_pressed(engine: Engine, press: ButtonPress) -> None:
                                 ledger, restricted_here=restricted_here))
     if isinstance(decision, RefusePress):
         text, alert = REFUSALS[decision.why]
-        await actions.answer(engine, press.query_id, text, alert=alert)
+        await actions.answer(engine, press.query_id, str(text), alert=alert)
         return
     # A person is waiting for the answer: their checks go first (P0).
     answers, _ = await telegram_reads.check(engine, press.presser.id, config.channels,
@@ -84,27 +93,28 @@ async def _answer_unmute(engine: Engine, press: ButtonPress,
                          started: float, *, restore: bool) -> None:
     if isinstance(decision, Unmute):
         done = await actions.unmute(engine, decision, config, started=started, restore=restore)
-        text = "Thanks! You can write again." if done.ok else "Something went wrong; try again."
+        text = pgettext("alert", "Thanks! You can write again.") if done.ok else \
+            pgettext("alert", "Something went wrong; try again.")
         await actions.answer(engine, press.query_id, text)
     elif isinstance(decision, StillMissing):
         await actions.answer(engine, press.query_id, missing_text(decision), alert=True)
     else:
-        await actions.answer(engine, press.query_id,
-                             "An admin of this group restricted you; only they can lift it.",
-                             alert=True)
+        await actions.answer(engine, press.query_id, pgettext(
+            "alert", "An admin of this group restricted you; only they can lift it."), alert=True)
 
 
 async def _request_pressed(engine: Engine, press: ButtonPress) -> None:
     config = await engine.config(press.target)
     request = await apending_request(config.pk, press.presser.id) if config else None
     if request is None:
-        await actions.answer(engine, press.query_id, "This request is no longer open.")
+        await actions.answer(engine, press.query_id,
+                             pgettext("alert", "This request is no longer open."))
         return
     still = await retry_join_request(
         engine, press.target, press.presser, fresh=tuple(c.chat_id for c in config.channels),
         level="P0")
     if still is None:
-        await actions.answer(engine, press.query_id, "You're in!")
+        await actions.answer(engine, press.query_id, pgettext("alert", "You're in!"))
     else:
         await actions.answer(engine, press.query_id, missing_text(still), alert=True)
 
@@ -112,8 +122,15 @@ async def _request_pressed(engine: Engine, press: ButtonPress) -> None:
 def missing_text(decision: StillMissing) -> str:
     """The alert: what is still needed, and under `any` / `at least N` how many of it."""
     if decision.unknown:
-        return "Telegram did not answer just now. Please try again in a minute."
-    names = ", ".join(c.label for c in decision.missing)
+        return pgettext("alert", "Telegram did not answer just now. Please try again in a minute.")
+    names = wording.joined_text([wording.isolate(c.label) for c in decision.missing],
+                                any_of=bool(decision.short))
     if decision.short and decision.short < len(decision.missing):
-        return f"You still need to join {decision.short} of: {names}"
-    return f"You still need to join: {names}"
+        # Translators: an alert (at most 200 characters with the channels' titles);
+        # channels: "Cats or Dogs".
+        return npgettext("alert", "You still need to join %(count)s of: %(channels)s",
+                         "You still need to join %(count)s of: %(channels)s",
+                         decision.short) % {"count": decision.short, "channels": names}
+    # Translators: an alert (at most 200 characters with the channels' titles);
+    # channels: "Cats and Dogs".
+    return pgettext("alert", "You still need to join: %(channels)s") % {"channels": names}

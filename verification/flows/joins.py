@@ -34,7 +34,10 @@ from verification.updates import MemberChange, Person
 async def on_new_members(engine: Engine, update: Update) -> None:
     message = update.effective_message
     for user in message.new_chat_members or ():
-        await joined(engine, message.chat_id, Person.from_user(user))
+        # Who joined by themselves is also the sender, whose `language_code` Telegram sends.
+        self_joined = message.from_user is not None and message.from_user.id == user.id
+        await joined(engine, message.chat_id,
+                     Person.from_user(message.from_user if self_joined else user))
 
 
 async def joined(engine: Engine, chat_id: int, person: Person) -> None:

@@ -28,6 +28,7 @@ from groups.config import configs
 from groups.models import EnforcedChannel, GroupAdmin, ProtectedGroup
 from nezuko.runtime import runtime_options
 from tests.factories import make_bot, make_channel, make_group
+from verification import command_menus
 from verification.engine import Engine
 from verification.recorder import EventRecorder
 
@@ -106,6 +107,14 @@ def limits() -> Limits:
 
 
 @pytest.fixture
+def menu_languages() -> tuple[str, ...] | None:
+    """The languages whose command menus the runtime sets at start-up: English alone
+    (two menus, not twenty: the P2 pacing would add a second and a half to every
+    test); a module testing the menus overrides this with None (every language)."""
+    return ("en",)
+
+
+@pytest.fixture
 def command_interval() -> float:
     """How often the runtime looks for dashboard commands: production's, unless a
     module that runs the queue itself overrides this (two claimers would race)."""
@@ -118,9 +127,18 @@ def event_subscribers() -> list:
     return []
 
 
+async def _menus_set(emulator: TelegramEmulator, count: int) -> None:
+    """Wait for the start-up's `count` setMyCommands (a fresh emulator has no menu)."""
+    since = 0
+    for _ in range(count):
+        call = await emulator.wait_for_call("setMyCommands", timeout=30, since=since)
+        since = emulator.calls.index(call) + 1
+
+
 @pytest.fixture
 async def world(scene: Scene, settings, tmp_path, limits: Limits,
-                command_interval: float, event_subscribers: list) -> EngineWorld:
+                command_interval: float, event_subscribers: list,
+                menu_languages: tuple[str, ...] | None) -> EngineWorld:
     settings.TELEGRAM_API_URL = scene.emulator.api_url
     bot_row = await sync_to_async(make_bot)(token=scene.bot.token,
                                            username=scene.bot.username)
@@ -130,13 +148,13 @@ async def world(scene: Scene, settings, tmp_path, limits: Limits,
     options.webhook_url = ""  # polling, whatever WEBHOOK_URL the environment sets
     options.limits = limits
     options.command_interval = command_interval
+    options.bot_tasks = [command_menus.publisher(menu_languages)
+                         if task is command_menus.publish else task for task in options.bot_tasks]
     try:
         async with supervised(options, bot_row.pk) as runner:
-            # The bot's start-up step sets its command menus (one per scope); tests that
-            # count calls start once it is done.
-            first = await scene.emulator.wait_for_call("setMyCommands", timeout=30)
-            await scene.emulator.wait_for_call("setMyCommands", timeout=30,
-                                               since=scene.emulator.calls.index(first) + 1)
+            # The bot's start-up step sets its command menus (one per scope and
+            # language); tests that count calls start once it is done.
+            await _menus_set(scene.emulator, len(command_menus.wanted(menu_languages)))
             yield EngineWorld(scene.emulator, scene, runner.engine, bot_row, probe,
                               runner.application, runner)
     finally:

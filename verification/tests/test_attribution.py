@@ -127,7 +127,7 @@ async def test_a_missing_right_is_retried_by_the_check_up(world):
     assert join_button_url(warning) == "https://t.me/catnews"
     # /doctor says so and what would fix it, without flagging the group for it.
     text = await say(world, s.group, s.alice, "/doctor")
-    assert "ℹ️ Channel Cat News: no invite link for this group yet" in text
+    assert "ℹ️ Channel \u2068Cat News\u2069: no invite link for this group yet" in text
     assert "“Invite users” right" in text
     await Commands(world.engine).checkup()
     assert not (await ProtectedGroup.objects.aget(chat_id=s.group.id)).needs_attention

@@ -130,7 +130,7 @@ async def test_one_message_asks_the_question_and_names_the_channel_then_the_rule
     await world.protect(captcha=True)
     call = await _newcomer(world, s.carol)
     # The question and the channel to join, in one message; one mute.
-    assert [b["text"] for b in buttons(call)][0] == "Join Cat News"
+    assert [b["text"] for b in buttons(call)][0] == "Join \u2068Cat News\u2069"
     assert "Cat News" in call.params["text"] and "within 120 seconds" in call.params["text"]
     assert len(world.calls("sendMessage", chat_id=s.group.id)) == 1
     assert len(world.calls("restrictChatMember", user_id=s.carol.id)) == 1

@@ -61,7 +61,7 @@ async def test_protect_says_exactly_which_right_is_missing_where(world):
 
 async def test_non_admins_are_refused_and_private_chats_are_pointed_to_the_group(world):
     s = world.scene
-    assert "You are not an administrator of Cats" in await say(world, s.group, s.bob,
+    assert "You are not an administrator of \u2068Cats\u2069" in await say(world, s.group, s.bob,
                                                                "/protect @catnews")
     since = len(world.emu.calls)
     world.emu.send_message(s.bot, s.alice, "/protect @catnews")
@@ -206,7 +206,7 @@ async def test_an_admin_without_the_ban_right_may_look_but_not_change(world):
     s.emulator.promote(s.group, s.bob, by=s.alice, can_pin_messages=True)
     await world.settle()
     refused = await say(world, s.group, s.bob, "/unprotect")
-    assert "You need the 'Ban users' right in Cats" in refused
+    assert "You need the 'Ban users' right in \u2068Cats\u2069" in refused
     assert "protection" in (await say(world, s.group, s.bob, "/status")).lower()
     # The settings keyboard shows, but pressing it changes nothing.
     since = len(world.emu.calls)

@@ -83,3 +83,15 @@ def test_a_new_restriction_on_a_restricted_member_is_reported_but_a_leave_is_no_
 def test_it_ignores_changes_that_matter_to_no_rule():
     assert MemberChange.from_update(cmu(ChatMemberMember(CAROL), ChatMemberMember(CAROL))) is None
     assert MemberChange.from_update(None) is None
+
+
+def test_a_joiners_language_comes_from_the_actor_when_they_joined_themselves():
+    speaking = User(id=42, first_name="Carol", is_bot=False, language_code="fa")
+    alice = User(id=7, first_name="Alice", is_bot=False, language_code="es")
+    joined = MemberChange.from_update(cmu(ChatMemberLeft(CAROL), ChatMemberMember(CAROL)))
+    assert joined.person.language_code == ""
+    own = ChatMemberUpdated(GROUP, speaking, NOW, ChatMemberLeft(CAROL), ChatMemberMember(CAROL))
+    assert MemberChange.from_update(own).person.language_code == "fa"
+    # Added by someone else: the adder's language is not the member's.
+    added = ChatMemberUpdated(GROUP, alice, NOW, ChatMemberLeft(CAROL), ChatMemberMember(CAROL))
+    assert MemberChange.from_update(added).person.language_code == ""

@@ -31,7 +31,7 @@ async def test_it_deletes_restricts_and_warns_a_non_subscriber_once(world):
     # It should post one warning: a Join button per missing channel, "I've joined" for carol.
     (warning,) = world.calls("sendMessage", chat_id=s.group.id)
     assert buttons(warning) == [
-        {"text": "Join Cat News", "url": "https://t.me/catnews"},
+        {"text": "Join \u2068Cat News\u2069", "url": "https://t.me/catnews"},
         {"text": "I've joined", "callback_data": callback_data("joined", s.carol.id)},
     ]
     assert "Carol" in warning.params["text"]
@@ -57,7 +57,7 @@ async def test_it_names_only_the_channels_still_missing(world):
     await world.settle()
     (warning,) = world.calls("sendMessage", chat_id=s.group.id)
     # A private channel is joined by its invite link.
-    assert buttons(warning)[0] == {"text": "Join Cat Pics",
+    assert buttons(warning)[0] == {"text": "Join \u2068Cat Pics\u2069",
                                    "url": f"https://t.me/+invite{abs(pics.id)}"}
     assert len(buttons(warning)) == 2
 

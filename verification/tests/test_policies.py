@@ -1,6 +1,7 @@
 """Channel policies (issue 15): all, any, at least N, as values and end to end."""
 
 import dataclasses
+import re
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -22,6 +23,11 @@ from verification.models import VerificationEvent
 from verification.tests.test_decisions import CAROL, NEWS, PICS, make_config
 
 ART = ChannelConfig(3, -1003, "Cat Art", "catart", "https://t.me/catart")
+
+
+def plain(text: str) -> str:
+    """The words a person reads: without bold tags and the isolates around names."""
+    return re.sub("</?b>|[\u2068\u2069]", "", text)
 
 
 def decide(policy: str, answers: dict, channels=(NEWS, PICS, ART), **fields):
@@ -97,7 +103,8 @@ def test_unmute_follows_the_policy_and_says_how_many_more():
                                           ART.chat_id: False},
                           restricted_by_nezuko=True, reason="button")
     assert still == StillMissing(config.chat_id, CAROL, (PICS, ART), short=1)
-    assert missing_text(still) == "You still need to join 1 of: Cat Pics, Cat Art"
+    assert missing_text(still) == ("You still need to join 1 of: "
+                                  "\u2068Cat Pics\u2069 or \u2068Cat Art\u2069")
     assert isinstance(decide_unmute(config, CAROL, {NEWS.chat_id: True, PICS.chat_id: True,
                                                     ART.chat_id: False},
                                     restricted_by_nezuko=True, reason="button"), Unmute)
@@ -150,10 +157,9 @@ async def test_any_never_mutes_a_member_of_one_channel_and_warns_others_with_bot
     assert s.emulator.member(s.group, s.bob)["status"] == "member"
     # Carol is warned with both channels' buttons, and told one of them is enough.
     (warning,) = world.calls("sendMessage", chat_id=s.group.id)
-    assert [b["text"] for b in buttons(warning)] == ["Join Cat News", "Join Cat Pics",
-                                                      "I've joined"]
-    assert "please join one of Cat News or Cat Pics." in warning.params["text"].replace(
-        "<b>", "").replace("</b>", "")
+    assert [plain(b["text"]) for b in buttons(warning)] == ["Join Cat News", "Join Cat Pics",
+                                                             "I've joined"]
+    assert "please join one of Cat News or Cat Pics." in plain(warning.params["text"])
     # The event's reason names the policy.
     await world.recorder.aflush()
     event = await VerificationEvent.objects.aget(user_id=s.carol.id, outcome="restricted")
@@ -175,9 +181,9 @@ async def test_at_least_two_of_three_tells_a_member_of_one_which_would_do(world)
     await world.settle()
     (warning,) = world.calls("sendMessage", chat_id=s.group.id)
     # Only the channels that would satisfy it, and how many more.
-    assert [b["text"] for b in buttons(warning)] == ["Join Cat Pics", "Join Cat Art",
-                                                      "I've joined"]
-    text = warning.params["text"].replace("<b>", "").replace("</b>", "")
+    assert [plain(b["text"]) for b in buttons(warning)] == ["Join Cat Pics", "Join Cat Art",
+                                                             "I've joined"]
+    text = plain(warning.params["text"])
     assert "please join one more of Cat Pics or Cat Art" in text
     assert "at least 2 of its channels" in text
     # Joining one of them is enough: she is unmuted without pressing anything.

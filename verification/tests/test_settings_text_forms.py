@@ -25,8 +25,9 @@ VALID = [
     ("warning_delay 0", "warning_delete_after", 0, "warning_delay: <b>0</b>"),
     ("fail open", "fail_mode", "open", "fail: <b>open</b>"),
     ("fail closed", "fail_mode", "closed", "fail: <b>closed</b>"),
-    ("language auto", "language", "auto", "language: <b>auto</b>"),
+    # (auto is the default: set another language first, so each form is a change.)
     ("language pt-BR", "language", "pt-br", "language: <b>pt-br</b>"),
+    ("language auto", "language", "auto", "language: <b>auto</b>"),
     ("throttle 30", "throttle", 30, "throttle: <b>30</b>"),
 ]
 
@@ -42,7 +43,8 @@ INVALID = [
     ("warning_delay -1", "use seconds from 0 (keep) to 86400"),
     ("warning_delay 100000", "use seconds from 0 (keep) to 86400"),
     ("fail sometimes", "use open or closed"),
-    ("language klingon!", "use auto or a language code"),
+    ("language klingon!", "use auto or one of en, es, pt-br, ru, uk, id, hi, fa, ar, tr"),
+    ("language de", "use auto or one of en, es, pt-br, ru, uk, id, hi, fa, ar, tr"),
     ("throttle 9999", "use seconds from 0 (answer every command) to 3600"),
     ("colour blue", "There is no setting “colour”. Settings: action, policy, captcha, "
                     "captcha_timeout, warning_delay, fail, language, throttle."),

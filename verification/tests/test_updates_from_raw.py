@@ -42,6 +42,19 @@ def test_a_person_reads_the_same_from_raw_json(user):
     assert Person.from_raw(user) == Person.from_user(User.de_json(user, BOT))
 
 
+@pytest.mark.parametrize(("tag", "read"), [
+    ("fa", "fa"), ("pt-br", "pt-br"), ("en-GB", "en-GB"), (None, ""), ("", ""),
+    ("x" * 36, ""), ("es;drop", ""),
+])
+def test_a_persons_language_reads_the_same_from_raw_json(tag, read):
+    """The language their app speaks (what texts to them are written in), both ways."""
+    user = {"id": 42, "is_bot": False, "first_name": "Carol"}
+    if tag is not None:
+        user["language_code"] = tag
+    assert Person.from_raw(user).language_code == read
+    assert Person.from_user(User.de_json(user, BOT)).language_code == read
+
+
 @pytest.mark.parametrize("data", [
     message(**{"from": PEOPLE[0]}),
     # An anonymous admin, the linked channel's automatic forward, a foreign channel.

@@ -2,7 +2,7 @@
 
 from groups.config import ChannelConfig
 from verification.updates import Person
-from verification.warnings import NAMES_SHOWN, WarningBoard, render
+from verification.warnings import NAMES_SHOWN, WarningBoard, language, render
 
 NEWS = ChannelConfig(1, -1001, "Cat <News>", "catnews", "https://t.me/catnews")
 SECRET = ChannelConfig(2, -1002, "Secret", "", "")  # private, no link known
@@ -16,7 +16,7 @@ def test_it_lists_every_missing_channel_but_buttons_only_those_with_a_link():
     assert "Cat &lt;News&gt;" in text and "Secret" in text
     buttons = [b for row in markup.inline_keyboard for b in row]
     # One Join button (the channel with a link), then "I've joined" bound to carol.
-    assert [b.text for b in buttons] == ["Join Cat <News>", "I've joined"]
+    assert [b.text for b in buttons] == ["Join \u2068Cat <News>\u2069", "I've joined"]
     assert buttons[-1].callback_data == "nz:j:1"
 
 
@@ -69,3 +69,29 @@ def test_a_shared_warning_takes_up_the_groups_text_changed_while_it_is_open():
     text, _ = render(same)
     assert same is warning and not is_new
     assert "Welcome" in text and "Dave" in text
+
+
+def test_names_of_either_direction_are_isolated_from_the_sentence():
+    """An Arabic name in an English sentence (and a Latin channel title beside it) is
+    wrapped in FSI ... PDI, so it cannot reorder the words around it."""
+    board = WarningBoard()
+    board.add(-100, None, "قطط Cats", Person(1, "مريم"), (NEWS,))
+    warning, _ = board.add(-100, None, "قطط Cats", Person(2, "Dave"), (NEWS,))
+    text, _ = render(warning)
+    assert '\u2068<a href="tg://user?id=1">مريم</a>\u2069' in text
+    assert '\u2068<a href="tg://user?id=2">Dave</a>\u2069' in text
+    assert "<b>\u2068قطط Cats\u2069</b>" in text
+    assert "\u2068<b>Cat &lt;News&gt;</b>\u2069" in text
+    # Every isolate is closed.
+    assert text.count("\u2068") == text.count("\u2069") == 4
+
+
+def test_one_person_reads_their_language_and_several_the_groups():
+    board = WarningBoard()
+    warning, _ = board.add(-100, None, "Cats", Person(1, "Zoë", language_code="es-MX"),
+                           (NEWS,), language="tr")
+    assert language(warning) == "es"
+    board.add(-100, None, "Cats", Person(2, "Ali", language_code="fa"), (NEWS,), language="tr")
+    assert language(warning) == "tr"
+    board.remove_user(-100, 1)
+    assert language(warning) == "fa"
