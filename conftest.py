@@ -59,3 +59,15 @@ def _fresh_caches(settings, tmp_path):
     memberships.clear_local()
     for spooled in (writer, recorder, buffer):
         spooled.close_spool()
+
+
+@pytest.fixture(autouse=True)
+def _english_between_tests():
+    """Every test starts in English. LocaleMiddleware activates a request's language in
+    the thread that serves it and leaves it there (a server's next request activates its
+    own); the test client serves requests in the test's thread, so a test asking for a
+    Russian page would leave the next test's texts in Russian."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()

@@ -19,6 +19,24 @@ from collections import Counter, OrderedDict
 from django.conf import settings
 from django.utils import translation
 
+# gettext's Plural-Forms of each catalog, by locale (English, the source, has none): the
+# CLDR rules for whole numbers. Django's own catalogs may have more forms (fractions);
+# Django keeps each catalog's formula, so ours need not match theirs.
+PLURAL_FORMS = {
+    "es": "nplurals=2; plural=(n != 1);",
+    "pt_BR": "nplurals=2; plural=(n > 1);",
+    "ru": ("nplurals=3; plural=(n%10==1 && n%100!=11 ? 0 : n%10>=2 && n%10<=4 && "
+           "(n%100<10 || n%100>=20) ? 1 : 2);"),
+    "uk": ("nplurals=3; plural=(n%10==1 && n%100!=11 ? 0 : n%10>=2 && n%10<=4 && "
+           "(n%100<10 || n%100>=20) ? 1 : 2);"),
+    "id": "nplurals=1; plural=0;",
+    "hi": "nplurals=2; plural=(n != 1);",
+    "fa": "nplurals=2; plural=(n > 1);",
+    "ar": ("nplurals=6; plural=(n==0 ? 0 : n==1 ? 1 : n==2 ? 2 : n%100>=3 && n%100<=10 ? 3 "
+           ": n%100>=11 ? 4 : 5);"),
+    "tr": "nplurals=2; plural=(n != 1);",
+}
+
 AUTO = "auto"  # a group's language when it follows its members (the most common)
 DEFAULT = "en"
 # A tally knows a group's language once it has seen this many members; before (after a

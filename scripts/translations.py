@@ -21,25 +21,12 @@ from pathlib import Path
 
 import polib
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from groups.languages import PLURAL_FORMS  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCALE = ROOT / "locale"
 
-# gettext's Plural-Forms for each shipped language but English, the source language
-# (the CLDR integer rules).
-PLURAL_FORMS = {
-    "es": "nplurals=2; plural=(n != 1);",
-    "pt_BR": "nplurals=2; plural=(n > 1);",
-    "ru": ("nplurals=3; plural=(n%10==1 && n%100!=11 ? 0 : n%10>=2 && n%10<=4 && "
-           "(n%100<10 || n%100>=20) ? 1 : 2);"),
-    "uk": ("nplurals=3; plural=(n%10==1 && n%100!=11 ? 0 : n%10>=2 && n%10<=4 && "
-           "(n%100<10 || n%100>=20) ? 1 : 2);"),
-    "id": "nplurals=1; plural=0;",
-    "hi": "nplurals=2; plural=(n != 1);",
-    "fa": "nplurals=2; plural=(n > 1);",
-    "ar": ("nplurals=6; plural=(n==0 ? 0 : n==1 ? 1 : n==2 ? 2 : n%100>=3 && n%100<=10 ? 3 "
-           ": n%100>=11 ? 4 : 5);"),
-    "tr": "nplurals=2; plural=(n != 1);",
-}
 
 # Code that no person reads: tests, benchmarks, the Bot API emulator, tooling.
 IGNORED = [".venv", "node_modules", "staticfiles", "benchmarks", "scripts", "tests",
@@ -60,7 +47,6 @@ def extract() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nezuko.settings")
     os.environ.setdefault("DEBUG", "true")
     os.environ.setdefault("NEZUKO_READ_DOTENV", "false")
-    sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)  # makemessages reads the tree from the working directory
     import django
     from django.core.management import call_command
