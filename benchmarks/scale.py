@@ -50,6 +50,7 @@ from tests.faults.servers import redis_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PER_CALL = 100  # Telegram's most updates per getUpdates
+NOOP_APP = "benchmarks.noop_asgi:application"
 
 
 class CountingBus(RedisBus):
@@ -211,8 +212,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def webhook_rate(scene, redis_url: str, count: int, workers: int) -> list[float]:
-    """updates/s answered 200 by each of `workers` daphne processes, posted at once."""
+async def webhook_rate(scene, redis_url: str, count: int, workers: int,
+                       app: str = "nezuko.asgi:application") -> list[float]:
+    """updates/s answered 200 by each of `workers` daphne processes, posted at once.
+
+    `app`: what daphne serves; benchmarks.noop_asgi measures the bound."""
     import aiohttp
     from django.conf import settings
 
@@ -226,7 +230,7 @@ async def webhook_rate(scene, redis_url: str, count: int, workers: int) -> list[
     children = [
         await asyncio.create_subprocess_exec(
             sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-            "nezuko.asgi:application", env=env, cwd=str(ROOT),
+            app, env=env, cwd=str(ROOT),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         for port in ports
     ]
@@ -313,6 +317,20 @@ async def polling(emu, scene, bot, probe, polled: int, latency: float, redis_url
     emu.clear_faults()
 
 
+async def webhooks(scene, redis_url: str, hooked: int) -> None:
+    """Part 2 of the module docstring, each figure beside daphne's own bound."""
+    print(f"webhook on the bus (daphne web workers, no bot in them), {hooked} updates per "
+          f"worker, 64 connections each ({load()}):")
+    for workers in (1, 2):
+        bound = await webhook_rate(scene, redis_url, hooked, workers, NOOP_APP)
+        rates = await webhook_rate(scene, redis_url, hooked, workers)
+        label = "1 worker " if workers == 1 else f"{workers} workers"
+        print(f"  {label}: bound (daphne, no-op app)      {sum(bound):>8,.0f} requests/s")
+        print(f"  {label}: the webhook route on the bus   {sum(rates):>8,.0f} updates/s "
+              f"({sum(rates) / sum(bound):.2f} x the bound"
+              + (f"; {' + '.join(f'{r:,.0f}' for r in rates)}" if workers > 1 else "") + ")")
+
+
 async def bench(polled: int, latency: float, hooked: int) -> None:
     await sync_to_async(call_command)("migrate", verbosity=0)
     emu = TelegramEmulator()
@@ -328,13 +346,7 @@ async def bench(polled: int, latency: float, hooked: int) -> None:
                 await polling(emu, scene, bot, probe, polled, latency, redis.url())
             if hooked:
                 os.environ["DATABASE_URL"] = f"sqlite:///{DB}"
-                one = await webhook_rate(scene, redis.url(), hooked, 1)
-                two = await webhook_rate(scene, redis.url(), hooked, 2)
-                print(f"webhook on the bus (daphne web workers, no bot in them), "
-                      f"{hooked} updates per worker, 64 connections each:")
-                print(f"  1 worker                          {one[0]:>8,.0f} updates/s")
-                print(f"  2 workers                         {sum(two):>8,.0f} updates/s "
-                      f"({' + '.join(f'{r:,.0f}' for r in two)})")
+                await webhooks(scene, redis.url(), hooked)
     finally:
         await emu.stop()
 
