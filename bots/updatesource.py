@@ -319,7 +319,8 @@ class PollRequest(BaseRequest):
         except TimeoutError as exc:
             raise TimedOut("getUpdates timed out") from exc
         except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp: {exc!r}") from exc
+            # The type only: aiohttp's messages may carry the URL, which holds the token.
+            raise NetworkError(f"getUpdates failed: {type(exc).__name__}") from exc
 
 
 class Poller:

@@ -111,8 +111,9 @@ async def test_the_pollers_client_answers_and_fails_as_ptbs_own(scene: Scene) ->
         with pytest.raises(InvalidToken):
             await poller._get_updates(0)
         emu.drop("getUpdates")
-        with pytest.raises(NetworkError):
+        with pytest.raises(NetworkError) as failed:
             await poller._get_updates(0)
+        assert scene.bot.token not in str(failed.value)  # the URL holds it: never logged
         emu.delay("getUpdates", 1.0)
         with pytest.raises(TimedOut):  # an answer slower than the read timeout
             await poller.request.post(f"{application.bot.base_url}/getUpdates",
