@@ -117,6 +117,21 @@ async def test_what_telegram_sent_comes_out_of_the_bus_as_it_went_in(bus: RedisB
 
 
 @needs_redis
+async def test_the_backlog_is_what_was_not_acknowledged_not_what_was_not_trimmed(
+        bus: RedisBus):
+    """The poller's back-pressure: acknowledged entries stop counting at once, not at
+    the next trim (XLEN would keep them for up to its 2 s)."""
+    assert await bus.backlog("42") == 0  # no stream yet
+    await bus.append("42", [message(100 + i, i % 3) for i in range(12)], polled=True)
+    assert await bus.backlog("42") == 12  # no consumer group yet: all of it waits
+    delivered = await bus.read("42", range(4), "c1", count=3, block_ms=0)
+    assert await bus.backlog("42") == 12  # read, not acknowledged: still waiting
+    await bus.ack("42", delivered[:5])
+    assert await bus.backlog("42") == 7
+    assert sum([await bus.redis.xlen(stream_key("42", p)) for p in range(4)]) == 12
+
+
+@needs_redis
 async def test_unacknowledged_updates_of_a_dead_consumer_are_claimed(bus: RedisBus):
     await bus.append("42", [message(i, i) for i in range(1, 9)])
     first = await bus.read("42", range(4), "dead", block_ms=0)
