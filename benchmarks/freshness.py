@@ -64,8 +64,8 @@ from verification.membership import MembershipCache, memberships  # noqa: E402
 STEP = 300.0  # simulated seconds between two messages of one member
 OVERALL_PER_SECOND = 30.0  # the limiter's (and Telegram's) overall rate per bot
 HOUR = 3600.0
-# Cold start: updates fed ahead of the handlers (the journal rewrites what is pending
-# every few thousand lines, so an unbounded backlog would measure the journal instead).
+# Cold start: updates fed ahead of the handlers, bounded as polling's back-pressure
+# bounds them (and as the journal's rewrites were once quadratic in a backlog).
 IN_FLIGHT = 1_000
 
 
