@@ -114,11 +114,13 @@ async def warm(world: FaultWorld, bot_id: int, talkers: list) -> None:
     print("  warning: the talkers were still being checked after 12 warm-up rounds")
 
 
-async def decided_rate(world: FaultWorld, bot_id: int, talkers: list,
-                       count: int) -> tuple[float, float]:
-    """(decided/s, appended/s): the second is the poller's pace into the bus."""
+async def decided_rate(world: FaultWorld, bot_id: int, talkers: list, count: int,
+                       runbots: list[Runbot]) -> tuple[float, float, str]:
+    """(decided/s, appended/s, CPU by process): the second is the poller's pace into
+    the bus, held to the deciding by the back-pressure once 5,000 wait."""
     emu = world.emulator
     await warm(world, bot_id, talkers)
+    cpu_before = cpu_seconds(runbots)
     added, acked = await counts(world, bot_id)
     # Every earlier entry is acknowledged by now, so the two counts meet at one target.
     assert added == acked, (added, acked)
@@ -127,8 +129,27 @@ async def decided_rate(world: FaultWorld, bot_id: int, talkers: list,
         emu.send_message(chat, person, f"busy {i}")
     start = time.perf_counter()
     appended_at = await wait_acknowledged(world, bot_id, acked + count)
-    decided = count / (time.perf_counter() - start)
-    return decided, count / ((appended_at or time.perf_counter()) - start)
+    elapsed = time.perf_counter() - start
+    return (count / elapsed, count / ((appended_at or time.perf_counter()) - start),
+            busy(runbots, cpu_before, elapsed))
+
+
+def cpu_seconds(runbots: list[Runbot]) -> list[float]:
+    """User + system CPU each runbot child used so far (/proc/<pid>/stat)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = []
+    for runbot in runbots:
+        assert runbot.child is not None
+        fields = Path(f"/proc/{runbot.child.process.pid}/stat").read_text().rsplit(")", 1)[1]
+        utime, stime = fields.split()[11:13]
+        out.append((int(utime) + int(stime)) / ticks)
+    return out
+
+
+def busy(runbots: list[Runbot], before: list[float], seconds: float) -> str:
+    """Each process's share of one core over the measure."""
+    used = [after - b for after, b in zip(cpu_seconds(runbots), before, strict=True)]
+    return "CPU " + " + ".join(f"{u / seconds:.0%}" for u in used) + " of a core"
 
 
 def shares(runbots: list[Runbot]) -> list[int]:
@@ -202,16 +223,16 @@ async def measure(world: FaultWorld, bot_id: int, talkers: list, count: int) -> 
     await first[0].start()
     print(f"one busy bot, {len(talkers)} groups, {count} messages waiting at once, "
           f"decided by the fast path on the bus:")
-    one, polled = await decided_rate(world, bot_id, talkers, count)
+    one, polled, cpu = await decided_rate(world, bot_id, talkers, count, first)
     print(f"  1 runbot process                 {one:>8,.0f} decided/s (its poller into "
-          f"the bus {polled:,.0f}/s; {load()})")
+          f"the bus {polled:,.0f}/s; {cpu}; {load()})")
     more = world.runbots(2, **BUS)
     await asyncio.gather(*(runbot.start() for runbot in more))
     spread = await spread_over(first + more)
-    three, polled = await decided_rate(world, bot_id, talkers, count)
+    three, polled, cpu = await decided_rate(world, bot_id, talkers, count, first + more)
     print(f"  3 runbot processes               {three:>8,.0f} decided/s "
           f"({three / one:.2f} x one process; the poller into the bus {polled:,.0f}/s; "
-          f"partitions {'/'.join(map(str, spread))}; {load()})")
+          f"partitions {'/'.join(map(str, spread))}; {cpu}; {load()})")
 
 
 def main() -> None:
