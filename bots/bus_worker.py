@@ -44,6 +44,10 @@ CLAIM_IDLE_MS = 5_000
 CLAIM_EVERY_SECONDS = 2.0
 TRIM_EVERY_SECONDS = 2.0
 BACKLOG_EVERY_SECONDS = 0.2
+# Updates decided between two turns of the event loop (see _take): with the poller in
+# the same process, 20 took its getUpdates from 62.0 to 58.8 ms and its append from
+# 2.95 to 1.85 ms a batch (medians, two alternating pairs of runs, load average 0.7).
+YIELD_EVERY = 20
 
 
 class BusAppender:
@@ -178,7 +182,11 @@ class BusWorker:
             await self._take(fresh, claimed=True)
 
     async def _take(self, batch: list[Delivery], *, claimed: bool = False) -> None:
-        for delivery in batch:
+        for index, delivery in enumerate(batch):
+            if index % YIELD_EVERY == YIELD_EVERY - 1:
+                # A poller in this process is waiting on the loop, and its next
+                # getUpdates is on the critical path; these decisions are not.
+                await asyncio.sleep(0)
             raw = delivery.raw
             if not claimed and self.recent.seen(delivery.update_id):
                 self._ack(delivery)  # appended twice (a webhook retry): handled once

@@ -42,9 +42,14 @@ import structlog
 
 logger = structlog.get_logger(__name__)
 
-# Rewrite the file once this many lines were appended since the last rewrite
-# (or at once when nothing is pending), so it never grows without bound.
-COMPACT_AFTER_LINES = 20_000
+# Rewrite the file once its dead lines (updates handled, done marks, old batch
+# ids) outnumber the live ones (pending updates, the last batch) DEAD_PER_LIVE
+# times, and there are at least COMPACT_MIN_LINES of them. A rewrite costs the
+# live lines; at least DEAD_PER_LIVE times as many were appended since the last
+# one, so compaction costs O(1) per line however large the backlog (a fixed
+# "every N lines" rewrote a 50,000-update backlog after every done mark).
+DEAD_PER_LIVE = 2
+COMPACT_MIN_LINES = 1_000
 
 
 class UpdateJournal:
@@ -113,12 +118,21 @@ class UpdateJournal:
         finished = [u for u in update_ids if self._pending.pop(u, None) is not None]
         if not finished:
             return
-        if not self._pending and self._lines >= 1_000:
-            self._rewrite()  # nothing pending: start the file afresh
-            return
         self._write(_line({"d": finished}), 1)
-        if self._lines >= COMPACT_AFTER_LINES:
+        if self._worth_compacting():
             self._rewrite()
+
+    @property
+    def lines(self) -> int:
+        """Lines in the file now (its size in entries)."""
+        return self._lines
+
+    def _live_lines(self) -> int:
+        return len(self._pending) + (1 if self.last_batch else 0)
+
+    def _worth_compacting(self) -> bool:
+        dead = self._lines - self._live_lines()
+        return dead >= COMPACT_MIN_LINES and dead > DEAD_PER_LIVE * self._live_lines()
 
     def close(self) -> None:
         if self._fd is not None:

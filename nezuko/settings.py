@@ -37,7 +37,7 @@ env = environ.Env(
     NEZUKO_PEOPLE_RETENTION_DAYS=(int, 365),
     NEZUKO_SPOOL_DIR=(str, ""),
     NEZUKO_JOURNAL_FSYNC=(bool, False),
-    NEZUKO_MEMBERSHIP_TTL=(int, 6 * 3600),
+    NEZUKO_MEMBERSHIP_TTL=(int, 12 * 3600),
     NEZUKO_UPDATE_BUS=(str, ""),
     NEZUKO_BUS_PARTITIONS=(int, 8),
     WEBHOOK_MAX_CONNECTIONS=(int, 40),
@@ -265,7 +265,9 @@ DASHBOARD_URL = env("DASHBOARD_URL").rstrip("/")
 NEZUKO_JOURNAL_FSYNC = env("NEZUKO_JOURNAL_FSYNC")
 # Seconds a "subscribed" answer is trusted. The channel's chat_member updates change it at
 # once, so this only bounds how long a missed update could go unnoticed; answers in use are
-# asked again in the background (lowest priority) before they expire.
+# asked again in the background (lowest priority) before they expire. 12 h: one call per
+# active subscriber per ~10 h (benchmarks/freshness.py); docs/engine.md says what a
+# missed update costs.
 NEZUKO_MEMBERSHIP_TTL = env("NEZUKO_MEMBERSHIP_TTL")
 # "redis": updates travel through Redis Streams (bots.bus), so runbot processes share
 # the bots and their chats and any web worker takes any bot's webhook. Empty: each

@@ -8,7 +8,7 @@ Key: (bot, channel, user). Two levels:
    process. If it fails, the cache marks it down for `L2_RETRY_SECONDS` and
    runs on memory alone, then tries again: an outage degrades, never fails.
 
-Positive answers live `NEZUKO_MEMBERSHIP_TTL` seconds (6 hours by default),
+Positive answers live `NEZUKO_MEMBERSHIP_TTL` seconds (12 hours by default),
 negative ones `NEGATIVE_TTL` (a user who just joined should not wait long),
 each with ±`JITTER` so a raid's entries do not all expire in the same second.
 Long-lived "yes" answers are safe because the bot is admin in every linked

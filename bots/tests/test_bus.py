@@ -105,6 +105,33 @@ async def test_a_batch_polled_again_is_not_appended_twice(bus: RedisBus):
 
 
 @needs_redis
+async def test_what_telegram_sent_comes_out_of_the_bus_as_it_went_in(bus: RedisBus):
+    """The poller's encoder (ujson when installed) keeps odd text, big ids and floats."""
+    odd = message(20, 1)
+    odd["message"]["text"] = "\ud800 broken, \U0001f600 fine, a/b \\ \"q\" \u00e9"
+    odd["message"]["from"] = {"id": 2**53 + 1, "is_bot": False, "first_name": "Big"}
+    odd["message"]["location"] = {"latitude": 48.858370123456789, "longitude": -0.1}
+    assert await bus.append("42", [odd], polled=True) == 1
+    [delivered] = await bus.read("42", range(4), "c1", block_ms=0)
+    assert delivered.raw == odd
+
+
+@needs_redis
+async def test_the_backlog_is_what_was_not_acknowledged_not_what_was_not_trimmed(
+        bus: RedisBus):
+    """The poller's back-pressure: acknowledged entries stop counting at once, not at
+    the next trim (XLEN would keep them for up to its 2 s)."""
+    assert await bus.backlog("42") == 0  # no stream yet
+    await bus.append("42", [message(100 + i, i % 3) for i in range(12)], polled=True)
+    assert await bus.backlog("42") == 12  # no consumer group yet: all of it waits
+    delivered = await bus.read("42", range(4), "c1", count=3, block_ms=0)
+    assert await bus.backlog("42") == 12  # read, not acknowledged: still waiting
+    await bus.ack("42", delivered[:5])
+    assert await bus.backlog("42") == 7
+    assert sum([await bus.redis.xlen(stream_key("42", p)) for p in range(4)]) == 12
+
+
+@needs_redis
 async def test_unacknowledged_updates_of_a_dead_consumer_are_claimed(bus: RedisBus):
     await bus.append("42", [message(i, i) for i in range(1, 9)])
     first = await bus.read("42", range(4), "dead", block_ms=0)

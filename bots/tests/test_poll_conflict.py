@@ -75,3 +75,49 @@ async def test_handing_a_token_between_processes_never_runs_two_polls(
 
     assert len(emulator.calls_named("getUpdates")) >= 3
     assert conflicts(emulator) == []
+
+
+# --- the poller's own getUpdates client ---------------------------------------------------
+
+
+async def test_the_pollers_client_answers_and_fails_as_ptbs_own(scene: Scene) -> None:
+    """PollRequest (aiohttp) replaces PTB's httpx client for getUpdates only: the same
+    raw updates, and Telegram's errors as the same PTB exceptions the poller acts on."""
+    from telegram.error import InvalidToken, NetworkError, RetryAfter, TimedOut
+
+    from bots.application import build_application
+    from bots.updatesource import Poller
+    from verification import ALLOWED_UPDATES
+
+    emu = scene.emulator
+    application = build_application(scene.bot.token, api_url=emu.api_url, with_updater=False)
+    poller = Poller(application, None, stop=asyncio.Event(),  # type: ignore[arg-type]
+                    allowed_updates=ALLOWED_UPDATES, max_pending=10)
+    try:
+        while earlier := await poller._get_updates(0):  # the scene's own joins
+            poller.offset = earlier[-1]["update_id"] + 1
+        emu.send_message(scene.group, scene.bob, "one")
+        emu.send_message(scene.group, scene.bob, "two")
+        batch = await poller._get_updates(0)
+        assert [raw["message"]["text"] for raw in batch] == ["one", "two"]
+        poller.offset = batch[-1]["update_id"] + 1
+        assert await poller._get_updates(0) == []  # the offset confirmed them
+
+        emu.fail("getUpdates", error_code=429, retry_after=7)
+        with pytest.raises(RetryAfter) as retry:
+            await poller._get_updates(0)
+        assert retry.value._retry_after.total_seconds() == 7
+        emu.fail("getUpdates", error_code=401, description="Unauthorized")
+        with pytest.raises(InvalidToken):
+            await poller._get_updates(0)
+        emu.drop("getUpdates")
+        with pytest.raises(NetworkError) as failed:
+            await poller._get_updates(0)
+        assert scene.bot.token not in str(failed.value)  # the URL holds it: never logged
+        emu.delay("getUpdates", 1.0)
+        with pytest.raises(TimedOut):  # an answer slower than the read timeout
+            await poller.request.post(f"{application.bot.base_url}/getUpdates",
+                                      read_timeout=0.2)
+    finally:
+        emu.clear_faults()
+        await poller.request.shutdown()

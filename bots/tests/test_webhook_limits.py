@@ -185,3 +185,18 @@ async def listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def test_twisteds_content_type_answers_are_remembered_and_unchanged():
+    """Under daphne each POST's Content-Type is parsed once per distinct header value."""
+    from twisted.web import http
+
+    original = getattr(http._parseContentType, "__wrapped__", http._parseContentType)
+    webhook.limit_daphne_request_bodies()
+    line = b"application/json; charset=utf-8"
+    assert http._parseContentType(line) == original(line) == b"application/json"
+    form = b"multipart/form-data; boundary=x"
+    assert http._parseContentType(form) == original(form) == b"multipart/form-data"
+    before = http._parseContentType.cache_info().hits
+    http._parseContentType(line)
+    assert http._parseContentType.cache_info().hits == before + 1
