@@ -6,6 +6,14 @@ RUN python -m venv /venv
 COPY requirements/base.lock /tmp/base.lock
 RUN /venv/bin/pip install --no-cache-dir --require-hashes -r /tmp/base.lock
 
+# --- catalogs: compile the translations (locale/*/LC_MESSAGES/django.po) -----------
+# msgfmt comes from gettext, needed at build time only.
+FROM python:3.11-slim AS catalogs
+RUN apt-get update && apt-get install -y --no-install-recommends gettext \
+    && rm -rf /var/lib/apt/lists/*
+COPY locale /locale
+RUN find /locale -name '*.po' -exec sh -c 'msgfmt --check-format -o "${1%.po}.mo" "$1"' _ {} \;
+
 # --- runtime: the venv and the code, run as an unprivileged user ------------------
 FROM python:3.11-slim
 ENV PATH=/venv/bin:$PATH \
@@ -17,6 +25,7 @@ RUN useradd --system --uid 10001 --create-home --home-dir /home/nezuko nezuko
 WORKDIR /app
 COPY --from=build /venv /venv
 COPY . .
+COPY --from=catalogs /locale /app/locale
 # Static files are collected at build time; DEBUG only lets settings load without secrets.
 RUN DEBUG=true NEZUKO_READ_DOTENV=false python manage.py collectstatic --noinput \
     && mkdir -p /app/var && chown -R nezuko:nezuko /app/var
