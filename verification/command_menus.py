@@ -40,6 +40,7 @@ PRIVATE_CHATS = (
     ("start", pgettext_lazy("command menu", "What Nezuko does, and adding it to a group")),
     ("login", pgettext_lazy("command menu", "A one-time link to your dashboard")),
     ("help", pgettext_lazy("command menu", "How to use Nezuko")),
+    ("forget", pgettext_lazy("command menu", "Delete what Nezuko stored about you")),
 )
 GROUP_ADMINS = (
     ("protect", pgettext_lazy("command menu", "Require channels: /protect @channel")),

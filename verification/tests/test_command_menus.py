@@ -32,7 +32,7 @@ async def test_it_sets_a_menu_per_scope_at_start_up(world):
     # and shipped language.)
     assert len(world.calls("setMyCommands")) == 2 * len(languages.shipped())
     # Private chats: what anyone may send; group admins: the setup commands.
-    assert names(world, "all_private_chats") == ["start", "login", "help"]
+    assert names(world, "all_private_chats") == ["start", "login", "help", "forget"]
     assert names(world, "all_chat_administrators") == [
         "protect", "unprotect", "status", "settings", "doctor", "help"]
     # Ordinary members of a group see no menu of Nezuko's.
@@ -75,4 +75,4 @@ async def test_it_leaves_menus_alone_when_they_are_as_wanted(world):
     await world.engine.bot.delete_my_commands(
         scope=command_menus.BotCommandScopeAllPrivateChats(), language_code="fa")
     assert await command_menus.set_menus(world.engine.bot) == 1
-    assert names(world, "all_private_chats", "fa") == ["start", "login", "help"]
+    assert names(world, "all_private_chats", "fa") == ["start", "login", "help", "forget"]
