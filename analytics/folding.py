@@ -41,7 +41,7 @@ from analytics.models import ALL_GROUPS, ApiCallHourly, ApiCallRollup, DecisionR
 from analytics.querysets import SPAN_DAY_TOTAL, TOTAL_OUTCOME
 from bots import metrics
 from bots.models import BotInstance
-from bots.spool import Spool, describe, write_bisecting
+from bots.spool import Spool, describe, drain, write_bisecting
 from groups.models import ProtectedGroup
 from verification.events import VerificationEventData
 
@@ -280,24 +280,9 @@ class RollupBuffer:
 
     def _flush_spool(self) -> tuple[int, bool]:
         """Rows written from the disk spool, and whether the database was away."""
-        written = 0
-        while self.spool.pending:
-            records = self.spool.read(SPOOL_BATCH)
-            items = [(offset, _decode(r)) for offset, r in records if r is not None]
-            if not items:
-                if records:
-                    self.spool.ack(records[-1][0])
-                    continue
-                return written, False
-            set_aside = self.set_aside
-            done = write_bisecting(items, lambda chunk: _write_items([i for _, i in chunk]),
-                                   lambda item, exc: self._set_aside(item[1], exc))
-            written += done - (self.set_aside - set_aside)
-            if done:
-                self.spool.ack(items[done - 1][0])
-            if done < len(items):
-                return written, True
-        return written, False
+        return drain(self.spool, _write_items,
+                     lambda record, exc: self._set_aside(_decode(record), exc),
+                     decode=_decode, batch_size=SPOOL_BATCH)
 
     def _set_aside(self, item: tuple[Key, Any], exc: BaseException) -> None:
         self.set_aside += 1

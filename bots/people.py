@@ -53,7 +53,7 @@ from telegram.error import Forbidden, TelegramError
 from bots import metrics
 from bots.models import BotUser, TelegramUser
 from bots.referrals import OWNER, Referral
-from bots.spool import Spool, describe, is_outage, storable, write_bisecting
+from bots.spool import Spool, describe, drain, is_outage, storable, write_bisecting
 
 logger = structlog.get_logger(__name__)
 
@@ -322,21 +322,8 @@ class PeopleWriter:
 
     def _flush_spool(self) -> tuple[int, bool]:
         """Entries written from the disk spool, and whether the database was away."""
-        written = 0
-        while self.spool.pending:
-            batch = self.spool.read(BATCH_SIZE)
-            set_aside = self.set_aside
-            done = write_bisecting(
-                batch,
-                lambda items: _write([Entry.from_record(r) for _, r in items if r is not None]),
-                lambda item, exc: self._set_aside(item[1], exc),
-            )
-            written += done - (self.set_aside - set_aside)
-            if done:
-                self.spool.ack(batch[done - 1][0])
-            if done < len(batch) or not batch:
-                return written, bool(batch)
-        return written, False
+        return drain(self.spool, _write, self._set_aside, decode=Entry.from_record,
+                     batch_size=BATCH_SIZE)
 
     def _put_back(self, entries: list[Entry]) -> None:
         """Unwritten entries go back under what arrived meanwhile (which is newer)."""

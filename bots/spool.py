@@ -258,6 +258,42 @@ def write_bisecting(items: Sequence[T], write: Callable[[Sequence[T]], Any],
     return done
 
 
+def drain(spool: Spool, write: Callable[[list[Any]], Any],
+          set_aside: Callable[[Any, BaseException], None], *,
+          decode: Callable[[Any], Any], batch_size: int) -> tuple[int, bool]:
+    """Write what `spool` holds back to the database, oldest first.
+
+    Each batch of `batch_size` records is decoded and written by `write(values)`
+    (through `write_bisecting`, so a record refused for its data goes to
+    `set_aside(record, error)` and the rest are written), and acknowledged as far as
+    it was done. Returns how many were written, and whether the database was away
+    (it stops there, leaving the rest spooled for the next flush).
+    """
+    written = 0
+    while spool.pending:
+        records = spool.read(batch_size)
+        if not records:
+            return written, False
+        refused = 0
+
+        def refuse(item: tuple[int, Any], exc: BaseException) -> None:
+            nonlocal refused
+            refused += 1
+            set_aside(item[1], exc)
+
+        done = write_bisecting(
+            records,
+            lambda chunk: write([decode(record) for _, record in chunk if record is not None]),
+            refuse,
+        )
+        written += done - refused
+        if done:
+            spool.ack(records[done - 1][0])
+        if done < len(records):
+            return written, True
+    return written, False
+
+
 # PostgreSQL refuses NUL in text; a lone surrogate cannot be encoded as UTF-8.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 

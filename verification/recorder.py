@@ -32,7 +32,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from bots import metrics
-from bots.spool import Spool, describe, storable, write_bisecting
+from bots.spool import Spool, describe, drain, storable, write_bisecting
 from verification.events import Subscriber, VerificationEventData, publish
 from verification.models import VerificationEvent
 
@@ -120,21 +120,8 @@ class EventRecorder:
 
     def _flush_spool(self) -> tuple[int, bool]:
         """Rows written from the disk spool, and whether the database was away."""
-        written = 0
-        while self.spool.pending:
-            batch = self.spool.read(BATCH_SIZE)
-            set_aside = self.set_aside
-            done = write_bisecting(
-                batch,
-                lambda items: _write([_from_record(r) for _, r in items if r is not None]),
-                lambda item, exc: self._set_aside(item[1], exc),
-            )
-            written += done - (self.set_aside - set_aside)
-            if done:
-                self.spool.ack(batch[done - 1][0])
-            if done < len(batch) or not batch:
-                return written, bool(batch)
-        return written, False
+        return drain(self.spool, _write, self._set_aside, decode=_from_record,
+                     batch_size=BATCH_SIZE)
 
     def _set_aside(self, event: VerificationEventData | dict[str, Any],
                    exc: BaseException) -> None:
