@@ -72,3 +72,16 @@ async def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def group_url(stack) -> str:
+    """Cats' page, after Carol was restricted there (so its member list has a row, with actions)."""
+    emu, scene = stack.emulator, stack.scene
+    emu.join(scene.group, scene.carol)
+    emu.send_message(scene.group, scene.carol, "hello")
+    await emu.wait_for_call("restrictChatMember", timeout=20, user_id=scene.carol.id)
+    out = await stack.manage("shell", "-c",
+                             "from groups.models import ProtectedGroup as G; "
+                             "print(G.objects.get(title='Cats').pk)")
+    return f"/groups/{out.strip().splitlines()[-1]}/"

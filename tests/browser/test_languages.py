@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 
 import pytest
-import pytest_asyncio
 from django.utils import translation
 from django.utils.translation import ngettext
 from playwright.async_api import expect
@@ -54,19 +53,6 @@ async def logged_in(browser, stack, locale: str, viewport: dict | None = None):
     await page.click("#continue")
     await page.wait_for_url(f"{stack.url}/")
     return page
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def group_url(stack) -> str:
-    """Cats' page, after Carol was restricted there (so its member list has a row)."""
-    emu, scene = stack.emulator, stack.scene
-    emu.join(scene.group, scene.carol)
-    emu.send_message(scene.group, scene.carol, "hello")
-    await emu.wait_for_call("restrictChatMember", timeout=20, user_id=scene.carol.id)
-    out = await stack.manage("shell", "-c",
-                             "from groups.models import ProtectedGroup as G; "
-                             "print(G.objects.get(title='Cats').pk)")
-    return f"/groups/{out.strip().splitlines()[-1]}/"
 
 
 async def test_arabic_pages_are_right_to_left_and_fit_a_phone(browser, stack, group_url):

@@ -62,19 +62,6 @@ async def open_viewer(browser, stack, viewport: dict, **options) -> Viewer:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def group_url(stack) -> str:
-    """Cats' page, after Carol was restricted there (so its member list has actions)."""
-    emu, scene = stack.emulator, stack.scene
-    emu.join(scene.group, scene.carol)
-    emu.send_message(scene.group, scene.carol, "hello")
-    await emu.wait_for_call("restrictChatMember", timeout=20, user_id=scene.carol.id)
-    out = await stack.manage("shell", "-c",
-                             "from groups.models import ProtectedGroup as G; "
-                             "print(G.objects.get(title='Cats').pk)")
-    return f"/groups/{out.strip().splitlines()[-1]}/"
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def phone(browser, stack):
     viewer = await open_viewer(browser, stack, PHONE, is_mobile=True, has_touch=True)
     yield viewer
