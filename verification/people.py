@@ -102,7 +102,7 @@ def _note_message(people: PeopleWriter, bot_pk: int, message) -> None:
 
 
 def _is_forget(text: str | None) -> bool:
-    command = (text or "").partition(" ")[0]
+    command = (text or "").partition(" ")[0].lower()  # as CommandHandler matches it
     return command == "/forget" or command.startswith("/forget@")
 
 

@@ -152,7 +152,7 @@ async def test_a_second_forget_within_the_minute_does_not_bring_the_person_back(
     assert await person(s.carol.id) is None
     # A double tap: the second /forget is throttled (no answer), and the message
     # asking to be forgotten must not itself note the person again.
-    world.emu.send_message(s.bot, s.carol, "/forget")
+    world.emu.send_message(s.bot, s.carol, "/Forget")  # commands match in any case
     await world.settle()
     await world.engine.people.aflush()
     assert await person(s.carol.id) is None
