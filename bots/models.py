@@ -237,6 +237,21 @@ class TelegramUser(models.Model):
         return self.referred_at is not None
 
 
+class ForgottenPerson(models.Model):
+    """A person who asked to be forgotten (/forget), and when.
+
+    Another runbot process may still hold a sighting of them taken before that
+    (in memory, or spooled through an outage): `bots.people` writes no sighting
+    older than this, so none brings them back. Only the id and the moment stay.
+    """
+
+    telegram_id = models.BigIntegerField(unique=True)
+    forgotten_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.telegram_id} forgotten at {self.forgotten_at:%Y-%m-%d %H:%M}"
+
+
 class BotUser(models.Model):
     """One person as seen by one bot: started it, blocked it, opted out of broadcasts."""
 

@@ -51,7 +51,7 @@ from telegram import User
 from telegram.error import Forbidden, TelegramError
 
 from bots import metrics
-from bots.models import BotUser, TelegramUser
+from bots.models import BotUser, ForgottenPerson, TelegramUser
 from bots.referrals import OWNER, Referral
 from bots.spool import Spool, describe, drain, is_outage, storable, write_bisecting
 
@@ -376,6 +376,9 @@ class PeopleWriter:
             with self._buffer_lock:
                 for key in [k for k in self._entries if k[1] == telegram_id]:
                     del self._entries[key]
+            # Other processes' buffers and spools: their older sightings are not written.
+            ForgottenPerson.objects.update_or_create(
+                telegram_id=telegram_id, defaults={"forgotten_at": timezone.now()})
             self._flush()
             deleted, _ = TelegramUser.objects.filter(telegram_id=telegram_id).delete()
         return deleted > 0
@@ -460,12 +463,24 @@ def _write(entries: Sequence[Entry]) -> None:
     """One batch, all or nothing (`write_bisecting` splits it if refused)."""
     if not entries:
         return
-    folded = _fold(entries)
+    folded = _not_forgotten(_fold(entries))
+    if not folded:
+        return
     with transaction.atomic():
         pks = _upsert_people(folded.values())
         _upsert_bot_users(folded.values(), pks)
         _first_starts(folded.values(), pks)
         _first_referrals(folded.values())
+
+
+def _not_forgotten(folded: dict[tuple[int, int], Entry]) -> dict[tuple[int, int], Entry]:
+    """Without the sightings taken before their person's /forget (one query a batch)."""
+    forgotten = dict(ForgottenPerson.objects.filter(
+        telegram_id__in={user for _bot, user in folded}).values_list("telegram_id", "forgotten_at"))
+    if not forgotten:
+        return folded
+    return {key: entry for key, entry in folded.items()
+            if key[1] not in forgotten or _at(entry.last_seen) > forgotten[key[1]]}
 
 
 def _upsert_people(entries) -> dict[int, int]:

@@ -91,7 +91,10 @@ def _renderers(log_format: str) -> list:
         # Tracebacks become text inside the JSON line; scrub them too.
         return [structlog.processors.format_exc_info, redact_tokens,
                 structlog.processors.JSONRenderer()]
-    return [structlog.dev.ConsoleRenderer(colors=False)]
+    # The console renderer would format tracebacks after `redact_tokens` ran: format
+    # them first, so a Bot API URL in an exception's message is scrubbed here too.
+    return [structlog.processors.format_exc_info, redact_tokens,
+            structlog.dev.ConsoleRenderer(colors=False)]
 
 
 def configure_structlog() -> None:

@@ -4,7 +4,7 @@
 
 * an observer in its own handler group, before every other, that notes each
   person an update brings (`note`) into the engine's `PeopleWriter`: a
-  private message or command (a `/start <payload>` with its referral), a
+  private message or command but /forget (a `/start <payload>` with its referral), a
   button press, a join request, a message or member change in a group the
   fast path did not settle (the engine decides on them), and the bot's own
   standing in a private chat (kicked: the person blocked the bot; member:
@@ -84,6 +84,10 @@ def note(people: PeopleWriter, bot_pk: int, update: Update) -> None:
 def _note_message(people: PeopleWriter, bot_pk: int, message) -> None:
     chat_type = message.chat.type
     if chat_type == "private":
+        if _is_forget(message.text):
+            # Asking to be forgotten is no sighting: a throttled second /forget
+            # would otherwise write the person back right after the first.
+            return
         payload = referrals.start_payload(message.text)
         referral = referrals.read(payload) if payload else None
         if payload and referral is None:
@@ -95,6 +99,11 @@ def _note_message(people: PeopleWriter, bot_pk: int, message) -> None:
         _seen(people, bot_pk, message.from_user)
         for member in message.new_chat_members or ():
             _seen(people, bot_pk, member)
+
+
+def _is_forget(text: str | None) -> bool:
+    command = (text or "").partition(" ")[0].lower()  # as CommandHandler matches it
+    return command == "/forget" or command.startswith("/forget@")
 
 
 def _seen(people: PeopleWriter, bot_pk: int, user: User | None, **kwargs) -> None:

@@ -22,6 +22,7 @@ that row is found; it is set aside, logged once with the reason and counted in
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -32,6 +33,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from bots import metrics
+from bots.models import ForgottenPerson
 from bots.spool import Spool, describe, drain, storable, write_bisecting
 from verification.events import Subscriber, VerificationEventData, publish
 from verification.models import VerificationEvent
@@ -120,8 +122,9 @@ class EventRecorder:
 
     def _flush_spool(self) -> tuple[int, bool]:
         """Rows written from the disk spool, and whether the database was away."""
-        return drain(self.spool, _write, self._set_aside, decode=_from_record,
-                     batch_size=BATCH_SIZE)
+        # Events spooled before a /forget are written without the person's name.
+        return drain(self.spool, lambda events: _write(_unnamed_if_forgotten(events)),
+                     self._set_aside, decode=_from_record, batch_size=BATCH_SIZE)
 
     def _set_aside(self, event: VerificationEventData | dict[str, Any],
                    exc: BaseException) -> None:
@@ -162,6 +165,21 @@ class EventRecorder:
 def _write(events: Sequence[VerificationEventData]) -> None:
     # bulk_create is one transaction (a savepoint inside one): all or nothing.
     VerificationEvent.objects.bulk_create([_row(e) for e in events])
+
+
+def _unnamed_if_forgotten(events: list[VerificationEventData]) -> list[VerificationEventData]:
+    """Spooled events recorded before their person's /forget, without the name: the
+    spool may outlive the process (written at its next start), and another process
+    may have answered the /forget meanwhile. One query a spooled batch; events from
+    memory are at most a flush old and skip it."""
+    named = {e.user_id for e in events if e.user_name}
+    forgotten = dict(ForgottenPerson.objects.filter(telegram_id__in=named)
+                     .values_list("telegram_id", "forgotten_at")) if named else {}
+    if not forgotten:
+        return events
+    return [dataclasses.replace(e, user_name="")
+            if e.user_id in forgotten and e.created_at <= forgotten[e.user_id] else e
+            for e in events]
 
 
 def _to_record(event: VerificationEventData) -> dict[str, Any]:

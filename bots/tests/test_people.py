@@ -42,10 +42,11 @@ def test_a_burst_of_sightings_is_one_entry_per_person_and_one_bulk_write(writer)
     assert writer.buffered == 50
     with CaptureQueriesContext(connection) as queries:
         assert writer.flush() == 50
-    # Upsert people, read their pks, upsert per-bot rows (plus the transaction's own).
+    # Read who asked to be forgotten, upsert people, read their pks, upsert per-bot
+    # rows (plus the transaction's own).
     writes = [q for q in queries.captured_queries
               if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT"))]
-    assert len(writes) == 3, [q["sql"][:60] for q in writes]
+    assert len(writes) == 4, [q["sql"][:60] for q in writes]
     assert TelegramUser.objects.count() == 50
     assert BotUser.objects.filter(bot=bot).count() == 50
     assert TelegramUser.objects.get(telegram_id=1007).first_name == "P7"
@@ -193,6 +194,26 @@ def test_forget_deletes_the_rows_and_what_was_buffered_about_them(writer):
     writer.flush()
     assert not TelegramUser.objects.filter(telegram_id=5).exists()
     assert writer.forget(5) is False
+
+
+def test_forget_holds_against_what_another_process_still_buffers(writer, tmp_path):
+    """Two runbot processes (the bus spreads a bot's chats over them): one saw the
+    person in a group just before the other answered their /forget."""
+    bot = make_bot()
+    other = PeopleWriter(spool=Spool(tmp_path / "other", "people"))
+    try:
+        writer.seen(bot.pk, person(5))
+        writer.flush()
+        other.seen(bot.pk, person(5, username="carol"))  # buffered over there
+        assert writer.forget(5) is True
+        other.flush()
+        assert not TelegramUser.objects.filter(telegram_id=5).exists()
+        # What the person does after asking is noted as ever.
+        other.seen(bot.pk, person(5, "Carol again"))
+        other.flush()
+        assert TelegramUser.objects.get(telegram_id=5).first_name == "Carol again"
+    finally:
+        other.close_spool()
 
 
 def test_prune_blanks_personal_data_of_people_not_seen_since(writer, django_user_model):

@@ -140,3 +140,20 @@ async def test_people_the_engine_decides_on_in_a_group_are_in_the_directory(worl
     assert carol is not None and carol.first_name == "Carol"
     row = await bot_user(world, s.carol.id)
     assert row.started_at is None and row.blocked_at is None
+
+
+async def test_a_second_forget_within_the_minute_does_not_bring_the_person_back(world):
+    s = world.scene
+    await start(world, s.carol)
+    since = len(world.emu.calls)
+    world.emu.send_message(s.bot, s.carol, "/forget")
+    await world.emu.wait_for_call("sendMessage", since=since, chat_id=s.carol.id)
+    await world.engine.idle()
+    assert await person(s.carol.id) is None
+    # A double tap: the second /forget is throttled (no answer), and the message
+    # asking to be forgotten must not itself note the person again.
+    world.emu.send_message(s.bot, s.carol, "/Forget")  # commands match in any case
+    await world.settle()
+    await world.engine.people.aflush()
+    assert await person(s.carol.id) is None
+    assert not await BotUser.objects.filter(user__telegram_id=s.carol.id).aexists()

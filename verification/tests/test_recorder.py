@@ -1,9 +1,13 @@
 """The event recorder: batched writes, publish at once, survives a database blink."""
 
+import dataclasses
+
 import pytest
 from django.db import connection
+from django.utils import timezone
 from prometheus_client import REGISTRY
 
+from bots.models import ForgottenPerson
 from bots.spool import Spool
 from verification.events import VerificationEventData
 from verification.models import VerificationEvent
@@ -57,6 +61,20 @@ def test_a_full_buffer_overflows_to_disk_instead_of_dropping(tmp_path):
     assert recorder.flush() == 5
     assert sorted(VerificationEvent.objects.values_list("user_id", flat=True)) == [0, 1, 2, 3, 4]
     assert recorder.spooled == 0
+
+
+def test_a_spooled_name_is_not_written_back_after_its_person_asked_to_be_forgotten(tmp_path):
+    """Spooled through an outage by a process that stopped, written at its next start:
+    meanwhile another process answered the person's /forget."""
+    recorder = EventRecorder(max_buffered=0, spool=Spool(tmp_path, "events"))
+    recorder.record(dataclasses.replace(event(5), user_name="Carol"))
+    recorder.record(dataclasses.replace(event(6), user_name="Dan"))
+    assert recorder.spooled == 2
+    ForgottenPerson.objects.create(telegram_id=5, forgotten_at=timezone.now())
+    recorder.record(dataclasses.replace(event(5), user_name="Carol again"))  # wrote again
+    assert recorder.flush() == 3
+    names = sorted(VerificationEvent.objects.values_list("user_id", "user_name"))
+    assert names == [(5, ""), (5, "Carol again"), (6, "Dan")]
 
 
 def test_only_a_full_disk_drops_events_and_it_counts_them(tmp_path):
