@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -54,6 +55,11 @@ from bots.journal import UpdateJournal
 from bots.ratelimit import retry_after_seconds
 from bots.spool import is_outage
 from bots.webhook import WebhookReceivers, webhook_secret, webhook_url
+
+try:
+    import ujson as _ujson  # as in bots.bus: the poller parses every batch on its hot path
+except ImportError:  # pragma: no cover - the lock installs it
+    _ujson = None
 
 logger = structlog.get_logger(__name__)
 
@@ -284,6 +290,8 @@ class PollRequest(BaseRequest):
     def __init__(self, read_timeout: float = POLL_TIMEOUT_SECONDS + 10) -> None:
         self._read_timeout = read_timeout
         self._session: Any = None
+        # Origin -> the proxy the environment names for it (None: direct), read once.
+        self._proxies: dict[str, Any] = {}
 
     @property
     def read_timeout(self) -> float:
@@ -293,9 +301,10 @@ class PollRequest(BaseRequest):
         import aiohttp
 
         if self._session is None or self._session.closed:
-            # trust_env: the proxy settings PTB's httpx client honours too.
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=1), trust_env=True)
+            # Not trust_env: aiohttp would then read ~/.netrc and the proxy variables in
+            # a thread on every request (two thread hops, 0.7-1.5 ms of each getUpdates
+            # under load); `_proxy` reads the proxy once, as PTB's httpx client does.
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
 
     async def shutdown(self) -> None:
         if self._session is not None:
@@ -313,14 +322,41 @@ class PollRequest(BaseRequest):
         timeout = aiohttp.ClientTimeout(total=None, connect=5.0, sock_read=read)
         data = request_data.json_parameters if request_data is not None else None
         try:
-            async with self._session.request(method, url, data=data,
-                                             timeout=timeout) as response:
+            proxy, proxy_auth = await self._proxy(url)
+            async with self._session.request(method, url, data=data, timeout=timeout,
+                                             proxy=proxy, proxy_auth=proxy_auth) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:
             raise TimedOut("getUpdates timed out") from exc
         except aiohttp.ClientError as exc:
             # The type only: aiohttp's messages may carry the URL, which holds the token.
             raise NetworkError(f"getUpdates failed: {type(exc).__name__}") from exc
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> Any:
+        """PTB's parsing with ujson (0.11 ms against json's 0.20 ms for 100 updates, on
+        the critical path of every batch); json where ujson is missing. Invalid JSON is
+        PTB's TelegramError, without logging the payload."""
+        decoded = payload.decode("utf-8", "replace")
+        try:
+            return _ujson.loads(decoded) if _ujson is not None else json.loads(decoded)
+        except ValueError as exc:
+            raise TelegramError("Invalid server response") from exc
+
+    async def _proxy(self, url: str) -> tuple[Any, Any]:
+        """(proxy, its credentials) that HTTP(S)_PROXY and NO_PROXY name for `url`'s
+        origin, or (None, None): read on the first request, as httpx reads them once."""
+        from aiohttp.helpers import get_env_proxy_for_url
+        from yarl import URL
+
+        origin = URL(url).origin()
+        key = str(origin)
+        if key not in self._proxies:
+            try:
+                self._proxies[key] = await asyncio.to_thread(get_env_proxy_for_url, origin)
+            except LookupError:
+                self._proxies[key] = (None, None)
+        return self._proxies[key]
 
 
 class Poller:
