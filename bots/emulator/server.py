@@ -75,12 +75,12 @@ async def handle_bot_api(request: web.Request) -> web.StreamResponse:
     name, handler, is_async = entry
     lname = name.lower()
     params: dict[str, Any] = {}
-    latency = arrived = woke = 0.0
+    latency = woke = 0.0
+    arrived = time.perf_counter()  # reading the parameters is the emulator's work too
     try:
         raw, from_form = await _raw_params(request)
         params = coerce(raw, from_form=from_form)
         latency = emu.latency(lname, params)
-        arrived = time.perf_counter()
         await emu.before_call(bot, lname, params, latency)
         woke = time.perf_counter()
         result = await handler(emu, bot, params) if is_async else handler(emu, bot, params)
