@@ -276,6 +276,9 @@ class JournaledConsumer:
         self.journal.done([update.update_id])
         metrics.set_updates_pending(self.bot_pk, self.journal.pending)
 
+FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
 class PollRequest(BaseRequest):
     """getUpdates over one aiohttp connection, with PTB's answers and errors.
 
@@ -320,10 +323,13 @@ class PollRequest(BaseRequest):
             await self.initialize()
         read = read_timeout if isinstance(read_timeout, int | float) else self._read_timeout
         timeout = aiohttp.ClientTimeout(total=None, connect=5.0, sock_read=read)
-        data = request_data.json_parameters if request_data is not None else None
+        # The form as bytes: aiohttp's FormData for a dict cost ~0.09 ms more a call.
+        data = (request_data.url_encoded_parameters().encode()
+                if request_data is not None else None)
         try:
             proxy, proxy_auth = await self._proxy(url)
             async with self._session.request(method, url, data=data, timeout=timeout,
+                                             headers=FORM_HEADERS if data else None,
                                              proxy=proxy, proxy_auth=proxy_auth) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:
