@@ -211,17 +211,19 @@ class InProcessBus:
         return None
 
 
-# KEYS: the polled mark, then the bot's P streams. ARGV: polled flag, mark TTL,
-# then (partition, update id, JSON) per update.
+# KEYS: the polled mark, then the bot's P streams. ARGV: polled flag, mark TTL, and
+# one line per update: "<partition> <update id> <JSON>" (compact JSON holds no line
+# break). One argument rather than three per update: redis-py packed 302 arguments in
+# ~0.2 ms of each append, on the poller's critical path (0.77 -> 0.59 ms an append).
 APPEND_SCRIPT = """
 local polled = ARGV[1] == '1'
 local mark = tonumber(redis.call('GET', KEYS[1]) or '-1')
 local top = mark
 local added = 0
-for i = 3, #ARGV, 3 do
-  local uid = tonumber(ARGV[i + 1])
+for partition, id, json in string.gmatch(ARGV[3], '(%d+) (%-?%d+) ([^\\n]+)') do
+  local uid = tonumber(id)
   if not polled or uid > mark then
-    redis.call('XADD', KEYS[tonumber(ARGV[i]) + 2], '*', 'u', ARGV[i + 2])
+    redis.call('XADD', KEYS[tonumber(partition) + 2], '*', 'u', json)
     added = added + 1
     if uid > top then top = uid end
   end
@@ -255,9 +257,9 @@ class RedisBus:
         if not batch:
             return 0
         keys = [polled_key(bot_key)] + [stream_key(bot_key, p) for p in range(self.partitions)]
-        args: list[Any] = ["1" if polled else "0", POLLED_MARK_SECONDS]
-        for raw in batch:
-            args += [partition_of(raw, self.partitions), raw["update_id"], encode(raw)]
+        lines = "\n".join(f"{partition_of(raw, self.partitions)} {int(raw['update_id'])} "
+                          f"{encode(raw)}" for raw in batch)
+        args = ["1" if polled else "0", POLLED_MARK_SECONDS, lines]
         try:
             async with asyncio.timeout(self.timeout):
                 return int(await self._append(keys=keys, args=args))

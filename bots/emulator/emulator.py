@@ -158,7 +158,13 @@ class TelegramEmulator(People):
         return fault
 
     def delay(self, method: str, seconds: float, chat_id: int | Any | None = None) -> None:
-        """Add latency to every call of `method` (in `chat_id`) until `clear_faults()`."""
+        """Add latency to every call of `method` (in `chat_id`) until `clear_faults()`.
+
+        `seconds` is the round trip: half passes before the call takes effect (the
+        request on its way), half after its answer is ready (on its way back), and the
+        answer is encoded meanwhile, as Telegram encodes on its own machines: the
+        emulator's work in the caller's process then adds nothing on top of it.
+        """
         entry = Delay(method.lower(), seconds, getattr(chat_id, "id", chat_id))
         self.delays.setdefault(entry.method, []).append(entry)
 
@@ -178,13 +184,21 @@ class TelegramEmulator(People):
         else:
             self._flood = FloodLimiter() if value else None
 
-    async def before_call(self, bot: User, method: str, params: dict[str, Any]) -> None:
-        """Latency, injected faults and flood limits, in that order (the hot path)."""
+    def latency(self, method: str, params: dict[str, Any]) -> float:
+        """The round trip added to this call by `delay()`, in seconds (the hot path)."""
+        if not self.delays:
+            return 0.0
         chat_id = params.get("chat_id")
-        if self.delays:
-            for entry in self.delays.get(method, ()):
-                if entry.chat_id is None or str(entry.chat_id) == str(chat_id):
-                    await asyncio.sleep(entry.seconds)
+        return sum(entry.seconds for entry in self.delays.get(method, ())
+                   if entry.chat_id is None or str(entry.chat_id) == str(chat_id))
+
+    async def before_call(self, bot: User, method: str, params: dict[str, Any],
+                          latency: float = 0.0) -> None:
+        """The request's half of `latency`, injected faults and flood limits, in that
+        order (the hot path)."""
+        chat_id = params.get("chat_id")
+        if latency:
+            await asyncio.sleep(latency / 2)
         if self.faults:
             self._inject(method, chat_id)
         if self._flood is not None:

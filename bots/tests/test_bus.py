@@ -106,14 +106,16 @@ async def test_a_batch_polled_again_is_not_appended_twice(bus: RedisBus):
 
 @needs_redis
 async def test_what_telegram_sent_comes_out_of_the_bus_as_it_went_in(bus: RedisBus):
-    """The poller's encoder (ujson when installed) keeps odd text, big ids and floats."""
+    """The poller's encoder (ujson when installed) keeps odd text, big ids and floats;
+    line breaks and "<digits> <digits> " in a text do not break the append's lines."""
     odd = message(20, 1)
-    odd["message"]["text"] = "\ud800 broken, \U0001f600 fine, a/b \\ \"q\" \u00e9"
+    odd["message"]["text"] = "\ud800 broken, \U0001f600 fine, a/b \\ \"q\" \u00e9\n1 2 {x}\r\n"
     odd["message"]["from"] = {"id": 2**53 + 1, "is_bot": False, "first_name": "Big"}
     odd["message"]["location"] = {"latitude": 48.858370123456789, "longitude": -0.1}
-    assert await bus.append("42", [odd], polled=True) == 1
-    [delivered] = await bus.read("42", range(4), "c1", block_ms=0)
-    assert delivered.raw == odd
+    after = message(21, 2, "3 4 5\n")
+    assert await bus.append("42", [odd, after], polled=True) == 2
+    delivered = await bus.read("42", range(4), "c1", block_ms=0)
+    assert [d.raw for d in delivered] == [odd, after]
 
 
 @needs_redis

@@ -61,6 +61,28 @@ async def test_added_latency_delays_only_that_method(scene: Scene) -> None:
         slow.cancel()
 
 
+async def test_added_latency_is_a_round_trip_the_call_takes_effect_within(scene: Scene) -> None:
+    """Half of it before the call takes effect, the rest before the answer arrives: the
+    answer never comes sooner than the latency, and the change is made by then."""
+    emu = scene.emulator
+    emu.delay("restrictChatMember", 0.6)
+    async with scene.ptb_bot() as bot:
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        slow = asyncio.create_task(
+            bot.restrict_chat_member(scene.group.id, scene.bob.id, ChatPermissions.no_permissions())
+        )
+        await asyncio.sleep(0.1)
+        assert emu.member(scene.group, scene.bob)["status"] == "member"  # still on its way
+        assert await slow
+        assert loop.time() - sent >= 0.6
+        assert emu.member(scene.group, scene.bob)["status"] == "restricted"
+        emu.clear_faults()
+        sent = loop.time()
+        await bot.get_chat(scene.group.id)
+        assert loop.time() - sent < 0.6
+
+
 async def test_a_burst_over_the_group_limit_gets_429(scene: Scene) -> None:
     emu = scene.emulator
     emu.flood_limits = FloodLimiter(per_bot_per_second=1000, group_per_minute=20)

@@ -121,3 +121,52 @@ async def test_the_pollers_client_answers_and_fails_as_ptbs_own(scene: Scene) ->
     finally:
         emu.clear_faults()
         await poller.request.shutdown()
+
+
+async def test_the_pollers_client_goes_through_the_proxy_the_environment_names(
+        scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY is read once (not in a thread per request) yet still honoured, and
+    NO_PROXY still exempts a host, as in PTB's own client."""
+    from bots.updatesource import PollRequest
+
+    seen: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.readline())  # e.g. b"POST http://127.0.0.1:.../getUpdates"
+        body = b'{"ok":true,"result":[]}'
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = f"{scene.emulator.api_url}/bot{scene.bot.token}/getUpdates"
+    for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    through_proxy, direct = PollRequest(), PollRequest()
+    try:
+        assert await through_proxy.post(url) == []
+        assert await through_proxy.post(url) == []
+        assert len(seen) == 2 and seen[0].startswith(b"POST http://127.0.0.1:")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        assert [update["update_id"] for update in await direct.post(url)]  # the scene's joins
+        assert len(seen) == 2
+    finally:
+        await through_proxy.shutdown()
+        await direct.shutdown()
+        server.close()
+        await server.wait_closed()
+
+
+def test_the_pollers_client_answers_invalid_json_as_ptb_does() -> None:
+    """ujson parses getUpdates' answer now; bad JSON is still PTB's TelegramError."""
+    from telegram.error import TelegramError
+
+    from bots.updatesource import PollRequest
+
+    assert PollRequest.parse_json_payload(b'{"ok":true,"result":[{"update_id":1}]}') == {
+        "ok": True, "result": [{"update_id": 1}]}
+    with pytest.raises(TelegramError, match="Invalid server response"):
+        PollRequest.parse_json_payload(b'{"ok":true,"result":[')
