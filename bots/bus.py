@@ -1,12 +1,13 @@
 """The update bus: intakes append raw updates, engine workers consume them.
 
-With `NEZUKO_UPDATE_BUS=redis` (needs REDIS_URL) a bot's updates travel through
-Redis Streams, so the process that polls a bot (or the daphne worker a webhook
+Whenever REDIS_URL is set (unless `NEZUKO_UPDATE_BUS=off`) a bot's updates travel
+through Redis Streams, so the process that polls a bot (or the daphne worker a webhook
 reaches) need not be the one that handles them:
 
-* one stream per bot and partition, `nezuko:bus:{<telegram id>}:<p>`; an update
-  goes to partition `chat id mod P` (0 when it has no chat), so one chat's
-  updates stay in order; the `{...}` hash tag keeps a bot's keys in one slot;
+* one stream per bot and partition, `nezuko:bus:{<telegram id>}:<p>` (the
+  prefix is `NEZUKO_BUS_PREFIX`); an update goes to partition `chat id mod P`
+  (0 when it has no chat), so one chat's updates stay in order; the `{...}`
+  hash tag keeps a bot's keys in one slot;
 * `append()` is one Lua script per batch: it XADDs every update and, for a
   getUpdates batch, skips the ids at or below the highest id polled before
   (Telegram sends an unconfirmed batch again to whoever polls next). When it
@@ -22,8 +23,9 @@ reaches) need not be the one that handles them:
   the intake's back-pressure bounds the backlog.
 
 `InProcessBus` has the same interface in memory, for tests and for tools that
-want the shape without Redis; the embedded default (no bus setting) does not use
-a bus at all: its consumer is `bots.updatesource.JournaledConsumer`, as before.
+want the shape without Redis; without Redis (the embedded default) or with
+`NEZUKO_UPDATE_BUS=off` no bus is used at all: the consumer is
+`bots.updatesource.JournaledConsumer`, as before.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ except ImportError:  # pragma: no cover - the lock installs it
 logger = structlog.get_logger(__name__)
 
 GROUP = "engine"
+# Every key of the bus starts with it (settings.NEZUKO_BUS_PREFIX): two installations,
+# or two test runs, on one Redis database keep apart with different ones.
+PREFIX = "nezuko:bus"
 # How long an id polled stays remembered: Telegram restarts its numbering only
 # after a week without updates, and re-sends an unconfirmed batch within seconds.
 POLLED_MARK_SECONDS = 86_400
@@ -91,12 +96,12 @@ def partition_of(raw: dict[str, Any], partitions: int) -> int:
     return 0 if chat is None else chat % partitions
 
 
-def stream_key(bot_key: str, partition: int) -> str:
-    return f"nezuko:bus:{{{bot_key}}}:{partition}"
+def stream_key(bot_key: str, partition: int, prefix: str = PREFIX) -> str:
+    return f"{prefix}:{{{bot_key}}}:{partition}"
 
 
-def polled_key(bot_key: str) -> str:
-    return f"nezuko:bus:{{{bot_key}}}:polled"
+def polled_key(bot_key: str, prefix: str = PREFIX) -> str:
+    return f"{prefix}:{{{bot_key}}}:polled"
 
 
 class UpdateBus(Protocol):
@@ -236,10 +241,12 @@ return added
 class RedisBus:
     """The bus on Redis Streams (module docstring)."""
 
-    def __init__(self, url: str, partitions: int = 8, *, timeout: float = 2.0) -> None:
+    def __init__(self, url: str, partitions: int = 8, *, timeout: float = 2.0,
+                 prefix: str = PREFIX) -> None:
         import redis.asyncio as redis_asyncio
 
         self.partitions = partitions
+        self.prefix = prefix
         # Blocking reads hold a connection for up to `block_ms`: no socket timeout
         # shorter than that, and TCP keepalive finds a dead Redis.
         self.redis = redis_asyncio.from_url(
@@ -250,11 +257,15 @@ class RedisBus:
         self._append = self.redis.register_script(APPEND_SCRIPT)
         self._groups: set[str] = set()
 
+    def _stream(self, bot_key: str, partition: int) -> str:
+        return stream_key(bot_key, partition, self.prefix)
+
     async def append(self, bot_key: str, batch: Sequence[dict[str, Any]], *,
                      polled: bool = False) -> int:
         if not batch:
             return 0
-        keys = [polled_key(bot_key)] + [stream_key(bot_key, p) for p in range(self.partitions)]
+        keys = [polled_key(bot_key, self.prefix)]
+        keys += [self._stream(bot_key, p) for p in range(self.partitions)]
         args: list[Any] = ["1" if polled else "0", POLLED_MARK_SECONDS]
         for raw in batch:
             args += [partition_of(raw, self.partitions), raw["update_id"], encode(raw)]
@@ -268,7 +279,7 @@ class RedisBus:
         from redis.exceptions import ResponseError
 
         for partition in partitions:
-            key = stream_key(bot_key, partition)
+            key = self._stream(bot_key, partition)
             if key in self._groups:
                 continue
             try:
@@ -284,7 +295,7 @@ class RedisBus:
             await asyncio.sleep(block_ms / 1000)
             return []
         await self._ensure_groups(bot_key, partitions)
-        streams = {stream_key(bot_key, p): ">" for p in sorted(partitions)}
+        streams = {self._stream(bot_key, p): ">" for p in sorted(partitions)}
         answer = await self.redis.xreadgroup(GROUP, consumer, streams, count=count,
                                              block=block_ms or None)
         out: list[Delivery] = []
@@ -307,7 +318,7 @@ class RedisBus:
             by_partition[delivery.partition].append(delivery.entry_id)
         async with self.redis.pipeline(transaction=False) as pipe:
             for partition, ids in by_partition.items():
-                pipe.xack(stream_key(bot_key, partition), GROUP, *ids)
+                pipe.xack(self._stream(bot_key, partition), GROUP, *ids)
             await pipe.execute()
 
     async def claim(self, bot_key: str, partitions: Collection[int], consumer: str, *,
@@ -315,7 +326,7 @@ class RedisBus:
         await self._ensure_groups(bot_key, partitions)
         out: list[Delivery] = []
         for partition in sorted(partitions):
-            key = stream_key(bot_key, partition)
+            key = self._stream(bot_key, partition)
             cursor: Any = "0-0"
             while True:
                 answer = await self.redis.xautoclaim(key, GROUP, consumer, min_idle_ms,
@@ -335,7 +346,7 @@ class RedisBus:
         async with self.redis.pipeline(transaction=False) as pipe:
             for partition, ids in by_partition.items():
                 for start in range(0, len(ids), 500):
-                    pipe.xclaim(stream_key(bot_key, partition), GROUP, consumer, 0,
+                    pipe.xclaim(self._stream(bot_key, partition), GROUP, consumer, 0,
                                 ids[start:start + 500], justid=True)
             await pipe.execute()
 
@@ -346,7 +357,7 @@ class RedisBus:
         that long with nothing waiting (20,000 messages: 3,300 decided/s against
         7,900/s for 3,000). Where Redis cannot tell the lag (older servers, or
         entries deleted mid-stream) the stream's length stands in."""
-        keys = [stream_key(bot_key, p) for p in range(self.partitions)]
+        keys = [self._stream(bot_key, p) for p in range(self.partitions)]
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.xinfo_groups(key)
@@ -363,7 +374,7 @@ class RedisBus:
         """Drop entries every consumer is done with: below the oldest pending entry,
         or up to the last one delivered when nothing is pending."""
         for partition in partitions:
-            key = stream_key(bot_key, partition)
+            key = self._stream(bot_key, partition)
             summary = await self.redis.xpending(key, GROUP)
             if summary["pending"]:
                 floor = summary["min"]
@@ -471,10 +482,19 @@ def _deliveries(key: bytes | str, entries: Any, bad: list[Any]) -> list[Delivery
     return out
 
 
-def configured_bus() -> UpdateBus | None:
-    """The bus settings ask for: `NEZUKO_UPDATE_BUS=redis` on REDIS_URL, else None."""
+def bus_enabled() -> bool:
+    """Whether settings put updates on the bus: REDIS_URL set and NEZUKO_UPDATE_BUS not
+    "off" (nezuko/settings.py resolves the automatic default to "redis" or "off")."""
     from django.conf import settings
 
-    if getattr(settings, "NEZUKO_UPDATE_BUS", "") != "redis":
+    return getattr(settings, "NEZUKO_UPDATE_BUS", "off") == "redis" and bool(settings.REDIS_URL)
+
+
+def configured_bus() -> UpdateBus | None:
+    """The bus settings ask for (`bus_enabled()`), else None."""
+    from django.conf import settings
+
+    if not bus_enabled():
         return None
-    return RedisBus(settings.REDIS_URL, settings.NEZUKO_BUS_PARTITIONS)
+    return RedisBus(settings.REDIS_URL, settings.NEZUKO_BUS_PARTITIONS,
+                    prefix=getattr(settings, "NEZUKO_BUS_PREFIX", PREFIX))
