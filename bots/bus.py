@@ -31,10 +31,11 @@ want the shape without Redis; without Redis (the embedded default) or with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 from collections import defaultdict, deque
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any, Protocol
 
 import structlog
@@ -260,6 +261,22 @@ class RedisBus:
     def _stream(self, bot_key: str, partition: int) -> str:
         return stream_key(bot_key, partition, self.prefix)
 
+    @contextlib.contextmanager
+    def _groups_may_vanish(self, bot_key: str) -> Iterator[None]:
+        """A stream deleted with its group (a Redis restarted without persistence, a
+        flushed database) answers NOGROUP: forget that the bot's groups exist, so the
+        next call creates them again, instead of failing until the process restarts."""
+        from redis.exceptions import ResponseError
+
+        try:
+            yield
+        except ResponseError as exc:
+            if "NOGROUP" in str(exc) or "no longer exists" in str(exc):
+                mine = stream_key(bot_key, 0, self.prefix)[:-1]
+                self._groups = {key for key in self._groups if not key.startswith(mine)}
+                logger.warning("bus.streams_vanished", bot=bot_key)
+            raise
+
     async def append(self, bot_key: str, batch: Sequence[dict[str, Any]], *,
                      polled: bool = False) -> int:
         if not batch:
@@ -296,8 +313,9 @@ class RedisBus:
             return []
         await self._ensure_groups(bot_key, partitions)
         streams = {self._stream(bot_key, p): ">" for p in sorted(partitions)}
-        answer = await self.redis.xreadgroup(GROUP, consumer, streams, count=count,
-                                             block=block_ms or None)
+        with self._groups_may_vanish(bot_key):
+            answer = await self.redis.xreadgroup(GROUP, consumer, streams, count=count,
+                                                 block=block_ms or None)
         out: list[Delivery] = []
         for key, entries in answer or ():
             out += await self._parse(key, entries)
@@ -329,8 +347,9 @@ class RedisBus:
             key = self._stream(bot_key, partition)
             cursor: Any = "0-0"
             while True:
-                answer = await self.redis.xautoclaim(key, GROUP, consumer, min_idle_ms,
-                                                     start_id=cursor, count=100)
+                with self._groups_may_vanish(bot_key):
+                    answer = await self.redis.xautoclaim(key, GROUP, consumer, min_idle_ms,
+                                                         start_id=cursor, count=100)
                 cursor, entries = answer[0], answer[1]
                 out.extend(await self._parse(key, entries))
                 if cursor in (b"0-0", "0-0") or not entries:
@@ -348,7 +367,8 @@ class RedisBus:
                 for start in range(0, len(ids), 500):
                     pipe.xclaim(self._stream(bot_key, partition), GROUP, consumer, 0,
                                 ids[start:start + 500], justid=True)
-            await pipe.execute()
+            with self._groups_may_vanish(bot_key):
+                await pipe.execute()
 
     async def backlog(self, bot_key: str) -> int:
         """Per partition, the group's lag (entries not yet delivered) plus its pending
@@ -375,7 +395,8 @@ class RedisBus:
         or up to the last one delivered when nothing is pending."""
         for partition in partitions:
             key = self._stream(bot_key, partition)
-            summary = await self.redis.xpending(key, GROUP)
+            with self._groups_may_vanish(bot_key):
+                summary = await self.redis.xpending(key, GROUP)
             if summary["pending"]:
                 floor = summary["min"]
             else:

@@ -182,6 +182,21 @@ async def test_the_in_process_bus_keeps_the_same_promises():
 
 
 @needs_redis
+async def test_streams_deleted_under_a_worker_are_created_again(bus: RedisBus):
+    """A Redis restarted without persistence (or a flushed database) drops the streams
+    and their groups: the worker's next reads create them again rather than failing
+    NOGROUP until the process restarts."""
+    await bus.append("42", [message(1, 1)], polled=True)
+    assert [d.update_id for d in await bus.read("42", range(4), "c1", block_ms=0)] == [1]
+    await bus.redis.flushdb()
+    await bus.append("42", [message(2, 1)], polled=True)
+    with pytest.raises(Exception, match="NOGROUP"):
+        await bus.read("42", range(4), "c1", block_ms=0)
+    assert [d.update_id for d in await bus.read("42", range(4), "c1", block_ms=0)] == [2]
+    assert await bus.claim("42", range(4), "c2", min_idle_ms=0) != []
+
+
+@needs_redis
 async def test_membership_sees_processes_join_and_expire(bus: RedisBus):
     a, b = Membership(bus.redis, "a"), Membership(bus.redis, "b")
     await a.beat()
