@@ -2,6 +2,7 @@
 
 import shutil
 import subprocess
+import uuid
 import warnings
 from pathlib import Path
 
@@ -59,6 +60,31 @@ def _fresh_caches(settings, tmp_path):
     memberships.clear_local()
     for spooled in (writer, recorder, buffer):
         spooled.close_spool()
+
+
+@pytest.fixture(autouse=True)
+def _own_bus_keys(settings):
+    """Each test's update bus keys (streams, polled marks, members) under its own prefix,
+    deleted afterwards: streams are keyed by bot id and emulator ids repeat from test to
+    test, so a polled mark left by one test would drop the next one's updates, and a
+    member it left would be given partitions for 8 s. The Redis database is the whole
+    run's: only this test's keys go, never the database."""
+    settings.NEZUKO_BUS_PREFIX = f"nezuko:test:{uuid.uuid4().hex[:12]}:bus"
+    yield
+    if not settings.REDIS_URL:
+        return
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1,
+                                  socket_timeout=2)
+    try:
+        keys = list(client.scan_iter(match=f"{settings.NEZUKO_BUS_PREFIX}:*", count=500))
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError:
+        pass  # a fault test's Redis may be away: its keys expire with their database
+    finally:
+        client.close()
 
 
 @pytest.fixture(autouse=True)

@@ -27,6 +27,9 @@ os.environ.update(
         "NEZUKO_SPOOL_DIR": str(DB.parent / "spool"),
         # A benchmark that measures Redis (a cold start's bulk load) names a db of its own.
         "REDIS_URL": os.environ.get("NEZUKO_BENCH_REDIS_URL", ""),
+        # Redis would turn the update bus on: the benchmarks measure one process's
+        # engine as before, and the ones about the bus (benchmarks/scale*.py) say so.
+        "NEZUKO_UPDATE_BUS": os.environ.get("NEZUKO_UPDATE_BUS", "off"),
     }
 )
 

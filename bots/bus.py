@@ -1,12 +1,13 @@
 """The update bus: intakes append raw updates, engine workers consume them.
 
-With `NEZUKO_UPDATE_BUS=redis` (needs REDIS_URL) a bot's updates travel through
-Redis Streams, so the process that polls a bot (or the daphne worker a webhook
+Whenever REDIS_URL is set (unless `NEZUKO_UPDATE_BUS=off`) a bot's updates travel
+through Redis Streams, so the process that polls a bot (or the daphne worker a webhook
 reaches) need not be the one that handles them:
 
-* one stream per bot and partition, `nezuko:bus:{<telegram id>}:<p>`; an update
-  goes to partition `chat id mod P` (0 when it has no chat), so one chat's
-  updates stay in order; the `{...}` hash tag keeps a bot's keys in one slot;
+* one stream per bot and partition, `nezuko:bus:{<telegram id>}:<p>` (the
+  prefix is `NEZUKO_BUS_PREFIX`); an update goes to partition `chat id mod P`
+  (0 when it has no chat), so one chat's updates stay in order; the `{...}`
+  hash tag keeps a bot's keys in one slot;
 * `append()` is one Lua script per batch: it XADDs every update and, for a
   getUpdates batch, skips the ids at or below the highest id polled before
   (Telegram sends an unconfirmed batch again to whoever polls next). When it
@@ -22,17 +23,19 @@ reaches) need not be the one that handles them:
   the intake's back-pressure bounds the backlog.
 
 `InProcessBus` has the same interface in memory, for tests and for tools that
-want the shape without Redis; the embedded default (no bus setting) does not use
-a bus at all: its consumer is `bots.updatesource.JournaledConsumer`, as before.
+want the shape without Redis; without Redis (the embedded default) or with
+`NEZUKO_UPDATE_BUS=off` no bus is used at all: the consumer is
+`bots.updatesource.JournaledConsumer`, as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 from collections import defaultdict, deque
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any, Protocol
 
 import structlog
@@ -47,6 +50,9 @@ except ImportError:  # pragma: no cover - the lock installs it
 logger = structlog.get_logger(__name__)
 
 GROUP = "engine"
+# Every key of the bus starts with it (settings.NEZUKO_BUS_PREFIX): two installations,
+# or two test runs, on one Redis database keep apart with different ones.
+PREFIX = "nezuko:bus"
 # How long an id polled stays remembered: Telegram restarts its numbering only
 # after a week without updates, and re-sends an unconfirmed batch within seconds.
 POLLED_MARK_SECONDS = 86_400
@@ -91,12 +97,12 @@ def partition_of(raw: dict[str, Any], partitions: int) -> int:
     return 0 if chat is None else chat % partitions
 
 
-def stream_key(bot_key: str, partition: int) -> str:
-    return f"nezuko:bus:{{{bot_key}}}:{partition}"
+def stream_key(bot_key: str, partition: int, prefix: str = PREFIX) -> str:
+    return f"{prefix}:{{{bot_key}}}:{partition}"
 
 
-def polled_key(bot_key: str) -> str:
-    return f"nezuko:bus:{{{bot_key}}}:polled"
+def polled_key(bot_key: str, prefix: str = PREFIX) -> str:
+    return f"{prefix}:{{{bot_key}}}:polled"
 
 
 class UpdateBus(Protocol):
@@ -238,10 +244,12 @@ return added
 class RedisBus:
     """The bus on Redis Streams (module docstring)."""
 
-    def __init__(self, url: str, partitions: int = 8, *, timeout: float = 2.0) -> None:
+    def __init__(self, url: str, partitions: int = 8, *, timeout: float = 2.0,
+                 prefix: str = PREFIX) -> None:
         import redis.asyncio as redis_asyncio
 
         self.partitions = partitions
+        self.prefix = prefix
         # Blocking reads hold a connection for up to `block_ms`: no socket timeout
         # shorter than that, and TCP keepalive finds a dead Redis.
         self.redis = redis_asyncio.from_url(
@@ -252,11 +260,31 @@ class RedisBus:
         self._append = self.redis.register_script(APPEND_SCRIPT)
         self._groups: set[str] = set()
 
+    def _stream(self, bot_key: str, partition: int) -> str:
+        return stream_key(bot_key, partition, self.prefix)
+
+    @contextlib.contextmanager
+    def _groups_may_vanish(self, bot_key: str) -> Iterator[None]:
+        """A stream deleted with its group (a Redis restarted without persistence, a
+        flushed database) answers NOGROUP: forget that the bot's groups exist, so the
+        next call creates them again, instead of failing until the process restarts."""
+        from redis.exceptions import ResponseError
+
+        try:
+            yield
+        except ResponseError as exc:
+            if "NOGROUP" in str(exc) or "no longer exists" in str(exc):
+                mine = stream_key(bot_key, 0, self.prefix)[:-1]
+                self._groups = {key for key in self._groups if not key.startswith(mine)}
+                logger.warning("bus.streams_vanished", bot=bot_key)
+            raise
+
     async def append(self, bot_key: str, batch: Sequence[dict[str, Any]], *,
                      polled: bool = False) -> int:
         if not batch:
             return 0
-        keys = [polled_key(bot_key)] + [stream_key(bot_key, p) for p in range(self.partitions)]
+        keys = [polled_key(bot_key, self.prefix)]
+        keys += [self._stream(bot_key, p) for p in range(self.partitions)]
         lines = "\n".join(f"{partition_of(raw, self.partitions)} {int(raw['update_id'])} "
                           f"{encode(raw)}" for raw in batch)
         args = ["1" if polled else "0", POLLED_MARK_SECONDS, lines]
@@ -270,7 +298,7 @@ class RedisBus:
         from redis.exceptions import ResponseError
 
         for partition in partitions:
-            key = stream_key(bot_key, partition)
+            key = self._stream(bot_key, partition)
             if key in self._groups:
                 continue
             try:
@@ -286,9 +314,10 @@ class RedisBus:
             await asyncio.sleep(block_ms / 1000)
             return []
         await self._ensure_groups(bot_key, partitions)
-        streams = {stream_key(bot_key, p): ">" for p in sorted(partitions)}
-        answer = await self.redis.xreadgroup(GROUP, consumer, streams, count=count,
-                                             block=block_ms or None)
+        streams = {self._stream(bot_key, p): ">" for p in sorted(partitions)}
+        with self._groups_may_vanish(bot_key):
+            answer = await self.redis.xreadgroup(GROUP, consumer, streams, count=count,
+                                                 block=block_ms or None)
         out: list[Delivery] = []
         for key, entries in answer or ():
             out += await self._parse(key, entries)
@@ -309,7 +338,7 @@ class RedisBus:
             by_partition[delivery.partition].append(delivery.entry_id)
         async with self.redis.pipeline(transaction=False) as pipe:
             for partition, ids in by_partition.items():
-                pipe.xack(stream_key(bot_key, partition), GROUP, *ids)
+                pipe.xack(self._stream(bot_key, partition), GROUP, *ids)
             await pipe.execute()
 
     async def claim(self, bot_key: str, partitions: Collection[int], consumer: str, *,
@@ -317,11 +346,12 @@ class RedisBus:
         await self._ensure_groups(bot_key, partitions)
         out: list[Delivery] = []
         for partition in sorted(partitions):
-            key = stream_key(bot_key, partition)
+            key = self._stream(bot_key, partition)
             cursor: Any = "0-0"
             while True:
-                answer = await self.redis.xautoclaim(key, GROUP, consumer, min_idle_ms,
-                                                     start_id=cursor, count=100)
+                with self._groups_may_vanish(bot_key):
+                    answer = await self.redis.xautoclaim(key, GROUP, consumer, min_idle_ms,
+                                                         start_id=cursor, count=100)
                 cursor, entries = answer[0], answer[1]
                 out.extend(await self._parse(key, entries))
                 if cursor in (b"0-0", "0-0") or not entries:
@@ -337,9 +367,10 @@ class RedisBus:
         async with self.redis.pipeline(transaction=False) as pipe:
             for partition, ids in by_partition.items():
                 for start in range(0, len(ids), 500):
-                    pipe.xclaim(stream_key(bot_key, partition), GROUP, consumer, 0,
+                    pipe.xclaim(self._stream(bot_key, partition), GROUP, consumer, 0,
                                 ids[start:start + 500], justid=True)
-            await pipe.execute()
+            with self._groups_may_vanish(bot_key):
+                await pipe.execute()
 
     async def backlog(self, bot_key: str) -> int:
         """Per partition, the group's lag (entries not yet delivered) plus its pending
@@ -348,7 +379,7 @@ class RedisBus:
         that long with nothing waiting (20,000 messages: 3,300 decided/s against
         7,900/s for 3,000). Where Redis cannot tell the lag (older servers, or
         entries deleted mid-stream) the stream's length stands in."""
-        keys = [stream_key(bot_key, p) for p in range(self.partitions)]
+        keys = [self._stream(bot_key, p) for p in range(self.partitions)]
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.xinfo_groups(key)
@@ -365,8 +396,9 @@ class RedisBus:
         """Drop entries every consumer is done with: below the oldest pending entry,
         or up to the last one delivered when nothing is pending."""
         for partition in partitions:
-            key = stream_key(bot_key, partition)
-            summary = await self.redis.xpending(key, GROUP)
+            key = self._stream(bot_key, partition)
+            with self._groups_may_vanish(bot_key):
+                summary = await self.redis.xpending(key, GROUP)
             if summary["pending"]:
                 floor = summary["min"]
             else:
@@ -473,10 +505,19 @@ def _deliveries(key: bytes | str, entries: Any, bad: list[Any]) -> list[Delivery
     return out
 
 
-def configured_bus() -> UpdateBus | None:
-    """The bus settings ask for: `NEZUKO_UPDATE_BUS=redis` on REDIS_URL, else None."""
+def bus_enabled() -> bool:
+    """Whether settings put updates on the bus: REDIS_URL set and NEZUKO_UPDATE_BUS not
+    "off" (nezuko/settings.py resolves the automatic default to "redis" or "off")."""
     from django.conf import settings
 
-    if getattr(settings, "NEZUKO_UPDATE_BUS", "") != "redis":
+    return getattr(settings, "NEZUKO_UPDATE_BUS", "off") == "redis" and bool(settings.REDIS_URL)
+
+
+def configured_bus() -> UpdateBus | None:
+    """The bus settings ask for (`bus_enabled()`), else None."""
+    from django.conf import settings
+
+    if not bus_enabled():
         return None
-    return RedisBus(settings.REDIS_URL, settings.NEZUKO_BUS_PARTITIONS)
+    return RedisBus(settings.REDIS_URL, settings.NEZUKO_BUS_PARTITIONS,
+                    prefix=getattr(settings, "NEZUKO_BUS_PREFIX", PREFIX))

@@ -18,6 +18,7 @@ and (bot, partition) pairs (the engine workers).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import math
@@ -31,7 +32,8 @@ import structlog
 
 logger = structlog.get_logger(__name__)
 
-MEMBERS_KEY = "nezuko:bus:members"
+# Under the bus's prefix (settings.NEZUKO_BUS_PREFIX): `nezuko:bus:members`.
+MEMBERS_SUFFIX = "members"
 # A killed process's share moves within TTL + one reconcile pass: under 15 s.
 TTL_SECONDS = 8.0
 BEAT_SECONDS = 2.0
@@ -69,20 +71,32 @@ def assign(items: Sequence[Hashable], members: Sequence[str]) -> dict[Hashable, 
 
 
 class Membership:
-    """This process's registration in Redis, and the live processes it sees."""
+    """This process's registration in Redis, and the live processes it sees.
 
-    def __init__(self, redis, name: str | None = None) -> None:
+    `live` stays empty until the first registration succeeds: a process that
+    starts while Redis is away knows nothing of the others, and taking every
+    bot's partitions on its own would fight them once Redis is back.
+    """
+
+    def __init__(self, redis, name: str | None = None, *, prefix: str = "nezuko:bus") -> None:
         self.redis = redis
         self.name = name or consumer_name()
-        self.live: list[str] = [self.name]
+        self.key = f"{prefix}:{MEMBERS_SUFFIX}"
+        self.live: list[str] = []
+
+    @property
+    def joined(self) -> bool:
+        """True once a registration succeeded (the live set includes this process)."""
+        return bool(self.live)
 
     async def beat(self) -> list[str]:
         """Renew this process and return the live members (itself included)."""
         now = time.time()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(MEMBERS_KEY, {self.name: now + TTL_SECONDS})
-            pipe.zremrangebyscore(MEMBERS_KEY, "-inf", now)
-            pipe.zrange(MEMBERS_KEY, 0, -1)
+        # A Redis that hangs (partitioned, frozen) fails the beat rather than the caller.
+        async with asyncio.timeout(BEAT_SECONDS), self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(self.key, {self.name: now + TTL_SECONDS})
+            pipe.zremrangebyscore(self.key, "-inf", now)
+            pipe.zrange(self.key, 0, -1)
             *_, members = await pipe.execute()
         live = sorted(m.decode() if isinstance(m, bytes) else m for m in members)
         if live != self.live:
@@ -92,4 +106,4 @@ class Membership:
 
     async def leave(self) -> None:
         with contextlib.suppress(Exception):
-            await self.redis.zrem(MEMBERS_KEY, self.name)
+            await self.redis.zrem(self.key, self.name)

@@ -79,7 +79,8 @@ class Supervisor:
         self.consumer_name = consumer_name()
         redis = getattr(options.bus, "redis", None)
         if redis is not None:
-            self.membership = Membership(redis, self.consumer_name)
+            self.membership = Membership(redis, self.consumer_name,
+                                         prefix=getattr(options.bus, "prefix", "nezuko:bus"))
         self._members_changed = asyncio.Event()
 
     @property
@@ -123,8 +124,12 @@ class Supervisor:
     # --- on the bus -----------------------------------------------------------------
 
     def shares(self, bots: list[BotInstance]) -> tuple[set[int], dict[int, frozenset[int]]]:
-        """This process's share: the bots it polls (pk) and its partitions per bot."""
+        """This process's share: the bots it polls (pk) and its partitions per bot.
+
+        Nothing until this process has registered once: see `Membership`."""
         members = self.membership.live if self.membership else [self.consumer_name]
+        if not members:
+            return set(), {}
         partitions = self.options.bus.partitions if self.options.bus else 1
         by_tid = {bot.telegram_id: bot.pk for bot in bots}
         pollers = assign(sorted(by_tid), members)
@@ -139,6 +144,13 @@ class Supervisor:
     async def _reconcile_spread(self) -> bool:
         """One pass on the bus: follow this process's share (see the module docstring)."""
         changed = await self._reap()
+        if self.membership is not None and not await self._joined():
+            # Started while Redis is away: every pass says so and tries again (so
+            # does the membership beat, every 2 s, which wakes this loop when it joins).
+            logger.error("bus.not_joined", member=self.consumer_name,
+                         hint="Redis (REDIS_URL) does not answer: this process takes no "
+                              "bot until it does; NEZUKO_UPDATE_BUS=off runs without the bus")
+            return changed
         bots = {bot.pk: bot for bot in await aload_bots(self.options.bot_filter)}
         startable = {
             pk: bot for pk, bot in bots.items()
@@ -175,6 +187,16 @@ class Supervisor:
             self._start(bot, polls=pk in polls, partitions=partitions.get(pk, frozenset()))
             changed = True
         return changed
+
+    async def _joined(self) -> bool:
+        """Registered at least once; a first registration is tried here if not yet."""
+        assert self.membership is not None
+        if not self.membership.joined:
+            try:
+                await self.membership.beat()
+            except Exception as exc:
+                logger.warning("bus.membership_failed", error=describe_error(exc))
+        return self.membership.joined
 
     async def _beat_membership(self, stop: asyncio.Event) -> None:
         """Renew this process's registration; wake the reconcile loop when members change."""

@@ -9,7 +9,7 @@ Two halves meet at one small interface, `UpdateConsumer`:
   fast path can, journals the rest and queues them for PTB's handlers.
 
 An intake knows nothing of journals or PTB; a consumer knows nothing of
-getUpdates or HTTP. On the update bus (`NEZUKO_UPDATE_BUS=redis`) the consumer
+getUpdates or HTTP. On the update bus (on when REDIS_URL is set) the consumer
 is `bots.bus_worker.BusAppender`: `take()` returns once the batch is in Redis,
 and the processes working the bot's partitions handle it (`bots.bus`).
 

@@ -1,7 +1,7 @@
 """ASGI entry point: HTTP through Django, websockets through Channels.
 
 `application` is what separate web workers serve (`daphne nezuko.asgi:application`):
-no bot runs there; with the update bus (NEZUKO_UPDATE_BUS=redis) a delivery is
+no bot runs there; with the update bus (on when REDIS_URL is set) a delivery is
 appended to it, else it is answered 503 (Telegram retries, and reaches a runbot
 that serves the web). runbot builds
 its own with `build_application(receivers)`, sharing the table with its bots.

@@ -16,9 +16,9 @@ them all, does it in one place and in plain sight:
   the rate limiters tell it of 403s (a person who blocked the bot), and it writes
   in bulk once a second and prunes by the retention setting;
 * one webhook table shared by the bots and the ASGI route runbot serves;
-* the update bus when settings ask for one (`NEZUKO_UPDATE_BUS=redis`): the
-  bots' intakes append to it, their workers consume it, and the webhook route
-  appends deliveries for bots this process does not poll.
+* the update bus when settings ask for one (REDIS_URL set, `NEZUKO_UPDATE_BUS` not
+  `off`): the bots' intakes append to it, their workers consume it, and the
+  webhook route appends deliveries for bots this process does not poll.
 
 Nothing is registered from `AppConfig.ready()`: a process that does not call
 `runtime_options()` (a web worker, `migrate`) runs no engine and wires nothing.

@@ -39,6 +39,7 @@ env = environ.Env(
     NEZUKO_JOURNAL_FSYNC=(bool, False),
     NEZUKO_MEMBERSHIP_TTL=(int, 12 * 3600),
     NEZUKO_UPDATE_BUS=(str, ""),
+    NEZUKO_BUS_PREFIX=(str, "nezuko:bus"),
     NEZUKO_BUS_PARTITIONS=(int, 8),
     WEBHOOK_MAX_CONNECTIONS=(int, 40),
     NEZUKO_SUPERADMINS=(str, ""),
@@ -269,14 +270,28 @@ NEZUKO_JOURNAL_FSYNC = env("NEZUKO_JOURNAL_FSYNC")
 # active subscriber per ~10 h (benchmarks/freshness.py); docs/engine.md says what a
 # missed update costs.
 NEZUKO_MEMBERSHIP_TTL = env("NEZUKO_MEMBERSHIP_TTL")
-# "redis": updates travel through Redis Streams (bots.bus), so runbot processes share
-# the bots and their chats and any web worker takes any bot's webhook. Empty: each
-# process journals and handles the updates of the bots it polls (the embedded default).
+# The update bus (bots.bus): updates travel through Redis Streams, so runbot processes
+# share the bots and their chats and any web worker takes any bot's webhook. Empty
+# (automatic): on whenever REDIS_URL is set; "redis": on, and REDIS_URL is required;
+# "off": each process journals and handles the updates of the bots it polls (the
+# embedded default, and what `runbot --bot` pins need). Resolved here to "redis" or "off".
+_UPDATE_BUS_CHOICES = ("", "redis", "off")
 NEZUKO_UPDATE_BUS = env("NEZUKO_UPDATE_BUS").strip().lower()
-if NEZUKO_UPDATE_BUS not in ("", "redis"):
-    raise ImproperlyConfigured("NEZUKO_UPDATE_BUS must be empty or 'redis'.")
+if NEZUKO_UPDATE_BUS not in _UPDATE_BUS_CHOICES:
+    raise ImproperlyConfigured(
+        f"NEZUKO_UPDATE_BUS must be empty (on when REDIS_URL is set), 'redis' or 'off'; "
+        f"{NEZUKO_UPDATE_BUS!r} is neither."
+    )
 if NEZUKO_UPDATE_BUS == "redis" and not REDIS_URL:
-    raise ImproperlyConfigured("NEZUKO_UPDATE_BUS=redis needs REDIS_URL.")
+    raise ImproperlyConfigured(
+        "NEZUKO_UPDATE_BUS=redis needs REDIS_URL; leave it empty to use the bus only "
+        "when REDIS_URL is set, or set it to 'off'."
+    )
+if NEZUKO_UPDATE_BUS == "":
+    NEZUKO_UPDATE_BUS = "redis" if REDIS_URL else "off"
+# Prefix of the bus's Redis keys (streams, polled marks, the members set): two
+# installations sharing one Redis database need different ones.
+NEZUKO_BUS_PREFIX = env("NEZUKO_BUS_PREFIX").strip() or "nezuko:bus"
 # Streams per bot: one chat's updates stay in one, in order; at most this many
 # processes work one bot at once. Changing it re-partitions: drain the bus first.
 NEZUKO_BUS_PARTITIONS = env("NEZUKO_BUS_PARTITIONS")

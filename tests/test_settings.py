@@ -29,6 +29,8 @@ print(json.dumps({
     "api_url": s.TELEGRAM_API_URL,
     "keys": len(s.NEZUKO_ENCRYPTION_KEYS),
     "ssl_redirect": getattr(s, "SECURE_SSL_REDIRECT", False),
+    "update_bus": s.NEZUKO_UPDATE_BUS,
+    "bus_prefix": s.NEZUKO_BUS_PREFIX,
 }))
 """
 
@@ -91,6 +93,32 @@ def test_production_without_a_secret_is_a_clear_start_up_error(missing):
 def test_webhook_url_without_a_secret_is_refused():
     result = run(PROBE, **PRODUCTION, WEBHOOK_URL="https://nezuko.example.com/telegram")
     assert "WEBHOOK_SECRET must be set" in result.stderr
+
+
+REDIS = {"DEBUG": "true", "REDIS_URL": "redis://cache.internal:6379/2"}
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"DEBUG": "true"}, "off"),  # the embedded default: no Redis, no bus
+    (REDIS, "redis"),  # REDIS_URL alone turns the bus on
+    ({**REDIS, "NEZUKO_UPDATE_BUS": " Redis "}, "redis"),
+    ({**REDIS, "NEZUKO_UPDATE_BUS": "off"}, "off"),  # the opt-out
+    ({"DEBUG": "true", "NEZUKO_UPDATE_BUS": "OFF"}, "off"),
+])
+def test_the_update_bus_is_on_when_redis_is_set_unless_turned_off(env, expected):
+    config = probe(**env)
+    assert config["update_bus"] == expected
+    assert config["bus_prefix"] == "nezuko:bus"
+
+
+def test_asking_for_the_bus_without_redis_or_with_a_wrong_value_is_a_clear_start_up_error():
+    result = run(PROBE, DEBUG="true", NEZUKO_UPDATE_BUS="redis")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: NEZUKO_UPDATE_BUS=redis needs REDIS_URL" in result.stderr
+    result = run(PROBE, **REDIS, NEZUKO_UPDATE_BUS="yes")
+    assert result.returncode != 0
+    assert ("ImproperlyConfigured: NEZUKO_UPDATE_BUS must be empty (on when REDIS_URL is set), "
+            "'redis' or 'off'; 'yes' is neither.") in result.stderr
 
 
 def test_superadmins_are_telegram_ids_and_anything_else_is_a_clear_start_up_error():

@@ -72,6 +72,8 @@ def child_env(**overrides: str) -> dict[str, str]:
     # The test's own journals and spools (conftest points the setting at tmp_path): a
     # journal another test left behind belongs to another emulator's updates.
     env["NEZUKO_SPOOL_DIR"] = str(settings.NEZUKO_SPOOL_DIR)
+    # And the test's own update bus keys (conftest gives each test a prefix).
+    env["NEZUKO_BUS_PREFIX"] = settings.NEZUKO_BUS_PREFIX
     env.update(overrides)
     return env
 

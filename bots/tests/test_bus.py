@@ -34,7 +34,12 @@ from bots.locks import FileLocks
 from bots.supervisor import Supervisor
 from bots.tests.runtime_support import close_db_threads, eventually, make_bot  # noqa: F401
 from bots.tests.test_supervisor import options, ping
-from tests.faults.servers import RedisServer, redis_available, redis_server
+from tests.faults.servers import (
+    RedisServer,
+    free_port,
+    redis_available,
+    redis_server,
+)
 
 needs_redis = pytest.mark.skipif(redis_available() is not None, reason=str(redis_available()))
 
@@ -179,6 +184,21 @@ async def test_the_in_process_bus_keeps_the_same_promises():
 
 
 @needs_redis
+async def test_streams_deleted_under_a_worker_are_created_again(bus: RedisBus):
+    """A Redis restarted without persistence (or a flushed database) drops the streams
+    and their groups: the worker's next reads create them again rather than failing
+    NOGROUP until the process restarts."""
+    await bus.append("42", [message(1, 1)], polled=True)
+    assert [d.update_id for d in await bus.read("42", range(4), "c1", block_ms=0)] == [1]
+    await bus.redis.flushdb()
+    await bus.append("42", [message(2, 1)], polled=True)
+    with pytest.raises(Exception, match="NOGROUP"):
+        await bus.read("42", range(4), "c1", block_ms=0)
+    assert [d.update_id for d in await bus.read("42", range(4), "c1", block_ms=0)] == [2]
+    assert await bus.claim("42", range(4), "c2", min_idle_ms=0) != []
+
+
+@needs_redis
 async def test_membership_sees_processes_join_and_expire(bus: RedisBus):
     a, b = Membership(bus.redis, "a"), Membership(bus.redis, "b")
     await a.beat()
@@ -239,6 +259,42 @@ async def test_two_processes_split_the_bots_and_one_takes_over_when_the_other_st
             stop.set()
             await asyncio.wait_for(task, 30)
             await bus.close()
+
+
+@needs_redis
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_db_threads")
+async def test_a_process_started_while_redis_is_away_takes_nothing_and_joins_when_it_answers(
+        emulator, tmp_path, caplog):
+    """Alone, it would take every bot's partitions and fight the others once Redis is
+    back: it waits, says so on every pass, and starts its share when Redis answers."""
+    bot = emulator.create_bot(username="patient_bot")
+    await sync_to_async(make_bot)(bot.token, username=bot.username)
+    port = free_port()  # nothing listens here yet
+    bus = RedisBus(f"redis://127.0.0.1:{port}/0", partitions=2, timeout=0.5)
+    supervisor = Supervisor(options(tmp_path, bus=bus, reconcile_interval=0.2))
+    stop = asyncio.Event()
+    task = asyncio.create_task(supervisor.run(stop))
+    server = None
+    try:
+        await asyncio.sleep(1.5)
+        assert supervisor.runners == {}
+        assert caplog.text.count("bus.not_joined") >= 2  # loudly, on every pass
+
+        server = await sync_to_async(RedisServer.start)(port)
+
+        async def polls_and_works_both_partitions() -> bool:
+            runner = next(iter(supervisor.runners.values()), None)
+            return runner is not None and runner.polls and runner.partitions == {0, 1}
+
+        await eventually(polls_and_works_both_partitions, within=30)
+        await ping(emulator, bot)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await bus.close()
+        if server is not None:
+            server.stop()
 
 
 # --- any web worker takes any bot's webhook ---------------------------------------------

@@ -7,11 +7,16 @@ import signal
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connections
 
 from bots.models import BotInstance
-from nezuko.management.commands.runbot import Command, install_signal_handlers
+from nezuko.management.commands.runbot import (
+    Command,
+    install_signal_handlers,
+    refuse_pins_on_the_bus,
+)
 from verification import ALLOWED_UPDATES
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -96,3 +101,21 @@ async def test_a_restart_with_the_same_bot_token_updates_its_row(scene, settings
     assert again.pk == first.pk and again.username == "nezuko_bot"
     assert len(scene.emulator.calls_named("getMe")) == 2
     await sync_to_async(connections.close_all)()
+
+
+def test_pinning_bots_on_the_update_bus_is_a_clear_start_up_error(settings):
+    """On the bus every process takes a share of every bot: a pinned one would be given
+    partitions of bots it does not run. Refused before anything starts (78)."""
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"
+    settings.NEZUKO_UPDATE_BUS = "redis"  # what an empty value resolves to with REDIS_URL
+    with pytest.raises(CommandError, match="NEZUKO_UPDATE_BUS=off to pin") as refused:
+        call_command("runbot", "--bot", "@pinned_bot", "--no-web")
+    assert refused.value.returncode == 78
+
+
+def test_pinning_bots_off_the_bus_is_not_refused(settings):
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"
+    settings.NEZUKO_UPDATE_BUS = "off"
+    refuse_pins_on_the_bus(["@pinned_bot"], once=False)  # returns: nothing to refuse
+    settings.NEZUKO_UPDATE_BUS = "redis"
+    refuse_pins_on_the_bus(["@pinned_bot"], once=True)  # --once never uses the bus

@@ -180,8 +180,9 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     @classmethod
-    def start(cls) -> RedisServer:
-        port = free_port()
+    def start(cls, port: int | None = None) -> RedisServer:
+        """On `port` (a free one when None)."""
+        port = port or free_port()
         process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],

@@ -32,6 +32,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from bots import served
+from bots.bus import bus_enabled
 from bots.models import BotInstance
 from bots.registration import TokenRejected, aregister_bot
 from bots.supervisor import RuntimeOptions, Supervisor, aload_bots
@@ -74,6 +75,21 @@ async def all_refused_at_start_up(
     return False
 
 
+def refuse_pins_on_the_bus(selectors: Sequence[str] | None, *, once: bool) -> None:
+    """`--bot` with the update bus on: a clear start-up error (78).
+
+    On the bus every process computes the same share of every bot's partitions from
+    the live members; a pinned process would be given partitions of bots it does not
+    run, and those chats would wait. `--once` never uses the bus, so it may pin."""
+    if selectors and not once and bus_enabled():
+        raise CommandError(
+            "--bot pins bots to this process, but the update bus is on (REDIS_URL is set) "
+            "and processes on it share every bot. Set NEZUKO_UPDATE_BUS=off to pin bots, "
+            "or run without --bot.",
+            returncode=EXIT_CONFIGURATION,
+        )
+
+
 class Command(BaseCommand):
     help = "Run every active Telegram bot and, unless --no-web, the web application."
 
@@ -100,6 +116,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         selectors = options.get("bot")
+        refuse_pins_on_the_bus(selectors, once=options["once"])
         runtime = {"once": options["once"], "drain_timeout": options["drain_timeout"]}
         if options["no_web"] or options["once"]:
             asyncio.run(self.run(selectors, **runtime))
