@@ -130,7 +130,8 @@ async def _create_bot(emu: TelegramEmulator, request: web.Request) -> dict[str, 
 
 async def _create_user(emu: TelegramEmulator, request: web.Request) -> dict[str, Any]:
     body = await _body(request)
-    return emu.create_user(str(body["first_name"]), username=body.get("username")).to_json()
+    options = {k: body[k] for k in ("username", "language_code") if k in body}
+    return emu.create_user(str(body["first_name"]), **options).to_json()
 
 
 async def _create_chat(emu: TelegramEmulator, request: web.Request) -> dict[str, Any]:

@@ -123,3 +123,13 @@ async def test_recorded_calls_hide_the_webhook_secret(emulator: TelegramEmulator
         answer = await client.get(f"{emulator.api_url}/_emulator/calls?method=setWebhook")
     assert "do-not-show" not in answer.text
     assert answer.json()["result"][0]["params"]["secret_token"] == "***"
+
+
+async def test_a_person_can_be_made_with_their_apps_language(emulator: TelegramEmulator) -> None:
+    """Trying Nezuko's languages by hand needs people whose apps speak them."""
+    async with httpx.AsyncClient() as client:
+        ana = await control(client, emulator, "/users", first_name="Ana", language_code="es")
+        bob = await control(client, emulator, "/users", first_name="Bob")
+    assert ana["language_code"] == "es"
+    assert emulator.users[ana["id"]].language_code == "es"
+    assert bob["language_code"] == "en"
